@@ -1,0 +1,43 @@
+# Two commands for a newcomer:  make run ARGS="model=rgnet"   and   make test
+# The first use creates .venv and installs the project into it.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# CPU machines: this pin takes the CPU wheel. GPU machines: install your CUDA build of torch
+# into $(VENV) first (see README), or pass TORCH="torch --index-url <your CUDA index>".
+TORCH  ?= torch==2.13.0
+ARGS   ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup run test test-fast lint format bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+run: setup
+	$(BIN)/python -m runner $(ARGS)
+
+# The whole suite: lint, types, then every test (GPU tests skip themselves without a GPU).
+test: setup
+	$(BIN)/ruff check runner tests bench
+	$(BIN)/ruff format --check runner tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+format: setup
+	$(BIN)/ruff format runner tests bench
+	$(BIN)/ruff check --fix runner tests bench
+
+bench: setup
+	$(BIN)/python bench/startup.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

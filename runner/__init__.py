@@ -1,0 +1,33 @@
+"""runner: declarative deep-learning experiments. YAML in, a PyTorch model (and run) out.
+
+    cfg = runner.compose(["model=rgnet"])   # the config `python -m runner model=rgnet` would use
+    net = runner.build_net(cfg)             # the compiled nn.Module
+    module = runner.build(cfg)              # a LightningModule whose .net is that module
+
+`import runner` stays light (no torch): the names below load their modules on first use.
+"""
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from runner.config import compose
+from runner.errors import ConfigError
+
+if TYPE_CHECKING:
+    from runner.compile import build_net
+    from runner.module import build
+    from runner.registry import register_layer
+
+__all__ = ["ConfigError", "build", "build_net", "compose", "register_layer"]
+
+_LAZY = {
+    "build": "runner.module",
+    "build_net": "runner.compile",
+    "register_layer": "runner.registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'runner' has no attribute {name!r}")

@@ -1,0 +1,149 @@
+"""Spec → nn.Module: build every layer on the target device, then infer the sizes left out.
+
+Names follow PyTorch's own conventions, so the compiled model has exactly the `state_dict` keys
+of the same network written by hand: list positions are "0", "1", …; `name:` sets a child's name.
+"""
+
+from collections import OrderedDict
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from runner.errors import ConfigError
+from runner.spec import LayerSpec, ModelSpec, Node, RefSpec, SeqSpec, parse_device, parse_model
+
+_PROBE_BATCH = 2  # BatchNorm needs more than one sample per channel in a forward pass
+
+
+def build_net(cfg: DictConfig, device: torch.device | str | None = None) -> nn.Module:
+    """Compile `cfg.model` into an nn.Module on `device` (default: what `cfg.device` picks).
+
+    Seeds torch with `cfg.seed` first, so the same config builds the same parameters.
+    Raises ConfigError for any problem in the config, all of them at once.
+    """
+    from runner.devices import resolve_device
+
+    spec = parse_model(cfg.model)
+    if device is None:
+        device = resolve_device(parse_device(cfg.device)).device
+    seed = cfg.get("seed")
+    return compile_model(spec, torch.device(device), seed=seed if isinstance(seed, int) else None)
+
+
+def compile_model(spec: ModelSpec, device: torch.device, seed: int | None = None) -> nn.Module:
+    """Build the modules directly on `device` (allocated once, never on the CPU first)."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    builder = _Builder(spec)
+    with device:
+        net = builder.build(spec.net)
+        if builder.errors:
+            raise ConfigError(builder.errors)
+        if spec.input_shape is not None:
+            _dry_forward(net, spec.input_shape, builder.origins)
+    _check_materialized(net, builder.origins)
+    return net
+
+
+class _Builder:
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+        self.shared: dict[str, nn.Module] = {}
+        self.origins: dict[int, str] = {}  # id(module) → the config path it came from
+        self.errors: list[str] = []
+
+    def build(self, node: Node) -> nn.Module:
+        if isinstance(node, SeqSpec):
+            children = OrderedDict((name, self.build(child)) for name, child in node.children)
+            module: nn.Module = nn.Sequential(children)
+        elif isinstance(node, RefSpec):
+            if node.name not in self.shared:  # built at its first use, then reused as is
+                self.shared[node.name] = self.build(self.spec.shared[node.name])
+            return self.shared[node.name]
+        else:
+            module = self._layer(node)
+        self.origins.setdefault(id(module), node.path)
+        return module
+
+    def _layer(self, layer: LayerSpec) -> nn.Module:
+        try:
+            return layer.cls(**layer.kwargs)
+        except Exception as e:  # a constructor rejected the values: report it with the path
+            args = ", ".join(f"{k}={v!r}" for k, v in layer.kwargs.items())
+            self.errors.append(
+                f"{layer.path}: {layer.type_name}({args}) failed: {type(e).__name__}: {e}"
+            )
+            return nn.Identity()
+
+
+def _dry_forward(net: nn.Module, input_shape: tuple[int, ...], origins: dict[int, str]) -> None:
+    """One forward pass on a zero batch: infers lazy sizes and checks every shape on the way.
+
+    Runs in eval mode without gradients, so BatchNorm statistics and autograd are untouched.
+    On failure, names the innermost layer that was running and the shape it received.
+    """
+    running: list[tuple[nn.Module, Any]] = []
+
+    def enter(module: nn.Module, args: tuple[Any, ...]) -> None:
+        running.append((module, args))
+
+    def leave(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        running.pop()
+
+    hooks = [m.register_forward_pre_hook(enter) for m in net.modules()]
+    hooks += [m.register_forward_hook(leave) for m in net.modules()]
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            net(torch.zeros(_PROBE_BATCH, *input_shape))
+    except Exception as e:
+        raise ConfigError([_forward_failure(net, running, input_shape, origins, e)]) from e
+    finally:
+        for h in hooks:
+            h.remove()
+        net.train(was_training)
+
+
+def _forward_failure(
+    net: nn.Module,
+    running: list[tuple[nn.Module, Any]],
+    input_shape: tuple[int, ...],
+    origins: dict[int, str],
+    error: Exception,
+) -> str:
+    batch = (_PROBE_BATCH, *input_shape)
+    where, detail = "model", ""
+    if running:
+        module, args = running[-1]
+        names = {id(m): n for n, m in net.named_modules(remove_duplicate=False)}
+        origin = next((origins[id(m)] for m, _ in reversed(running) if id(m) in origins), "model")
+        shapes = [tuple(a.shape) for a in args if isinstance(a, torch.Tensor)]
+        where = origin
+        detail = (
+            f" in {type(module).__name__} (submodule {names.get(id(module)) or '<root>'!r}), "
+            f"which received input of shape {shapes[0] if len(shapes) == 1 else shapes}"
+        )
+    return (
+        f"{where}: the shape check (a forward pass on zeros of shape {batch}, from "
+        f"model.input_shape) failed{detail}: {type(error).__name__}: {error}"
+    )
+
+
+def _check_materialized(net: nn.Module, origins: dict[int, str]) -> None:
+    """Every lazy layer must have met an input; one the forward pass skipped cannot be sized."""
+    pending = [
+        origins.get(id(m), name)
+        for name, m in net.named_modules()
+        if isinstance(m, nn.modules.lazy.LazyModuleMixin) and m.has_uninitialized_params()
+    ]
+    if pending:
+        raise ConfigError(
+            [
+                f"{path}: its input size is left out, but no input reached it to infer it from; "
+                "set model.input_shape, or give the size explicitly"
+                for path in pending
+            ]
+        )

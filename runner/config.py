@@ -1,0 +1,38 @@
+"""Where the configs live, and `compose()` for notebooks and tests."""
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from runner import schema
+
+_HERE = Path(__file__).resolve().parent
+
+
+def config_dir() -> Path:
+    """The shipped `conf/`: inside the package when installed, at the repo's top otherwise."""
+    for candidate in (_HERE / "conf", _HERE.parent / "conf"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"runner's conf/ is missing: looked in {_HERE} and {_HERE.parent}")
+
+
+def compose(overrides: list[str] | None = None) -> DictConfig:
+    """Compose the experiment config exactly as `python -m runner` would, without running it.
+
+    `overrides` are command-line style (`["model=rgnet", "seed=1"]`). Usable any number of times
+    in one process. Your own config folders join with `hydra.searchpath=[file:///abs/dir]`.
+    Raises Hydra's errors for unknown options or keys.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    schema.register()
+    overrides = list(overrides or [])
+    if GlobalHydra.instance().is_initialized():
+        # Inside a running Hydra app (or an outer `initialize`): reuse its search path.
+        return hydra_compose(config_name="config", overrides=overrides)
+    directory = str(config_dir())
+    with initialize_config_dir(config_dir=directory, version_base="1.3", job_name="runner"):
+        return hydra_compose(config_name="config", overrides=overrides)

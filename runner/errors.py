@@ -1,0 +1,54 @@
+"""User-facing errors: every problem names its config key, the bad value and what is allowed."""
+
+import difflib
+from collections.abc import Iterable
+
+
+class ConfigError(Exception):
+    """One or more problems in a user's config, reported together.
+
+    Each problem reads `dotted.config.path: what is wrong; allowed: ...; did you mean ...?`.
+    """
+
+    def __init__(self, problems: Iterable[str]):
+        self.problems = list(dict.fromkeys(problems))  # keep order, drop repeats
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        if len(self.problems) == 1:
+            return self.problems[0]
+        lines = [f"{len(self.problems)} problems in the config:"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`"; did you mean 'Linear'?"` for the closest choice, or "" when nothing is close."""
+    matches = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    if not matches:
+        # Case slips (`linear` for `Linear`) score low with difflib; catch them separately.
+        folded = {c.lower(): c for c in choices}
+        if str(word).lower() in folded:
+            matches = [folded[str(word).lower()]]
+    return f"; did you mean '{matches[0]}'?" if matches else ""
+
+
+def one_of(choices: Iterable[str], limit: int = 12) -> str:
+    """A short, readable list of allowed values."""
+    items = sorted(choices)
+    shown = ", ".join(items[:limit])
+    return shown + (f", … ({len(items) - limit} more)" if len(items) > limit else "")
+
+
+class Problems:
+    """Collects problems while validating, so the user sees all of them at once."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.items.append(f"{path}: {message}")
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise ConfigError(self.items)

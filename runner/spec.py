@@ -1,0 +1,406 @@
+"""DictConfig → a validated spec. Every problem is found, with its dotted path, before building.
+
+The model grammar (see README, "Writing a model"):
+    entry  := "ReLU"                              a layer with no arguments
+            | {type: Linear, <kwargs>...}         a layer: torch.nn, runner or dotted-path class
+            | {block: NAME}                       a fresh copy of model.blocks.NAME
+            | {seq: [entry, ...]}                 an inline nn.Sequential
+            | {ref: NAME}                         the one shared instance model.shared.NAME
+    Any entry in a list may add `name:` (its child name; `{i}` counts repeats) and `repeat: N`.
+"""
+
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+from torch import nn
+
+from runner import registry
+from runner.errors import Problems, did_you_mean, one_of
+
+TASKS = ("inspect",)
+ACCELERATORS = ("auto", "cpu", "gpu")
+PRECISIONS = ("32", "bf16-mixed", "16-mixed")
+
+_KINDS = ("type", "block", "seq", "ref")
+_PLACEMENT = ("name", "repeat")
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    path: str  # where the user wrote it, e.g. "model.net[0]"
+    type_name: str
+    cls: type[nn.Module]  # the lazy variant when an input size was left out
+    kwargs: dict[str, Any]
+
+    @property
+    def lazy(self) -> bool:
+        return self.cls.__name__.startswith("Lazy") and not self.type_name.startswith("Lazy")
+
+
+@dataclass(frozen=True)
+class SeqSpec:
+    path: str
+    children: tuple[tuple[str, "Node"], ...]  # (child name, node), in forward order
+
+
+@dataclass(frozen=True)
+class RefSpec:
+    path: str
+    name: str  # a key of ModelSpec.shared
+
+
+Node = LayerSpec | SeqSpec | RefSpec
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    net: Node
+    shared: dict[str, Node]
+    input_shape: tuple[int, ...] | None
+    num_outputs: int | None
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    accelerator: str
+    index: int | None
+    devices: Any
+    strategy: str
+    precision: str
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    task: str
+    seed: int
+    model: ModelSpec
+    device: DeviceSpec
+
+
+def parse_run(cfg: DictConfig) -> RunSpec:
+    """Validate the whole config. Raises ConfigError listing every problem."""
+    problems = Problems()
+    task = cfg.get("task")
+    if task not in TASKS:
+        problems.add("task", f"unknown task {task!r}; allowed: {one_of(TASKS)}{_dym(task, TASKS)}")
+    seed = cfg.get("seed")
+    if not _is_int(seed):
+        problems.add("seed", f"expected an integer; got {seed!r}")
+    if cfg.get("ckpt_path") is not None and task == "inspect":
+        problems.add(
+            "ckpt_path",
+            f"{cfg.ckpt_path!r} given, but task=inspect builds from the config and reads no "
+            "checkpoint; remove the override",
+        )
+    device = _parse_device(cfg.device, problems)
+    model = _parse_model(cfg.model, problems)
+    problems.raise_if_any()
+    assert model is not None
+    return RunSpec(task=str(task), seed=int(seed), model=model, device=device)
+
+
+def parse_model(model_cfg: DictConfig) -> ModelSpec:
+    """Validate the `model` section alone. Raises ConfigError listing every problem."""
+    problems = Problems()
+    spec = _parse_model(model_cfg, problems)
+    problems.raise_if_any()
+    assert spec is not None
+    return spec
+
+
+def parse_device(device_cfg: DictConfig) -> DeviceSpec:
+    problems = Problems()
+    spec = _parse_device(device_cfg, problems)
+    problems.raise_if_any()
+    return spec
+
+
+def _parse_device(cfg: DictConfig, problems: Problems) -> DeviceSpec:
+    accelerator = cfg.accelerator
+    if accelerator not in ACCELERATORS:
+        problems.add(
+            "device.accelerator",
+            f"unknown accelerator {accelerator!r}; allowed: {one_of(ACCELERATORS)}"
+            + _dym(accelerator, ACCELERATORS),
+        )
+    precision = str(cfg.precision)
+    if precision not in PRECISIONS:
+        problems.add(
+            "device.precision",
+            f"unsupported precision {precision!r}; allowed: {one_of(PRECISIONS)}"
+            + _dym(precision, PRECISIONS),
+        )
+    if cfg.index is not None and cfg.index < 0:
+        problems.add("device.index", f"expected a GPU number ≥ 0; got {cfg.index}")
+    return DeviceSpec(accelerator, cfg.index, cfg.devices, cfg.strategy, precision)
+
+
+def _parse_model(cfg: DictConfig, problems: Problems) -> ModelSpec | None:
+    try:
+        raw = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as e:
+        problems.add(f"model.{e.full_key}", "required, and no value was given")
+        return None
+    except OmegaConfBaseException as e:
+        key = f"model.{e.full_key}" if getattr(e, "full_key", None) else "model"
+        problems.add(key, f"cannot resolve the value: {getattr(e, 'msg', e)}")
+        return None
+    assert isinstance(raw, dict)
+    parser = _ModelParser(raw.get("blocks") or {}, raw.get("shared") or {}, problems)
+    input_shape = _input_shape(raw.get("input_shape"), problems)
+    net = parser.node(raw["net"], "model.net")
+    for name in parser.shared_defs:  # report problems in unused shared instances too
+        parser.named("shared", name, f"model.shared.{name}")
+    if net is None:
+        return None
+    spec = ModelSpec(net, parser.shared, input_shape, raw.get("num_outputs"))
+    _check_lazy_has_input(spec, parser.lazy_paths, problems)
+    from runner.shapes import check_features
+
+    check_features(spec, problems)
+    return spec
+
+
+def _input_shape(value: Any, problems: Problems) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, list) and value and all(_is_int(v) and v > 0 for v in value):
+        return tuple(value)
+    problems.add(
+        "model.input_shape",
+        f"expected a list of positive integers, one sample's shape such as [20]; got {value!r}",
+    )
+    return None
+
+
+def _check_lazy_has_input(spec: ModelSpec, lazy_paths: list[str], problems: Problems) -> None:
+    if lazy_paths and spec.input_shape is None:
+        problems.add(
+            "model.input_shape",
+            f"needed to infer the input size left out at {', '.join(lazy_paths)}; "
+            "set the shape of one sample, e.g. model.input_shape=[20]",
+        )
+
+
+class _ModelParser:
+    def __init__(self, blocks: dict[str, Any], shared: dict[str, Any], problems: Problems):
+        self.block_defs, self.shared_defs = blocks, shared
+        self.problems = problems
+        self.blocks: dict[str, Node | None] = {}
+        self.shared: dict[str, Node] = {}
+        self.lazy_paths: list[str] = []
+        self._stack: list[str] = []  # block/shared names being parsed, to catch cycles
+
+    def node(self, raw: Any, path: str) -> Node | None:
+        """One entry, or a list of entries (a sequence)."""
+        if isinstance(raw, list):
+            return self.sequence(raw, path)
+        if isinstance(raw, dict):
+            extra = [k for k in _PLACEMENT if k in raw]
+            if extra:
+                self.problems.add(
+                    f"{path}.{extra[0]}", "only entries inside a list can be named or repeated"
+                )
+        return self.entry(raw, path)
+
+    def sequence(self, raw: list[Any], path: str) -> SeqSpec | None:
+        children: list[tuple[str, Node]] = []
+        ok = True
+        for i, item in enumerate(raw):
+            item_path = f"{path}[{i}]"
+            node = self.entry(item, item_path)
+            if node is None:
+                ok = False
+                continue
+            for name in self._child_names(item, item_path, start=len(children)):
+                if name in {n for n, _ in children}:
+                    self.problems.add(f"{item_path}.name", f"child name {name!r} is used twice")
+                    ok = False
+                children.append((name, node))
+        return SeqSpec(path, tuple(children)) if ok else None
+
+    def _child_names(self, item: Any, path: str, start: int) -> list[str]:
+        repeat = item.get("repeat", 1) if isinstance(item, dict) else 1
+        if not (_is_int(repeat) and repeat >= 1):
+            self.problems.add(f"{path}.repeat", f"expected an integer ≥ 1; got {repeat!r}")
+            return []
+        pattern = item.get("name") if isinstance(item, dict) else None
+        if pattern is None:  # positional, like nn.Sequential's own "0", "1", …
+            return [str(start + i) for i in range(repeat)]
+        pattern = str(pattern)
+        if repeat > 1 and "{i}" not in pattern:
+            self.problems.add(
+                f"{path}.name",
+                f"{pattern!r} would name all {repeat} repeats alike; put {{i}} where the count "
+                f"goes, e.g. '{pattern} {{i}}'",
+            )
+            return []
+        names = [pattern.replace("{i}", str(i)) for i in range(repeat)]
+        for name in names:
+            if not name or "." in name or hasattr(nn.Sequential(), name):
+                self.problems.add(
+                    f"{path}.name",
+                    f"{name!r} cannot name a submodule: names must be non-empty, contain no '.', "
+                    "and not clash with an nn.Module attribute",
+                )
+                return []
+        return names
+
+    def entry(self, raw: Any, path: str) -> Node | None:
+        if isinstance(raw, str):
+            return self.layer(raw, {}, path)
+        if not isinstance(raw, dict):
+            self.problems.add(
+                path,
+                f"expected an entry such as {{type: Linear, ...}} or a layer name; got {raw!r}",
+            )
+            return None
+        kinds = [k for k in _KINDS if k in raw]
+        if len(kinds) != 1:
+            found = " and ".join(kinds) if kinds else one_of(raw)
+            hints = [_dym(k, _KINDS) for k in raw if not kinds and k not in _PLACEMENT]
+            hint = next((h for h in hints if h), "")
+            self.problems.add(
+                path, f"an entry needs exactly one of type, block, seq, ref; it has {found}{hint}"
+            )
+            return None
+        kind = kinds[0]
+        value = raw[kind]
+        rest = {k: v for k, v in raw.items() if k not in (kind, *_PLACEMENT)}
+        if kind == "type":
+            if not isinstance(value, str):
+                self.problems.add(f"{path}.type", f"expected a layer name; got {value!r}")
+                return None
+            return self.layer(value, rest, path)
+        if rest:
+            key = next(iter(rest))
+            self.problems.add(
+                f"{path}.{key}", f"unexpected key next to {kind!r}; allowed: {kind}, name, repeat"
+            )
+        if kind == "seq":
+            if not isinstance(value, list):
+                self.problems.add(f"{path}.seq", f"expected a list of entries; got {value!r}")
+                return None
+            return self.sequence(value, f"{path}.seq")
+        table = "blocks" if kind == "block" else "shared"
+        defs = self.block_defs if kind == "block" else self.shared_defs
+        if value not in defs:
+            what = "block" if kind == "block" else "shared instance"
+            allowed = one_of(defs) if defs else f"none defined (add model.{table}.{value})"
+            self.problems.add(
+                f"{path}.{kind}",
+                f"no {what} named {value!r} in model.{table}; allowed: {allowed}"
+                + _dym(value, defs),
+            )
+            return None
+        node = self.named(table, value, f"model.{table}.{value}")
+        if node is None:
+            return None
+        return node if kind == "block" else RefSpec(path, value)
+
+    def named(self, table: str, name: str, path: str) -> Node | None:
+        """A block or shared definition, parsed once however often it is used."""
+        done = self.blocks if table == "blocks" else self.shared
+        if name in done:
+            return done[name]
+        key = f"{table}.{name}"
+        if key in self._stack:
+            cycle = " → ".join([*self._stack[self._stack.index(key) :], key])
+            self.problems.add(path, f"{name!r} contains itself ({cycle})")
+            return None
+        self._stack.append(key)
+        defs = self.block_defs if table == "blocks" else self.shared_defs
+        node = self.node(defs[name], path)
+        self._stack.pop()
+        if table == "blocks":
+            self.blocks[name] = node
+        elif node is not None:
+            self.shared[name] = node
+        return node
+
+    def layer(self, type_name: str, kwargs: dict[str, Any], path: str) -> LayerSpec | None:
+        try:
+            cls = registry.resolve_layer(type_name)
+        except LookupError as e:
+            self.problems.add(f"{path}.type", str(e))
+            return None
+        params = _init_params(cls)
+        if params is not None:
+            # `in_features: null` means the same as leaving it out: infer it.
+            kwargs = {
+                k: v
+                for k, v in kwargs.items()
+                if not (v is None and k in params and params[k].default is params[k].empty)
+            }
+            unknown = [k for k in kwargs if k not in params]
+            for key in unknown:
+                self.problems.add(
+                    f"{path}.{key}",
+                    f"{type_name} takes no argument {key!r}; allowed: "
+                    f"{one_of(params) or 'none'}{_dym(key, params)}",
+                )
+            if unknown:
+                return None
+            for key, value in kwargs.items():
+                expected = _expected_type(params[key])
+                if expected is not None and not _matches(value, expected):
+                    self.problems.add(
+                        f"{path}.{key}",
+                        f"{type_name} expects {expected.__name__} for {key}; got {value!r}",
+                    )
+        missing = _missing_required(cls, kwargs)
+        if missing:
+            lazy = registry.lazy_variant(cls)
+            if lazy is not None and not _missing_required(lazy, kwargs):
+                self.lazy_paths.append(path)
+                return LayerSpec(path, type_name, lazy, kwargs)
+            for key in missing:
+                self.problems.add(f"{path}.{key}", f"{type_name} needs {key!r}; it is missing")
+            return None
+        return LayerSpec(path, type_name, cls, kwargs)
+
+
+def _init_params(cls: type[nn.Module]) -> dict[str, inspect.Parameter] | None:
+    """Keyword arguments the constructor takes, or None when it takes **kwargs (anything goes)."""
+    try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return None
+    params = {}
+    for p in signature.parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            return None
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            params[p.name] = p
+    return params
+
+
+def _missing_required(cls: type[nn.Module], kwargs: dict[str, Any]) -> list[str]:
+    params = _init_params(cls) or {}
+    return [n for n, p in params.items() if p.default is p.empty and n not in kwargs]
+
+
+def _expected_type(param: inspect.Parameter) -> type | None:
+    """int, float, bool or str when the annotation is exactly one of them."""
+    simple = {int: int, float: float, bool: bool, str: str, "int": int, "float": float}
+    simple.update({"bool": bool, "str": str})
+    return simple.get(param.annotation)
+
+
+def _matches(value: Any, expected: type) -> bool:
+    if expected is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if expected is int:
+        return _is_int(value)
+    return isinstance(value, expected)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _dym(word: Any, choices: Any) -> str:
+    return did_you_mean(str(word), [str(c) for c in choices]) if word is not None else ""
