@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 from runner.errors import ConfigError
 from runner.spec import LayerSpec, ModelSpec, Node, RefSpec, SeqSpec, parse_device, parse_model
@@ -137,7 +138,7 @@ def _check_materialized(net: nn.Module, origins: dict[int, str]) -> None:
     pending = [
         origins.get(id(m), name)
         for name, m in net.named_modules()
-        if isinstance(m, nn.modules.lazy.LazyModuleMixin) and m.has_uninitialized_params()
+        if any(is_lazy(t) for t in [*m.parameters(recurse=False), *m.buffers(recurse=False)])
     ]
     if pending:
         raise ConfigError(

@@ -49,24 +49,22 @@ class LazyMyDense(LazyModuleMixin, MyDense):
     """MyDense whose `in_units` comes from the first input; becomes a MyDense after it."""
 
     cls_to_become = MyDense
-    weight: UninitializedParameter
-    bias: UninitializedParameter
 
     def __init__(self, units: int):
         super().__init__(0, units)
-        self.weight = UninitializedParameter()
-        self.bias = UninitializedParameter()
+        self.weight = UninitializedParameter()  # type: ignore[assignment]
+        self.bias = UninitializedParameter()  # type: ignore[assignment]
 
     def reset_parameters(self) -> None:
         if not self.has_uninitialized_params() and self.in_units != 0:
             super().reset_parameters()
 
-    def initialize_parameters(self, x: torch.Tensor) -> None:  # type: ignore[override]
+    def initialize_parameters(self, x: torch.Tensor) -> None:
         if self.has_uninitialized_params():
             with torch.no_grad():
                 self.in_units = x.shape[-1]
-                self.weight.materialize((self.in_units, self.units))
-                self.bias.materialize((self.units,))
+                self.weight.materialize((self.in_units, self.units))  # type: ignore[attr-defined]
+                self.bias.materialize((self.units,))  # type: ignore[attr-defined]
                 self.reset_parameters()
 
 

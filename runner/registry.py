@@ -6,7 +6,7 @@ A model YAML names a layer with `type:`: a registered name (`CenteredLayer`), a 
 
 import importlib
 from functools import cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from torch import nn
 
@@ -20,7 +20,7 @@ _NOT_LAYERS = {"Module", "ModuleList", "ModuleDict", "ParameterList", "Parameter
 _registered: dict[str, type[nn.Module]] = {}
 
 
-def register_layer(cls: M | None = None, *, name: str | None = None):  # type: ignore[no-untyped-def]
+def register_layer(cls: M | None = None, *, name: str | None = None) -> Any:
     """Class decorator: make an nn.Module usable as `type: <name>` (default: the class name).
 
     Raises ValueError when the name already belongs to another class or to torch.nn.
@@ -76,10 +76,11 @@ def resolve_layer(type_name: str) -> type[nn.Module]:
         return torch_layers()[type_name]
     if "." in type_name:
         return _import_layer(type_name)
+    own = ", ".join(sorted(n for n in ours if not n.startswith("Lazy")))
     raise LookupError(
-        f"unknown layer {type_name!r}{did_you_mean(type_name, layer_names())}; allowed: a torch.nn "
-        f"layer (Linear, ReLU, …), a runner layer ({', '.join(sorted(ours))}), a layer registered "
-        "with @runner.register_layer, or a dotted path to an nn.Module class"
+        f"unknown layer {type_name!r}; allowed: a torch.nn layer (Linear, ReLU, …), a runner "
+        f"layer ({own}), one registered with @runner.register_layer, or a dotted path to an "
+        f"nn.Module class{did_you_mean(type_name, layer_names())}"
     )
 
 

@@ -15,7 +15,7 @@ log = logging.getLogger("runner")
 
 
 def main(cfg: DictConfig) -> None:
-    """The Hydra entry point: run in Hydra's run directory; a config mistake exits 2, no traceback."""
+    """Hydra's entry point: run in Hydra's run directory; a config mistake exits 2, untraced."""
     from hydra.core.hydra_config import HydraConfig
 
     hydra_cfg = HydraConfig.get()

@@ -10,7 +10,7 @@ The model grammar (see README, "Writing a model"):
 """
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -19,6 +19,7 @@ from torch import nn
 
 from runner import registry
 from runner.errors import Problems, did_you_mean, one_of
+from runner.schema import ModelConfig
 
 TASKS = ("inspect",)
 ACCELERATORS = ("auto", "cpu", "gpu")
@@ -140,7 +141,7 @@ def _parse_device(cfg: DictConfig, problems: Problems) -> DeviceSpec:
 
 def _parse_model(cfg: DictConfig, problems: Problems) -> ModelSpec | None:
     try:
-        raw = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+        resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except MissingMandatoryValue as e:
         problems.add(f"model.{e.full_key}", "required, and no value was given")
         return None
@@ -148,7 +149,14 @@ def _parse_model(cfg: DictConfig, problems: Problems) -> ModelSpec | None:
         key = f"model.{e.full_key}" if getattr(e, "full_key", None) else "model"
         problems.add(key, f"cannot resolve the value: {getattr(e, 'msg', e)}")
         return None
-    assert isinstance(raw, dict)
+    assert isinstance(resolved, dict)
+    raw: dict[str, Any] = {str(k): v for k, v in resolved.items()}
+    known = [f.name for f in fields(ModelConfig)]
+    for name in raw:
+        if name not in known:  # `+model.key=…` slips past the schema: catch it here
+            problems.add(
+                f"model.{name}", f"unknown key; allowed: {one_of(known)}{_dym(name, known)}"
+            )
     parser = _ModelParser(raw.get("blocks") or {}, raw.get("shared") or {}, problems)
     input_shape = _input_shape(raw.get("input_shape"), problems)
     net = parser.node(raw["net"], "model.net")

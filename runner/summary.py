@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.nn.parameter import UninitializedTensorMixin
+from torch.nn.parameter import is_lazy
 
 CSV_COLUMNS = ("name", "kind", "shape", "dtype", "device", "numel", "trainable", "shared_with")
 
@@ -51,7 +51,7 @@ def tensor_rows(net: nn.Module) -> list[TensorRow]:
             names_of.setdefault(id(tensor), []).append(name)
         for name, tensor in items:
             others = tuple(n for n in names_of[id(tensor)] if n != name)
-            lazy = isinstance(tensor, UninitializedTensorMixin)
+            lazy = is_lazy(tensor)
             rows.append(
                 TensorRow(
                     name=name,
@@ -85,7 +85,7 @@ def totals(net: nn.Module) -> Totals:
 
 
 def _numel(t: torch.Tensor) -> int:
-    return 0 if isinstance(t, UninitializedTensorMixin) else t.numel()
+    return 0 if is_lazy(t) else t.numel()
 
 
 def write_csv(rows: list[TensorRow], path: Path) -> None:

@@ -1,0 +1,140 @@
+"""`python -m runner` as a user runs it: output, files, exit codes, and what it imports."""
+
+import csv
+import json
+
+import pytest
+
+
+def test_inspect_rgnet_prints_tree_table_and_totals(cli, tmp_path):
+    result = cli("task=inspect", "model=rgnet", "device=cpu")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "(block 3): Sequential(" in out  # the module tree
+    assert "0.block 0.0.weight" in out and "[8, 4]" in out  # the table
+    assert "Total params: 309 (1.21 KiB)" in out
+    assert "Traceback" not in result.stderr
+    run_dir = tmp_path / "run"
+    with (run_dir / "params.csv").open() as f:
+        assert sum(int(r["numel"]) for r in csv.DictReader(f)) == 309
+    result_json = json.loads((run_dir / "result.json").read_text())
+    assert result_json["totals"]["parameters"] == 309
+    assert "build: 309 parameters on cpu" in result.stderr  # stage logs go to stderr
+
+
+def test_default_job_is_inspect_of_the_mlp(cli):
+    result = cli()
+    assert result.returncode == 0, result.stderr
+    assert "compose: task=inspect model=mlp init=default device=auto" in result.stderr
+    assert "Total params: 7,946" in result.stdout
+
+
+def test_cfg_job_prints_the_composed_config(cli):
+    result = cli("--cfg", "job", "model=rgnet")
+    assert result.returncode == 0, result.stderr
+    assert "block1:" in result.stdout and "task: inspect" in result.stdout
+
+
+def test_help_lists_the_groups(cli):
+    result = cli("--help")
+    assert result.returncode == 0
+    for group in ("model:", "init:", "device:", "data:", "optim:", "trainer:", "stats:", "logger:"):
+        assert group in result.stdout
+    assert "rgnet" in result.stdout
+
+
+def test_config_mistake_exits_2_with_all_problems_and_no_traceback(cli):
+    result = cli("model=mlp", "model.net.0.type=Lineer", "task=inspct")
+    assert result.returncode == 2
+    assert "2 problems in the config:" in result.stderr
+    assert "model.net[0].type: unknown layer 'Lineer'" in result.stderr
+    assert "did you mean 'inspect'?" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_unknown_option_is_hydras_own_message(cli):
+    result = cli("model=rgnett")
+    assert result.returncode != 0
+    assert "Could not find 'model/rgnett'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_misspelled_model_key_in_a_yaml_file_fails_at_compose_time(cli, tmp_path):
+    (tmp_path / "mine" / "model").mkdir(parents=True)
+    (tmp_path / "mine" / "model" / "typo.yaml").write_text(
+        "defaults: [/schema/model@_here_, _self_]\ninputshape: [4]\nnet: [ReLU]\n"
+    )
+    result = cli("--config-dir", str(tmp_path / "mine"), "model=typo")
+    assert result.returncode == 1
+    assert "Key 'inputshape' not in 'ModelConfig'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_misspelled_model_key_added_with_plus_is_caught_by_the_validator(cli):
+    result = cli("+model.inputshape=[3]")
+    assert result.returncode == 2
+    assert (
+        "model.inputshape: unknown key; allowed: blocks, input_shape, net, num_outputs, shared; "
+        "did you mean 'input_shape'?"
+    ) in result.stderr
+
+
+def test_users_config_dir_adds_models(cli, tmp_path):
+    (tmp_path / "mine" / "model").mkdir(parents=True)
+    (tmp_path / "mine" / "model" / "tiny.yaml").write_text(
+        "defaults: [/schema/model@_here_, _self_]\n"
+        "input_shape: [3]\nnet: [{type: Linear, out_features: 2}]\n"
+    )
+    result = cli("--config-dir", str(tmp_path / "mine"), "model=tiny", "device=cpu")
+    assert result.returncode == 0, result.stderr
+    assert "Total params: 8 " in result.stdout
+
+
+def test_gpu_without_gpu_is_a_clear_error(cli):
+    result = cli("device=gpu", env={"CUDA_VISIBLE_DEVICES": ""})
+    assert result.returncode == 2
+    assert "device.accelerator: 'gpu', but no GPU is visible" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_multirun_inspects_each_model(cli, tmp_path):
+    sweep = tmp_path / "sweep"
+    result = cli("-m", "model=mlp,rgnet", "device=cpu", f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr
+    totals = [json.loads((sweep / str(i) / "result.json").read_text()) for i in (0, 1)]
+    assert [t["totals"]["parameters"] for t in totals] == [7946, 309]
+
+
+@pytest.mark.parametrize("args", [("--help",), ("--cfg", "job")])
+def test_help_and_cfg_do_not_import_torch(args, tmp_path):
+    assert "torch" not in _modules_loaded(tmp_path, *args)
+
+
+def test_inspect_does_not_import_lightning(tmp_path):
+    loaded = _modules_loaded(tmp_path, "model=rgnet", "device=cpu", f"hydra.run.dir={tmp_path}/r")
+    assert "torch" in loaded
+    assert not {"pytorch_lightning", "lightning"} & loaded
+
+
+def _modules_loaded(cwd, *args) -> set[str]:
+    """Top-level modules a `python -m runner ARGS` process imported (from -X importtime)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "runner", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    names = set()
+    for line in result.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    return names
