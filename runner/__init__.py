@@ -14,7 +14,7 @@ from runner.config import compose
 from runner.errors import ConfigError
 
 if TYPE_CHECKING:
-    from runner.compile import build_net
+    from runner.assemble import build_net
     from runner.module import build
     from runner.registry import register_layer
 
@@ -22,7 +22,7 @@ __all__ = ["ConfigError", "build", "build_net", "compose", "register_layer"]
 
 _LAZY = {
     "build": "runner.module",
-    "build_net": "runner.compile",
+    "build_net": "runner.assemble",
     "register_layer": "runner.registry",
 }
 

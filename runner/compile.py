@@ -1,4 +1,4 @@
-"""Spec → nn.Module: build every layer on the target device, then infer the sizes left out.
+"""Spec → nn.Module: construct every layer, then size the ones whose input size was left out.
 
 Names follow PyTorch's own conventions, so the compiled model has exactly the `state_dict` keys
 of the same network written by hand: list positions are "0", "1", …; `name:` sets a child's name.
@@ -8,44 +8,59 @@ from collections import OrderedDict
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
 from torch import nn
 from torch.nn.parameter import is_lazy
 
 from runner.errors import ConfigError
-from runner.spec import LayerSpec, ModelSpec, Node, RefSpec, SeqSpec, parse_device, parse_model
+from runner.spec import LayerSpec, ModelSpec, Node, RefSpec, SeqSpec
 
 _PROBE_BATCH = 2  # BatchNorm needs more than one sample per channel in a forward pass
 
 
-def build_net(cfg: DictConfig, device: torch.device | str | None = None) -> nn.Module:
-    """Compile `cfg.model` into an nn.Module on `device` (default: what `cfg.device` picks).
+def construct(spec: ModelSpec) -> tuple[nn.Module, dict[int, str]]:
+    """Build the modules on the current default device (`with torch.device(...)`).
 
-    Seeds torch with `cfg.seed` first, so the same config builds the same parameters.
-    Raises ConfigError for any problem in the config, all of them at once.
+    Returns the net and, for diagnostics, the config path each module came from.
+    Raises ConfigError when constructors reject the values, naming every such layer.
     """
-    from runner.devices import resolve_device
-
-    spec = parse_model(cfg.model)
-    if device is None:
-        device = resolve_device(parse_device(cfg.device)).device
-    seed = cfg.get("seed")
-    return compile_model(spec, torch.device(device), seed=seed if isinstance(seed, int) else None)
-
-
-def compile_model(spec: ModelSpec, device: torch.device, seed: int | None = None) -> nn.Module:
-    """Build the modules directly on `device` (allocated once, never on the CPU first)."""
-    if seed is not None:
-        torch.manual_seed(seed)
     builder = _Builder(spec)
-    with device:
-        net = builder.build(spec.net)
-        if builder.errors:
-            raise ConfigError(builder.errors)
-        if spec.input_shape is not None:
-            _dry_forward(net, spec.input_shape, builder.origins)
-    _check_materialized(net, builder.origins)
-    return net
+    net = builder.build(spec.net)
+    if builder.errors:
+        raise ConfigError(builder.errors)
+    return net, builder.origins
+
+
+def size_lazy(net: nn.Module, spec: ModelSpec, origins: dict[int, str]) -> list[str]:
+    """Size every lazy layer with one dry forward pass; return the names it sized.
+
+    Runs only when something is unsized, on the net's own device (meta included). Raises
+    DryPassError when the pass fails, ConfigError when a lazy layer is left unsized.
+    """
+    pending = [n for n, p in net.named_parameters() if is_lazy(p)]
+    if pending and spec.input_shape is not None:
+        check_forward(net, spec, origins)
+    _check_materialized(net, origins)
+    return pending
+
+
+def check_forward(net: nn.Module, spec: ModelSpec, origins: dict[int, str]) -> None:
+    """One forward pass on a zero batch of `model.input_shape`, on the net's device.
+
+    Runs in eval mode without gradients, so BatchNorm statistics and autograd are untouched.
+    Raises DryPassError naming the innermost layer that was running and the shape it received.
+    """
+    if spec.input_shape is None:
+        return
+    device = next((t.device for t in [*net.parameters(), *net.buffers()]), None)
+    _dry_forward(net, spec.input_shape, origins, device)
+
+
+class DryPassError(ConfigError):
+    """The zero-batch forward pass failed; `where` and `cause` say in which layer and why."""
+
+    def __init__(self, message: str, where: str, layer: str, cause: Exception):
+        super().__init__([message])
+        self.where, self.layer, self.cause = where, layer, cause
 
 
 class _Builder:
@@ -79,7 +94,12 @@ class _Builder:
             return nn.Identity()
 
 
-def _dry_forward(net: nn.Module, input_shape: tuple[int, ...], origins: dict[int, str]) -> None:
+def _dry_forward(
+    net: nn.Module,
+    input_shape: tuple[int, ...],
+    origins: dict[int, str],
+    device: torch.device | None,
+) -> None:
     """One forward pass on a zero batch: infers lazy sizes and checks every shape on the way.
 
     Runs in eval mode without gradients, so BatchNorm statistics and autograd are untouched.
@@ -99,9 +119,9 @@ def _dry_forward(net: nn.Module, input_shape: tuple[int, ...], origins: dict[int
     net.eval()
     try:
         with torch.no_grad():
-            net(torch.zeros(_PROBE_BATCH, *input_shape))
+            net(torch.zeros(_PROBE_BATCH, *input_shape, device=device))
     except Exception as e:
-        raise ConfigError([_forward_failure(net, running, input_shape, origins, e)]) from e
+        raise _forward_failure(net, running, input_shape, origins, e) from e
     finally:
         for h in hooks:
             h.remove()
@@ -114,23 +134,24 @@ def _forward_failure(
     input_shape: tuple[int, ...],
     origins: dict[int, str],
     error: Exception,
-) -> str:
+) -> DryPassError:
     batch = (_PROBE_BATCH, *input_shape)
-    where, detail = "model", ""
+    where, layer, detail = "model", type(net).__name__, ""
     if running:
         module, args = running[-1]
         names = {id(m): n for n, m in net.named_modules(remove_duplicate=False)}
-        origin = next((origins[id(m)] for m, _ in reversed(running) if id(m) in origins), "model")
+        where = next((origins[id(m)] for m, _ in reversed(running) if id(m) in origins), "model")
+        layer = type(module).__name__
         shapes = [tuple(a.shape) for a in args if isinstance(a, torch.Tensor)]
-        where = origin
         detail = (
-            f" in {type(module).__name__} (submodule {names.get(id(module)) or '<root>'!r}), "
+            f" in {layer} (submodule {names.get(id(module)) or '<root>'!r}), "
             f"which received input of shape {shapes[0] if len(shapes) == 1 else shapes}"
         )
-    return (
+    message = (
         f"{where}: the shape check (a forward pass on zeros of shape {batch}, from "
         f"model.input_shape) failed{detail}: {type(error).__name__}: {error}"
     )
+    return DryPassError(message, where, layer, error)
 
 
 def _check_materialized(net: nn.Module, origins: dict[int, str]) -> None:

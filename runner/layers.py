@@ -78,10 +78,19 @@ class FixedHiddenMLP(nn.Module):
 
     rand_weight: torch.Tensor
 
-    def __init__(self, features: int = 20):
+    def __init__(self, features: int = 20, in_features: int | None = None):
         super().__init__()
-        self.register_buffer("rand_weight", torch.rand(features, features))
-        self.linear = nn.LazyLinear(features)
+        self.register_buffer("rand_weight", torch.empty(features, features))
+        # As in the book, the input size is inferred unless given.
+        self.linear = (
+            nn.LazyLinear(features) if in_features is None else nn.Linear(in_features, features)
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Draw the constant: the reset hook that lets a meta-device build restore it."""
+        with torch.no_grad():
+            self.rand_weight.uniform_(0, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.linear(x)

@@ -6,7 +6,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from runner.compile import build_net
+from runner.assemble import build_net
 
 
 class RunnerModule(pl.LightningModule):

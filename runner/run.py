@@ -10,6 +10,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from runner.errors import ConfigError
+from runner.spec import RunSpec, parse_run
 
 log = logging.getLogger("runner")
 
@@ -35,8 +36,6 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     Raises ConfigError (all problems at once) before anything is built.
     """
-    from runner.spec import parse_run
-
     spec = parse_run(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     result = TASKS[spec.task](cfg, spec, run_dir)
@@ -44,36 +43,46 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return result
 
 
-def inspect(cfg: DictConfig, spec: Any, run_dir: Path) -> dict[str, Any]:
-    """Build the model and show every parameter and buffer (the chapter's parameter access)."""
+def inspect(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+    """Build the model and show every parameter and buffer, and how each got its values
+    (the chapter's parameter access and initialization)."""
     from dataclasses import asdict
 
     from runner import summary
-    from runner.compile import compile_model
+    from runner.assemble import assemble
     from runner.devices import resolve_device
 
     placement = resolve_device(spec.device)
     log.info("device: %s", placement.reason)
     start = time.perf_counter()
-    net = compile_model(spec.model, placement.device, seed=spec.seed)
-    total = summary.totals(net)
+    built = assemble(spec.model, spec.init, placement.device, spec.seed)
     seconds = time.perf_counter() - start
+    total = summary.totals(built.net)
     log.info(
-        "build: %s parameters on %s in %.0f ms",
-        f"{total.parameters:,}",
-        placement.device,
-        seconds * 1e3,
+        "build: %s parameters in %.0f ms, %s", f"{total.parameters:,}", seconds * 1e3, built.why
     )
-    rows = summary.tensor_rows(net)
-    summary.print_report(net, rows, total)
-    table_path = run_dir / "params.csv"
-    summary.write_csv(rows, table_path)
-    log.info("inspect: wrote %s", table_path)
+    init_rows = built.report(spec.init)
+    ruled = sum(r.set_by != "framework default" for r in init_rows)
+    log.info(
+        "init: rules set %d of %d parameter tensors (the others keep their module's own init); "
+        "then %d tie group(s), %d edit(s)",
+        ruled,
+        len(init_rows),
+        len(spec.model.ties),
+        len(spec.init.edits),
+    )
+    rows = summary.tensor_rows(built.net)
+    summary.print_report(built.net, rows, total, built.sized, init_rows)
+    files = {"params": run_dir / "params.csv", "init": run_dir / "init.csv"}
+    summary.write_csv(rows, files["params"])
+    summary.write_init_csv(init_rows, files["init"])
+    log.info("inspect: wrote %s and %s", files["params"], files["init"].name)
     return {
         "task": "inspect",
         "device": str(placement.device),
+        "build": {"path": built.path, "why": built.why, "seconds": seconds},
         "totals": asdict(total),
-        "files": {"params": str(table_path)},
+        "files": {k: str(v) for k, v in files.items()},
     }
 
 

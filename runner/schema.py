@@ -26,11 +26,40 @@ class ModelConfig:
     blocks: dict[str, Any] = field(default_factory=dict)
     # Named instances: every use is the same module object (`{ref: name}`).
     shared: dict[str, Any] = field(default_factory=dict)
+    # Parameter groups that become one tensor: [["0.weight", "4.weight"]], or
+    # {params: [...], transpose: true} for a 2-D weight used transposed (encoder/decoder).
+    tie: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class InitRule:
+    """Which parameters (all selectors must hold; a missing one matches all) and how to set them."""
+
+    param: str | None = None  # a glob over dotted names: "0.weight", "*.bias", "0.block 1.*"
+    module: str | None = None  # the owning module's type, subclasses included: Linear
+    role: str | None = None  # the parameter's own name in its module: weight, bias
+    min_ndim: int | None = None  # only tensors with at least this many dimensions
+    position: str | None = None  # first | last: only the first/last module among the matches
+    init: str = MISSING  # an initializer: normal, xavier_uniform, …, or a dotted path
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class InitEdit:
+    """A direct edit after init and ties: `{param: "0.weight", index: [0, 0], value: 42}`."""
+
+    param: str = MISSING  # one parameter's dotted name
+    op: str = "set"  # set | add | mul
+    value: float = MISSING
+    index: list[int] | None = None  # one element (or row); None: the whole tensor
 
 
 @dataclass
 class InitConfig:
-    """`init=default`: parameters keep the values their modules' constructors gave them."""
+    # Unmatched rules are errors; model-agnostic rule sets say `strict: false` (a warning).
+    strict: bool = True
+    rules: list[InitRule] = field(default_factory=list)  # later rules override earlier ones
+    edits: list[InitEdit] = field(default_factory=list)  # applied last, in order
 
 
 @dataclass

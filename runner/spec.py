@@ -9,7 +9,6 @@ The model grammar (see README, "Writing a model"):
     Any entry in a list may add `name:` (its child name; `{i}` counts repeats) and `repeat: N`.
 """
 
-import inspect
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -18,8 +17,11 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from torch import nn
 
 from runner import registry
+from runner.arguments import check_arguments, is_int
 from runner.errors import Problems, did_you_mean, one_of
+from runner.init_rules import InitSpec, parse_init
 from runner.schema import ModelConfig
+from runner.tying import TieGroup, parse_ties
 
 TASKS = ("inspect",)
 ACCELERATORS = ("auto", "cpu", "gpu")
@@ -62,6 +64,7 @@ class ModelSpec:
     shared: dict[str, Node]
     input_shape: tuple[int, ...] | None
     num_outputs: int | None
+    ties: tuple[TieGroup, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class RunSpec:
     task: str
     seed: int
     model: ModelSpec
+    init: InitSpec
     device: DeviceSpec
 
 
@@ -88,7 +92,7 @@ def parse_run(cfg: DictConfig) -> RunSpec:
     if task not in TASKS:
         problems.add("task", f"unknown task {task!r}; allowed: {one_of(TASKS)}{_dym(task, TASKS)}")
     seed = cfg.get("seed")
-    if not _is_int(seed):
+    if not is_int(seed):
         problems.add("seed", f"expected an integer; got {seed!r}")
     if cfg.get("ckpt_path") is not None and task == "inspect":
         problems.add(
@@ -98,9 +102,10 @@ def parse_run(cfg: DictConfig) -> RunSpec:
         )
     device = _parse_device(cfg.device, problems)
     model = _parse_model(cfg.model, problems)
+    init = parse_init(cfg.get("init"), problems)
     problems.raise_if_any()
     assert model is not None
-    return RunSpec(task=str(task), seed=int(seed), model=model, device=device)
+    return RunSpec(task=str(task), seed=int(seed), model=model, init=init, device=device)
 
 
 def parse_model(model_cfg: DictConfig) -> ModelSpec:
@@ -112,11 +117,15 @@ def parse_model(model_cfg: DictConfig) -> ModelSpec:
     return spec
 
 
-def parse_device(device_cfg: DictConfig) -> DeviceSpec:
+def parse_build(cfg: DictConfig) -> tuple[ModelSpec, InitSpec, DeviceSpec]:
+    """Validate what building a net needs: model, init and device, all problems at once."""
     problems = Problems()
-    spec = _parse_device(device_cfg, problems)
+    device = _parse_device(cfg.device, problems)
+    model = _parse_model(cfg.model, problems)
+    init = parse_init(cfg.get("init"), problems)
     problems.raise_if_any()
-    return spec
+    assert model is not None
+    return model, init, device
 
 
 def _parse_device(cfg: DictConfig, problems: Problems) -> DeviceSpec:
@@ -164,7 +173,8 @@ def _parse_model(cfg: DictConfig, problems: Problems) -> ModelSpec | None:
         parser.named("shared", name, f"model.shared.{name}")
     if net is None:
         return None
-    spec = ModelSpec(net, parser.shared, input_shape, raw.get("num_outputs"))
+    ties = parse_ties(raw.get("tie") or [], problems)
+    spec = ModelSpec(net, parser.shared, input_shape, raw.get("num_outputs"), ties)
     _check_lazy_has_input(spec, parser.lazy_paths, problems)
     from runner.shapes import check_features
 
@@ -175,7 +185,7 @@ def _parse_model(cfg: DictConfig, problems: Problems) -> ModelSpec | None:
 def _input_shape(value: Any, problems: Problems) -> tuple[int, ...] | None:
     if value is None:
         return None
-    if isinstance(value, list) and value and all(_is_int(v) and v > 0 for v in value):
+    if isinstance(value, list) and value and all(is_int(v) and v > 0 for v in value):
         return tuple(value)
     problems.add(
         "model.input_shape",
@@ -232,7 +242,7 @@ class _ModelParser:
 
     def _child_names(self, item: Any, path: str, start: int) -> list[str]:
         repeat = item.get("repeat", 1) if isinstance(item, dict) else 1
-        if not (_is_int(repeat) and repeat >= 1):
+        if not (is_int(repeat) and repeat >= 1):
             self.problems.add(f"{path}.repeat", f"expected an integer ≥ 1; got {repeat!r}")
             return []
         pattern = item.get("name") if isinstance(item, dict) else None
@@ -335,79 +345,22 @@ class _ModelParser:
         except LookupError as e:
             self.problems.add(f"{path}.type", str(e))
             return None
-        params = _init_params(cls)
-        if params is not None:
-            # `in_features: null` means the same as leaving it out: infer it.
-            kwargs = {
-                k: v
-                for k, v in kwargs.items()
-                if not (v is None and k in params and params[k].default is params[k].empty)
-            }
-            unknown = [k for k in kwargs if k not in params]
-            for key in unknown:
-                self.problems.add(
-                    f"{path}.{key}",
-                    f"{type_name} takes no argument {key!r}; allowed: "
-                    f"{one_of(params) or 'none'}{_dym(key, params)}",
-                )
-            if unknown:
-                return None
-            for key, value in kwargs.items():
-                expected = _expected_type(params[key])
-                if expected is not None and not _matches(value, expected):
-                    self.problems.add(
-                        f"{path}.{key}",
-                        f"{type_name} expects {expected.__name__} for {key}; got {value!r}",
-                    )
-        missing = _missing_required(cls, kwargs)
+        checked = check_arguments(cls, kwargs, path, type_name, self.problems)
+        if checked is None:
+            return None
+        kwargs, missing = checked
         if missing:
             lazy = registry.lazy_variant(cls)
-            if lazy is not None and not _missing_required(lazy, kwargs):
+            lazy_checked = (
+                check_arguments(lazy, kwargs, path, type_name, Problems()) if lazy else None
+            )
+            if lazy is not None and lazy_checked is not None and not lazy_checked[1]:
                 self.lazy_paths.append(path)
                 return LayerSpec(path, type_name, lazy, kwargs)
             for key in missing:
                 self.problems.add(f"{path}.{key}", f"{type_name} needs {key!r}; it is missing")
             return None
         return LayerSpec(path, type_name, cls, kwargs)
-
-
-def _init_params(cls: type[nn.Module]) -> dict[str, inspect.Parameter] | None:
-    """Keyword arguments the constructor takes, or None when it takes **kwargs (anything goes)."""
-    try:
-        signature = inspect.signature(cls)
-    except (TypeError, ValueError):
-        return None
-    params = {}
-    for p in signature.parameters.values():
-        if p.kind is p.VAR_KEYWORD:
-            return None
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-            params[p.name] = p
-    return params
-
-
-def _missing_required(cls: type[nn.Module], kwargs: dict[str, Any]) -> list[str]:
-    params = _init_params(cls) or {}
-    return [n for n, p in params.items() if p.default is p.empty and n not in kwargs]
-
-
-def _expected_type(param: inspect.Parameter) -> type | None:
-    """int, float, bool or str when the annotation is exactly one of them."""
-    simple = {int: int, float: float, bool: bool, str: str, "int": int, "float": float}
-    simple.update({"bool": bool, "str": str})
-    return simple.get(param.annotation)
-
-
-def _matches(value: Any, expected: type) -> bool:
-    if expected is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if expected is int:
-        return _is_int(value)
-    return isinstance(value, expected)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _dym(word: Any, choices: Any) -> str:

@@ -7,10 +7,16 @@ name they have, and are counted once in the totals.
 import csv
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
+
+from runner.init_rules import ReportRow
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 CSV_COLUMNS = ("name", "kind", "shape", "dtype", "device", "numel", "trainable", "shared_with")
 
@@ -98,8 +104,14 @@ def write_csv(rows: list[TensorRow], path: Path) -> None:
             writer.writerow(record)
 
 
-def print_report(net: nn.Module, rows: list[TensorRow], total: Totals) -> None:
-    """The module tree (as print(net) shows it), the table, and Keras-style totals."""
+def print_report(
+    net: nn.Module,
+    rows: list[TensorRow],
+    total: Totals,
+    sized: list[str],
+    init_rows: list[ReportRow],
+) -> None:
+    """The module tree (as print(net) shows it), the tables, and Keras-style totals."""
     from rich.console import Console
     from rich.table import Table
 
@@ -134,6 +146,54 @@ def print_report(net: nn.Module, rows: list[TensorRow], total: Totals) -> None:
     console.print(table)
     for line in totals_lines(total):
         console.print(line, markup=False)
+    if sized:
+        console.print()
+        console.print("Deferred initialization: sized by one dry forward pass", markup=False)
+        shapes = {r.name: r.shape for r in rows}
+        for name in sized:
+            console.print(f"  {name}: uninitialized → {shapes.get(name, '?')}", markup=False)
+    console.print(_init_table(init_rows))
+
+
+def _init_table(init_rows: list[ReportRow]) -> "Table":
+    from rich.table import Table
+
+    table = Table(title="Initialization (later rules win)", title_justify="left")
+    for column, justify in [("name", "left"), ("shape", "right"), ("set by", "left")]:
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    table.add_column("then", overflow="fold")
+    table.add_column("mean", justify="right")
+    table.add_column("std", justify="right")
+    for r in init_rows:
+        then = "; ".join(x for x in (r.tied_from, *r.edits) if x)
+        table.add_row(
+            " = ".join((r.name, *r.aliases)),
+            str(list(r.shape)),
+            r.set_by,
+            then,
+            _num(r.mean),
+            _num(r.std),
+        )
+    return table
+
+
+def _num(x: float | None) -> str:
+    return "" if x is None else f"{x:.4g}"
+
+
+INIT_CSV_COLUMNS = ("name", "aliases", "shape", "set_by", "tied_from", "edits", "mean", "std")
+
+
+def write_init_csv(init_rows: list[ReportRow], path: Path) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=INIT_CSV_COLUMNS)
+        writer.writeheader()
+        for r in init_rows:
+            record = asdict(r)
+            record["aliases"] = " ".join(r.aliases)
+            record["shape"] = str(list(r.shape))
+            record["edits"] = "; ".join(r.edits)
+            writer.writerow(record)
 
 
 def totals_lines(t: Totals) -> list[str]:

@@ -71,6 +71,7 @@ def shared_net():
 # zoo model name → (hand-written network, input of the shape the book feeds it)
 REFERENCES = {
     "mlp": (lambda: nn.Sequential(nn.LazyLinear(256), nn.ReLU(), nn.LazyLinear(10)), (2, 20)),
+    "lazy_mlp": (lambda: nn.Sequential(nn.LazyLinear(256), nn.ReLU(), nn.LazyLinear(10)), (2, 20)),
     "rgnet": (lambda: nn.Sequential(block2(), nn.LazyLinear(1)), (2, 4)),
     "nested": (NestMLP, (2, 20)),
     "chimera": (lambda: nn.Sequential(NestMLP(), nn.LazyLinear(20), FixedHiddenMLP()), (2, 20)),

@@ -7,12 +7,14 @@ from omegaconf import OmegaConf
 from torch import nn
 
 import runner
-from runner.compile import compile_model
+from runner.assemble import assemble
+from runner.init_rules import InitSpec
 from runner.spec import parse_model
 
 
-def build(model: dict, **kw) -> nn.Module:
-    return compile_model(parse_model(OmegaConf.create(model)), torch.device("cpu"), **kw)
+def build(model: dict, seed: int | None = None) -> nn.Module:
+    spec = parse_model(OmegaConf.create(model))
+    return assemble(spec, InitSpec(True, (), ()), torch.device("cpu"), seed).net
 
 
 def test_a_bare_string_is_a_layer_without_arguments():

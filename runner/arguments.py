@@ -1,0 +1,82 @@
+"""Keyword arguments from YAML, checked against the signature of what they will be passed to."""
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from runner.errors import Problems, did_you_mean, one_of
+
+# Annotations are types, or strings under `from __future__ import annotations`.
+_SIMPLE: dict[Any, type] = {t: t for t in (int, float, bool, str)}
+_SIMPLE.update({t.__name__: t for t in (int, float, bool, str)})
+
+
+def check_arguments(
+    target: Callable[..., Any],
+    kwargs: dict[str, Any],
+    path: str,
+    label: str,
+    problems: Problems,
+    skip_first: bool = False,
+) -> tuple[dict[str, Any], list[str]] | None:
+    """Check `kwargs` for `target(**kwargs)`; add a problem for each unknown or mistyped one.
+
+    Returns the kwargs (a `null` for a required argument counts as left out) and the names of
+    required arguments still missing, or None when an argument is unknown. `skip_first` skips
+    the first parameter (the tensor an initializer fills).
+    """
+    params = _keyword_params(target, skip_first)
+    if params is None:  # takes **kwargs: anything goes
+        return kwargs, []
+    kwargs = {
+        k: v
+        for k, v in kwargs.items()
+        if not (v is None and k in params and params[k].default is params[k].empty)
+    }
+    unknown = [k for k in kwargs if k not in params]
+    for key in unknown:
+        problems.add(
+            f"{path}.{key}",
+            f"{label} takes no argument {key!r}; allowed: {one_of(params) or 'none'}"
+            + did_you_mean(key, list(params)),
+        )
+    if unknown:
+        return None
+    for key, value in kwargs.items():
+        expected = _SIMPLE.get(params[key].annotation)
+        if expected is not None and not _matches(value, expected):
+            problems.add(
+                f"{path}.{key}", f"{label} expects {expected.__name__} for {key}; got {value!r}"
+            )
+    missing = [n for n, p in params.items() if p.default is p.empty and n not in kwargs]
+    return kwargs, missing
+
+
+def _keyword_params(
+    target: Callable[..., Any], skip_first: bool
+) -> dict[str, inspect.Parameter] | None:
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        return None
+    params = {}
+    for i, p in enumerate(signature.parameters.values()):
+        if skip_first and i == 0:
+            continue
+        if p.kind is p.VAR_KEYWORD:
+            return None
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            params[p.name] = p
+    return params
+
+
+def _matches(value: Any, expected: type) -> bool:
+    if expected is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if expected is int:
+        return is_int(value)
+    return isinstance(value, expected)
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
