@@ -15,15 +15,17 @@ from runner.errors import ConfigError
 
 if TYPE_CHECKING:
     from runner.assemble import build_net
+    from runner.initializers import register_initializer
     from runner.module import build
     from runner.registry import register_layer
 
-__all__ = ["ConfigError", "build", "build_net", "compose", "register_layer"]
+__all__ = ["ConfigError", "build", "build_net", "compose", "register_initializer", "register_layer"]
 
 _LAZY = {
     "build": "runner.module",
     "build_net": "runner.assemble",
     "register_layer": "runner.registry",
+    "register_initializer": "runner.initializers",
 }
 
 

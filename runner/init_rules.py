@@ -8,17 +8,19 @@ Edits come after rules and ties, in order.
 
 import fnmatch
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
 from runner import registry
 from runner.arguments import check_arguments, is_int
 from runner.errors import Problems, did_you_mean, one_of
 from runner.initializers import NEEDS_2D, Initializer, resolve_initializer
+from runner.schema import InitConfig, InitEdit, InitRule
 
 log = logging.getLogger("runner")
 
@@ -80,8 +82,26 @@ class Entry:
 def parse_init(cfg: DictConfig | None, problems: Problems) -> InitSpec:
     """Check the init section before building: initializers, their arguments, selectors.
     No init section means each module's own initialization."""
-    raw = OmegaConf.to_container(cfg, resolve=True) if cfg is not None else {}
+    try:  # merged into the schema: fills defaults; catches keys added past it (`+init.x=…`)
+        merged = OmegaConf.merge(OmegaConf.structured(InitConfig), cfg or {})
+        raw = OmegaConf.to_container(merged, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as e:
+        key = f"init.{e.full_key}" if getattr(e, "full_key", None) else "init"
+        problems.add(key, f"{getattr(e, 'msg', e)}".splitlines()[0])
+        return InitSpec(True, (), ())
     assert isinstance(raw, dict)
+    before = len(problems.items)
+    for section, schema in (("rules", InitRule), ("edits", InitEdit)):
+        known = [f.name for f in fields(schema)]
+        for i, item in enumerate(raw[section]):
+            for key in item:
+                if key not in known:  # added with `+init.rules.0.key=…`, past the schema
+                    problems.add(
+                        f"init.{section}[{i}].{key}",
+                        f"unknown key; allowed: {one_of(known)}{did_you_mean(key, known)}",
+                    )
+    if len(problems.items) > before:
+        return InitSpec(True, (), ())
     rules = []
     for i, rule in enumerate(raw.get("rules") or []):
         parsed = _parse_rule(i, rule, problems)

@@ -49,3 +49,22 @@ def cli(tmp_path):
         )
 
     return _cli
+
+
+@pytest.fixture
+def assemble_model():
+    """Build a model from plain dicts: `assemble_model(model, init=None, seed=0)` → Built."""
+    from omegaconf import OmegaConf
+
+    from runner.assemble import assemble
+    from runner.errors import Problems
+    from runner.init_rules import parse_init
+    from runner.spec import parse_model
+
+    def _assemble(model: dict, init: dict | None = None, seed: int | None = 0, device="cpu"):
+        problems = Problems()
+        init_spec = parse_init(OmegaConf.create(init or {}), problems)
+        problems.raise_if_any()
+        return assemble(parse_model(OmegaConf.create(model)), init_spec, torch.device(device), seed)
+
+    return _assemble
