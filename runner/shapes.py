@@ -24,27 +24,38 @@ _KEEPS_FEATURES = (nn.Identity, nn.LayerNorm, CenteredLayer)
 Features = tuple[int, str] | None  # (size, where it came from), or unknown
 
 
-def check_features(spec: ModelSpec, problems: Problems) -> None:
-    """Add a problem for each declared input size that contradicts what flows into it."""
+def check_features(spec: ModelSpec, problems: Problems) -> bool:
+    """Add a problem for each declared input size that contradicts what flows into it.
+
+    Returns True when every layer's shapes were verified this way (a 1-D input through
+    Linear-like and size-keeping layers only): a forward pass would find nothing more.
+    """
     start: Features = None
-    if spec.input_shape is not None:
+    if spec.input_shape is not None and len(spec.input_shape) == 1:
         start = (spec.input_shape[-1], "model.input_shape")
-    end = _walk(spec.net, start, spec, problems)
+    verified = [start is not None]
+    end = _walk(spec.net, start, spec, problems, verified)
     if end is not None and spec.num_outputs is not None and end[0] != spec.num_outputs:
         problems.add(
             "model.num_outputs",
             f"{spec.num_outputs}, but the network ends with {end[0]} features ({end[1]})",
         )
+    return verified[0] and end is not None
 
 
-def _walk(node: Node, incoming: Features, spec: ModelSpec, problems: Problems) -> Features:
+def _walk(
+    node: Node, incoming: Features, spec: ModelSpec, problems: Problems, verified: list[bool]
+) -> Features:
     if isinstance(node, SeqSpec):
         for _, child in node.children:
-            incoming = _walk(child, incoming, spec, problems)
+            incoming = _walk(child, incoming, spec, problems, verified)
         return incoming
     if isinstance(node, RefSpec):
-        return _walk(spec.shared[node.name], incoming, spec, problems)
-    return _layer(node, incoming, problems)
+        return _walk(spec.shared[node.name], incoming, spec, problems, verified)
+    out = _layer(node, incoming, problems)
+    if incoming is None or out is None:
+        verified[0] = False  # lost track somewhere: only a forward pass can tell
+    return out
 
 
 def _layer(layer: LayerSpec, incoming: Features, problems: Problems) -> Features:

@@ -9,7 +9,7 @@ The model grammar (see README, "Writing a model"):
     Any entry in a list may add `name:` (its child name; `{i}` counts repeats) and `repeat: N`.
 """
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -65,6 +65,7 @@ class ModelSpec:
     input_shape: tuple[int, ...] | None
     num_outputs: int | None
     ties: tuple[TieGroup, ...] = ()
+    shapes_verified: bool = False  # the static check covered every layer (runner.shapes)
 
 
 @dataclass(frozen=True)
@@ -178,8 +179,7 @@ def _parse_model(cfg: DictConfig, problems: Problems) -> ModelSpec | None:
     _check_lazy_has_input(spec, parser.lazy_paths, problems)
     from runner.shapes import check_features
 
-    check_features(spec, problems)
-    return spec
+    return replace(spec, shapes_verified=check_features(spec, problems))
 
 
 def _input_shape(value: Any, problems: Problems) -> tuple[int, ...] | None:

@@ -128,3 +128,16 @@ def test_inspect_shows_lazy_parameters_before_and_after_sizing(cli):
 def test_build_on_the_gpu_never_touches_cpu_memory_for_parameters(compose):
     net = runner.build_net(compose("model=rgnet", "init=xavier"), device="cuda")
     assert {p.device.type for p in net.parameters()} == {"cuda"}
+
+
+def test_a_forward_runs_only_where_the_static_check_cannot_see(assemble_model, monkeypatch):
+    from runner import compile as compile_module
+
+    calls = []
+    real = compile_module._dry_forward
+    monkeypatch.setattr(compile_module, "_dry_forward", lambda *a: calls.append(1) or real(*a))
+    assemble_model({"input_shape": [4], "net": [LINEAR, "ReLU", {**LINEAR, "in_features": 8}]})
+    assert calls == []  # Linear → ReLU → Linear: verified statically
+    conv = {"type": "Conv1d", "in_channels": 1, "out_channels": 1, "kernel_size": 1}
+    assemble_model({"input_shape": [1, 4], "net": [conv]})
+    assert calls == [1]
