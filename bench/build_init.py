@@ -107,7 +107,8 @@ def main() -> None:
     for name, s in timed.items():
         print(f"  {name:<30} {s * 1e3:9.1f} ms   {s / base:5.2f}× bare")
     ratio = timed["runner (init=xavier rules)"] / base
-    print(f"runner / bare = {ratio:.2f}×, target ≤ {target}×: {'ok' if ratio <= target else 'MISSED'}")
+    verdict = "ok" if ratio <= target else "MISSED"
+    print(f"runner / bare = {ratio:.2f}×, target ≤ {target}×: {verdict}")
     out = ROOT / "bench" / "results" / f"build_init-{device.type}.json"
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     record = {
