@@ -3,6 +3,7 @@
     cfg = runner.compose(["model=rgnet"])   # the config `python -m runner model=rgnet` would use
     net = runner.build_net(cfg)             # the compiled nn.Module
     module = runner.build(cfg)              # a LightningModule whose .net is that module
+    module = runner.load("outputs/…/checkpoints/last.ckpt")   # rebuilt from the checkpoint alone
 
 `import runner` stays light (no torch): the names below load their modules on first use.
 """
@@ -15,15 +16,25 @@ from runner.errors import ConfigError
 
 if TYPE_CHECKING:
     from runner.assemble import build_net
+    from runner.checkpoint import load
     from runner.initializers import register_initializer
     from runner.module import build
     from runner.registry import register_layer
 
-__all__ = ["ConfigError", "build", "build_net", "compose", "register_initializer", "register_layer"]
+__all__ = [
+    "ConfigError",
+    "build",
+    "build_net",
+    "compose",
+    "load",
+    "register_initializer",
+    "register_layer",
+]
 
 _LAZY = {
     "build": "runner.module",
     "build_net": "runner.assemble",
+    "load": "runner.checkpoint",
     "register_layer": "runner.registry",
     "register_initializer": "runner.initializers",
 }

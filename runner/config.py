@@ -1,8 +1,9 @@
 """Where the configs live, and `compose()` for notebooks and tests."""
 
 from pathlib import Path
+from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from runner import schema
 
@@ -36,3 +37,10 @@ def compose(overrides: list[str] | None = None) -> DictConfig:
     directory = str(config_dir())
     with initialize_config_dir(config_dir=directory, version_base="1.3", job_name="runner"):
         return hydra_compose(config_name="config", overrides=overrides)
+
+
+def plain(cfg: DictConfig) -> dict[str, Any]:
+    """A config section as resolved plain containers (what checkpoints and kwargs hold)."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(container, dict)
+    return {str(k): v for k, v in container.items()}

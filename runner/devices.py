@@ -2,6 +2,7 @@
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -50,3 +51,24 @@ def _no_gpu_reason() -> str:
     if hidden is not None:
         return f"no GPU is visible (CUDA_VISIBLE_DEVICES={hidden!r})"
     return f"no GPU is visible (torch {torch.__version__}, CUDA {torch.version.cuda})"
+
+
+def trainer_placement(spec: DeviceSpec, placement: Placement) -> dict[str, Any]:
+    """The Trainer's accelerator/devices/strategy/precision for this device spec.
+
+    Raises ConfigError for combinations Lightning cannot run (16-bit mixed precision on a CPU).
+    """
+    on_gpu = placement.device.type == "cuda"
+    if spec.precision == "16-mixed" and not on_gpu:
+        raise ConfigError(
+            ["device.precision: '16-mixed' needs a GPU; on the CPU use bf16-mixed or 32"]
+        )
+    devices = spec.devices
+    if on_gpu and spec.index is not None and devices == 1:
+        devices = [spec.index]  # device=gpu device.index=N: that one GPU
+    return {
+        "accelerator": "gpu" if on_gpu else "cpu",
+        "devices": devices,
+        "strategy": spec.strategy,
+        "precision": spec.precision,
+    }

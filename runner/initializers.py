@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from runner.errors import did_you_mean
+from runner.trust import check_import
 
 Initializer = Callable[..., Any]
 
@@ -46,6 +47,7 @@ def resolve_initializer(name: str) -> Initializer:
     if name in _registered:
         return _registered[name]
     if "." in name:
+        check_import(name)
         module_name, _, attr = name.rpartition(".")
         try:
             fn = getattr(importlib.import_module(module_name), attr)

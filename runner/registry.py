@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from torch import nn
 
 from runner.errors import did_you_mean
+from runner.trust import check_import
 
 M = TypeVar("M", bound=type[nn.Module])
 
@@ -94,6 +95,7 @@ def lazy_variant(cls: type[nn.Module]) -> type[nn.Module] | None:
 
 
 def _import_layer(dotted: str) -> type[nn.Module]:
+    check_import(dotted)
     module_name, _, attr = dotted.rpartition(".")
     try:
         module = importlib.import_module(module_name)

@@ -25,10 +25,13 @@ def main(cfg: DictConfig) -> None:
     choices = " ".join(f"{k}={v}" for k, v in picked if v is not None and _is_user_group(k))
     log.info("compose: task=%s %s", cfg.get("task"), choices)
     try:
-        run(cfg, Path(hydra_cfg.runtime.output_dir))
+        result = run(cfg, Path(hydra_cfg.runtime.output_dir))
     except ConfigError as e:
         log.error("config error: %s", e)
         sys.exit(2)
+    if not result.get("verification", {}).get("ok", True):
+        log.error("the reloaded checkpoint does not reproduce the trained model: see result.json")
+        sys.exit(1)
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -86,7 +89,19 @@ def inspect(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     }
 
 
-TASKS = {"inspect": inspect}
+def train(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+    from runner.train import train as train_task  # Lightning loads only for training
+
+    return train_task(cfg, spec, run_dir)
+
+
+def export(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+    from runner.export import export as export_task
+
+    return export_task(cfg, spec, run_dir)
+
+
+TASKS = {"train": train, "inspect": inspect, "export": export}
 
 
 def _is_user_group(name: str) -> bool:

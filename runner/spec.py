@@ -23,7 +23,7 @@ from runner.init_rules import InitSpec, parse_init
 from runner.schema import ModelConfig
 from runner.tying import TieGroup, parse_ties
 
-TASKS = ("inspect",)
+TASKS = ("train", "inspect", "export")
 ACCELERATORS = ("auto", "cpu", "gpu")
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 
@@ -101,6 +101,12 @@ def parse_run(cfg: DictConfig) -> RunSpec:
             f"{cfg.ckpt_path!r} given, but task=inspect builds from the config and reads no "
             "checkpoint; remove the override",
         )
+    if cfg.get("ckpt_path") is None and task == "export":
+        problems.add("ckpt_path", "task=export needs the checkpoint to export: ckpt_path=PATH")
+    if task == "train":
+        from runner.train import check_training_config  # imports Lightning: only when training
+
+        check_training_config(cfg, problems)
     device = _parse_device(cfg.device, problems)
     model = _parse_model(cfg.model, problems)
     init = parse_init(cfg.get("init"), problems)

@@ -117,7 +117,7 @@ def test_a_shape_error_is_still_found_on_the_meta_path(assemble_model):
 
 
 def test_inspect_shows_lazy_parameters_before_and_after_sizing(cli):
-    result = cli("model=lazy_mlp", "device=cpu")
+    result = cli("task=inspect", "model=lazy_mlp", "device=cpu")
     assert result.returncode == 0, result.stderr
     assert "0.weight: uninitialized → [256, 20]" in result.stdout
     assert "2.bias: uninitialized → [10]" in result.stdout

@@ -23,8 +23,8 @@ def test_inspect_rgnet_prints_tree_table_and_totals(cli, tmp_path):
     assert "built on meta" in result.stderr
 
 
-def test_default_job_is_inspect_of_the_mlp(cli):
-    result = cli()
+def test_inspect_of_the_default_model(cli):
+    result = cli("task=inspect")
     assert result.returncode == 0, result.stderr
     assert "compose: task=inspect model=mlp init=default device=auto" in result.stderr
     assert "Total params: 7,946" in result.stdout
@@ -33,7 +33,7 @@ def test_default_job_is_inspect_of_the_mlp(cli):
 def test_cfg_job_prints_the_composed_config(cli):
     result = cli("--cfg", "job", "model=rgnet")
     assert result.returncode == 0, result.stderr
-    assert "block1:" in result.stdout and "task: inspect" in result.stdout
+    assert "block1:" in result.stdout and "task: train" in result.stdout
 
 
 def test_help_lists_the_groups(cli):
@@ -49,7 +49,7 @@ def test_config_mistake_exits_2_with_all_problems_and_no_traceback(cli):
     assert result.returncode == 2
     assert "2 problems in the config:" in result.stderr
     assert "model.net[0].type: unknown layer 'Lineer'" in result.stderr
-    assert "did you mean 'inspect'?" in result.stderr
+    assert "allowed: export, inspect, train; did you mean 'inspect'?" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 
 
@@ -72,7 +72,7 @@ def test_misspelled_model_key_in_a_yaml_file_fails_at_compose_time(cli, tmp_path
 
 
 def test_misspelled_model_key_added_with_plus_is_caught_by_the_validator(cli):
-    result = cli("+model.inputshape=[3]")
+    result = cli("task=inspect", "+model.inputshape=[3]")
     assert result.returncode == 2
     assert (
         "model.inputshape: unknown key; allowed: blocks, input_shape, net, num_outputs, shared, tie; "
@@ -86,13 +86,13 @@ def test_users_config_dir_adds_models(cli, tmp_path):
         "defaults: [/schema/model@_here_, _self_]\n"
         "input_shape: [3]\nnet: [{type: Linear, out_features: 2}]\n"
     )
-    result = cli("--config-dir", str(tmp_path / "mine"), "model=tiny", "device=cpu")
+    result = cli("--config-dir", str(tmp_path / "mine"), "model=tiny", "task=inspect", "device=cpu")
     assert result.returncode == 0, result.stderr
     assert "Total params: 8 " in result.stdout
 
 
 def test_gpu_without_gpu_is_a_clear_error(cli):
-    result = cli("device=gpu", env={"CUDA_VISIBLE_DEVICES": ""})
+    result = cli("task=inspect", "device=gpu", env={"CUDA_VISIBLE_DEVICES": ""})
     assert result.returncode == 2
     assert "device.accelerator: 'gpu', but no GPU is visible" in result.stderr
     assert "Traceback" not in result.stderr
@@ -100,7 +100,7 @@ def test_gpu_without_gpu_is_a_clear_error(cli):
 
 def test_multirun_inspects_each_model(cli, tmp_path):
     sweep = tmp_path / "sweep"
-    result = cli("-m", "model=mlp,rgnet", "device=cpu", f"hydra.sweep.dir={sweep}")
+    result = cli("-m", "task=inspect", "model=mlp,rgnet", "device=cpu", f"hydra.sweep.dir={sweep}")
     assert result.returncode == 0, result.stderr
     totals = [json.loads((sweep / str(i) / "result.json").read_text()) for i in (0, 1)]
     assert [t["totals"]["parameters"] for t in totals] == [7946, 309]
@@ -112,7 +112,9 @@ def test_help_and_cfg_do_not_import_torch(args, tmp_path):
 
 
 def test_inspect_does_not_import_lightning(tmp_path):
-    loaded = _modules_loaded(tmp_path, "model=rgnet", "device=cpu", f"hydra.run.dir={tmp_path}/r")
+    loaded = _modules_loaded(
+        tmp_path, "task=inspect", "model=rgnet", "device=cpu", f"hydra.run.dir={tmp_path}/r"
+    )
     assert "torch" in loaded
     assert not {"pytorch_lightning", "lightning"} & loaded
 

@@ -68,7 +68,7 @@ def test_mixed_is_xavier_on_the_first_linear_and_42_on_the_last():
 def test_init_report_names_the_rule_for_every_rgnet_parameter(compose, tmp_path):
     from runner.run import run
 
-    run(compose("model=rgnet", "init=mixed"), tmp_path)
+    run(compose("task=inspect", "model=rgnet", "init=mixed"), tmp_path)
     import csv
 
     with (tmp_path / "init.csv").open() as f:

@@ -36,7 +36,15 @@ def test_wheel_ships_conf_and_runs_outside_the_repo(tmp_path):
     )
     assert where.stdout.strip() == str(site / "runner" / "conf")
     result = subprocess.run(
-        [sys.executable, "-m", "runner", "model=rgnet", "device=cpu", "hydra.run.dir=out"],
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "task=inspect",
+            "model=rgnet",
+            "device=cpu",
+            "hydra.run.dir=out",
+        ],
         cwd=elsewhere,
         env=env,
         capture_output=True,

@@ -181,7 +181,7 @@ def test_all_problems_across_the_config_come_together(compose, tmp_path):
     with pytest.raises(ConfigError) as info:
         run(cfg, tmp_path)
     assert info.value.problems == [
-        "task: unknown task 'inspct'; allowed: inspect; did you mean 'inspect'?",
+        "task: unknown task 'inspct'; allowed: export, inspect, train; did you mean 'inspect'?",
         "seed: expected an integer; got 'one'",
         "device.accelerator: unknown accelerator 'tpu'; allowed: auto, cpu, gpu; did you mean 'gpu'?",
         "device.precision: unsupported precision '64'; allowed: 16-mixed, 32, bf16-mixed",
@@ -196,7 +196,7 @@ def test_all_problems_across_the_config_come_together(compose, tmp_path):
 def test_gpu_without_a_gpu_says_what_was_found(compose, tmp_path, monkeypatch):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     with pytest.raises(ConfigError) as info:
-        run(compose("device=gpu"), tmp_path)
+        run(compose("task=inspect", "device=gpu"), tmp_path)
     (p,) = info.value.problems
     assert p.startswith("device.accelerator: 'gpu', but no GPU is visible")
     assert p.endswith("use device=auto to fall back to the CPU, or device=cpu")
@@ -204,4 +204,4 @@ def test_gpu_without_a_gpu_says_what_was_found(compose, tmp_path, monkeypatch):
 
 def test_inspect_refuses_a_checkpoint_it_would_ignore(compose, tmp_path):
     with pytest.raises(ConfigError, match=r"^ckpt_path: 'x.ckpt' given, but task=inspect"):
-        run(compose("ckpt_path=x.ckpt"), tmp_path)
+        run(compose("task=inspect", "ckpt_path=x.ckpt"), tmp_path)

@@ -1,0 +1,218 @@
+"""In-memory datasets as LightningDataModules, batched by slicing tensors on the device.
+
+No per-sample `__getitem__` and default collate: the tensors move to the training device once,
+and each batch is one index gather (training) or one slice (evaluation). Training order is a
+permutation drawn from (seed, epoch), with the epoch read from the trainer when an epoch starts;
+under DDP each rank takes its own disjoint, equal-sized part of that permutation.
+"""
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class InMemoryData(pl.LightningDataModule):
+    """Base: subclasses make (X, y) in `make()`; this splits, moves and batches them."""
+
+    task = "regression"  # or "classification": picks the loss and the metrics
+
+    def __init__(self, batch_size: int, val_fraction: float, test_fraction: float, seed: int):
+        super().__init__()
+        self.batch_size = batch_size
+        self.fractions = (val_fraction, test_fraction)
+        self.seed = seed
+        self.splits: dict[str, Batch] = {}
+        self._on_device: dict[tuple[str, torch.device], Batch] = {}
+
+    def make(self) -> Batch:
+        raise NotImplementedError
+
+    def prepare(self, X: torch.Tensor, y: torch.Tensor) -> Batch:
+        """Hook after splitting: e.g. standardize with the training split's statistics."""
+        return X, y
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        X, y = self.make()
+        order = torch.randperm(len(X), generator=torch.Generator().manual_seed(self.seed))
+        n_val, n_test = (math.floor(f * len(X)) for f in self.fractions)
+        parts = {
+            "val": order[:n_val],
+            "test": order[n_val : n_val + n_test],
+            "train": order[n_val + n_test :],
+        }
+        self.splits = {name: (X[idx], y[idx]) for name, idx in parts.items()}
+        self.splits["train"] = self.prepare(*self.splits["train"])
+        for name in ("val", "test"):
+            self.splits[name] = self._apply_preparation(*self.splits[name])
+
+    def _apply_preparation(self, X: torch.Tensor, y: torch.Tensor) -> Batch:
+        return X, y
+
+    def tensors(self, split: str, device: torch.device) -> Batch:
+        """The split on `device`, moved there once and kept."""
+        key = (split, device)
+        if key not in self._on_device:
+            X, y = self.splits[split]
+            self._on_device[key] = (X.to(device), y.to(device))
+        return self._on_device[key]
+
+    def train_dataloader(self) -> "Batches":
+        return Batches(self, "train", shuffle=True)
+
+    def val_dataloader(self) -> "Batches":
+        return Batches(self, "val", shuffle=False)
+
+    def test_dataloader(self) -> "Batches":
+        return Batches(self, "test", shuffle=False)
+
+    def probe(self, n: int = 16) -> torch.Tensor:
+        """A fixed batch of inputs (the first test samples) for checking a reloaded model."""
+        self.setup()
+        return self.splits["test"][0][:n]
+
+
+class Batches:
+    """An iterable of (x, y) batches over one split; Lightning takes it as a dataloader."""
+
+    def __init__(self, data: InMemoryData, split: str, shuffle: bool):
+        self.data, self.split, self.shuffle = data, split, shuffle
+
+    def _placement(self) -> tuple[torch.device, int, int, int]:
+        trainer = self.data.trainer
+        if trainer is None:
+            return torch.device("cpu"), 0, 1, 0
+        return (
+            trainer.strategy.root_device,
+            trainer.global_rank,
+            trainer.world_size,
+            trainer.current_epoch,
+        )
+
+    def _indices(self, n: int) -> torch.Tensor | None:
+        """This rank's sample order for this epoch; None means 0..n-1 in order."""
+        _, rank, world, epoch = self._placement()
+        if not self.shuffle and world == 1:
+            return None
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.data.seed * 100_003 + epoch)
+            order = torch.randperm(n, generator=generator)
+        else:
+            order = torch.arange(n)
+        per_rank = n // world  # equal shards, so every rank runs the same number of steps
+        return order[rank * per_rank : (rank + 1) * per_rank]
+
+    def __len__(self) -> int:
+        n = len(self.data.splits[self.split][0])
+        world = self._placement()[2]
+        return math.ceil((n // world) / self.data.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        device = self._placement()[0]
+        X, y = self.data.tensors(self.split, device)
+        order = self._indices(len(X))
+        size = self.data.batch_size
+        if order is None:
+            for start in range(0, len(X), size):
+                yield X[start : start + size], y[start : start + size]
+            return
+        order = order.to(device)
+        for start in range(0, len(order), size):
+            idx = order[start : start + size]
+            yield X[idx], y[idx]
+
+
+class RandomData(InMemoryData):
+    """Uniform inputs of the model's input shape; targets from a fixed random teacher network.
+
+    The teacher (flatten → Linear → tanh → Linear, drawn from `seed`) gives targets with the
+    model's output shape, which the runner sets as `output_shape` before training.
+    """
+
+    def __init__(
+        self,
+        input_shape: list[int],
+        num_samples: int = 2048,
+        batch_size: int = 256,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        seed: int = 0,
+        hidden: int = 32,
+    ):
+        super().__init__(batch_size, val_fraction, test_fraction, seed)
+        self.input_shape = tuple(input_shape)
+        self.num_samples, self.hidden = num_samples, hidden
+        self.output_shape: tuple[int, ...] | None = None
+
+    def make(self) -> Batch:
+        assert self.output_shape is not None, "set output_shape from the model first"
+        g = torch.Generator().manual_seed(self.seed)
+        X = torch.rand(self.num_samples, *self.input_shape, generator=g)
+        n_in, n_out = math.prod(self.input_shape), math.prod(self.output_shape)
+        w1 = torch.randn(n_in, self.hidden, generator=g) / math.sqrt(n_in)
+        w2 = torch.randn(self.hidden, n_out, generator=g) / math.sqrt(self.hidden)
+        y = torch.tanh(X.flatten(1) @ w1) @ w2
+        return X, y.reshape(self.num_samples, *self.output_shape)
+
+
+class SyntheticRegression(InMemoryData):
+    """The book's linear-regression data: y = Xw + b + noise, X ~ N(0, 1)."""
+
+    def __init__(
+        self,
+        w: list[float],
+        b: float,
+        noise: float = 0.01,
+        num_samples: int = 1000,
+        batch_size: int = 32,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        seed: int = 0,
+    ):
+        super().__init__(batch_size, val_fraction, test_fraction, seed)
+        self.w, self.b, self.noise, self.num_samples = torch.tensor(w), b, noise, num_samples
+
+    def make(self) -> Batch:
+        g = torch.Generator().manual_seed(self.seed)
+        X = torch.randn(self.num_samples, len(self.w), generator=g)
+        y = X @ self.w + self.b + self.noise * torch.randn(self.num_samples, generator=g)
+        return X, y.reshape(-1, 1)
+
+
+class Digits(InMemoryData):
+    """scikit-learn's bundled 8×8 digits: 1,797 samples, 64 features, 10 classes."""
+
+    task = "classification"
+
+    def __init__(
+        self,
+        batch_size: int = 32,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        seed: int = 0,
+    ):
+        super().__init__(batch_size, val_fraction, test_fraction, seed)
+        self.mean: torch.Tensor | None = None
+        self.std: torch.Tensor | None = None
+
+    def make(self) -> Batch:
+        from sklearn.datasets import load_digits
+
+        digits: Any = load_digits()
+        X = torch.tensor(digits.data, dtype=torch.float32)
+        return X, torch.tensor(digits.target, dtype=torch.long)
+
+    def prepare(self, X: torch.Tensor, y: torch.Tensor) -> Batch:
+        self.mean, self.std = X.mean(0), X.std(0)
+        self.std[self.std == 0] = 1.0  # pixels that are blank in every training image
+        return self._apply_preparation(X, y)
+
+    def _apply_preparation(self, X: torch.Tensor, y: torch.Tensor) -> Batch:
+        assert self.mean is not None and self.std is not None
+        return (X - self.mean) / self.std, y

@@ -1,0 +1,249 @@
+"""task=train: data → module → Trainer.fit → test → reload the checkpoint and verify it."""
+
+import logging
+import shlex
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig
+
+from runner.arguments import check_arguments
+from runner.checkpoint import AtomicCheckpointIO, RNGState, check_state_dict, safe_load, verify
+from runner.config import plain
+from runner.data import InMemoryData, RandomData
+from runner.devices import resolve_device, trainer_placement
+from runner.errors import ConfigError, Problems
+from runner.module import RunnerModule
+from runner.spec import RunSpec
+
+log = logging.getLogger("runner")
+
+# Trainer arguments the trainer group may not set, and who owns them instead.
+_OWNED = {
+    "accelerator": "the device group",
+    "devices": "the device group",
+    "strategy": "the device group",
+    "precision": "the device group",
+    "logger": "the logger group",
+    "callbacks": "the runner",
+    "plugins": "the runner",
+    "default_root_dir": "the runner (Hydra's run directory)",
+    "enable_checkpointing": "the runner",
+}
+LOGGERS = ("csv", "tensorboard")
+
+
+def check_training_config(cfg: DictConfig, problems: Problems) -> None:
+    """Problems in the trainer, data and logger groups, found before anything runs."""
+    trainer = plain(cfg.trainer)
+    for key in trainer:
+        if key in _OWNED:
+            problems.add(f"trainer.{key}", f"set by {_OWNED[key]}, not by the trainer group")
+    rest = {k: v for k, v in trainer.items() if k not in _OWNED}
+    check_arguments(pl.Trainer, rest, "trainer", "Trainer", problems)
+    data = plain(cfg.data)
+    target = data.pop("_target_", None)
+    try:
+        data_cls = get_class(str(target))
+        assert issubclass(data_cls, InMemoryData)
+    except Exception:
+        problems.add("data._target_", f"{target!r} is not a runner data module (runner.data.*)")
+    else:
+        checked = check_arguments(data_cls, data, "data", data_cls.__name__, problems)
+        for key in checked[1] if checked else []:
+            problems.add(f"data.{key}", f"{data_cls.__name__} needs {key!r}; it is missing")
+    if cfg.logger.name not in LOGGERS:
+        problems.add(
+            "logger.name", f"unknown logger {cfg.logger.name!r}; allowed: csv, tensorboard"
+        )
+
+
+def train(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+    """Fit, test, checkpoint, then reload the last checkpoint from itself alone and verify it."""
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    placement = resolve_device(spec.device)
+    log.info("device: %s", placement.reason)
+    trainer_args = trainer_placement(spec.device, placement)
+    distributed = str(spec.device.strategy).startswith("ddp")
+    pl.seed_everything(spec.seed, workers=True, verbose=False)
+
+    data = instantiate(cfg.data)
+    config = plain(cfg)
+    # Built where it will train; with DDP the workers receive it, so it starts on the CPU.
+    start = time.perf_counter()
+    module = RunnerModule(
+        config,
+        task=data.task,
+        device="cpu" if distributed else placement.device,
+    )
+    output_shape = _output_shape(module, spec)
+    log.info(
+        "build: %s parameters, output %s, in %.0f ms",
+        f"{sum(p.numel() for p in module.parameters()):,}",
+        list(output_shape),
+        (time.perf_counter() - start) * 1e3,
+    )
+    if isinstance(data, RandomData):
+        data.output_shape = output_shape
+    if cfg.ckpt_path is not None:
+        check_state_dict(module, safe_load(cfg.ckpt_path)["state_dict"], "ckpt_path")
+        log.info("resume: from %s", cfg.ckpt_path)
+
+    checkpoints = run_dir / "checkpoints"
+    best = ModelCheckpoint(
+        dirpath=checkpoints,
+        filename="best-epoch{epoch:03d}-step{step:06d}",  # no '=': Hydra can parse the path
+        auto_insert_metric_name=False,
+        monitor="val/loss",
+        save_last=True,
+    )
+    trainer = pl.Trainer(
+        **trainer_args,
+        **plain(cfg.trainer),
+        logger=_logger(cfg.logger.name, run_dir),
+        callbacks=[best, RNGState(), _ReportPlacement()],
+        plugins=[AtomicCheckpointIO()],
+        default_root_dir=run_dir,
+        enable_progress_bar=sys.stderr.isatty(),
+        enable_model_summary=False,
+    )
+    fit_start = time.perf_counter()
+    trainer.fit(module, datamodule=data, ckpt_path=cfg.ckpt_path)
+    fit_seconds = time.perf_counter() - fit_start
+    fit_metrics = _floats(trainer.callback_metrics)
+    last = checkpoints / "last.ckpt"
+    # Progress comes from the checkpoint: with ddp_spawn this process's trainer never stepped.
+    progress = safe_load(last)
+    epochs, steps = progress["epoch"] + 1, progress["global_step"]
+    log.info(
+        "fit: %d epochs, %d steps in %.1f s; %s", epochs, steps, fit_seconds, _show(fit_metrics)
+    )
+    tested = _test(module, data, trainer_args, cfg.logger.name, run_dir)
+    log.info("test: %s", _show(tested))
+
+    check_device = (
+        placement.device
+        if not distributed or placement.device.type == "cuda"
+        else torch.device("cpu")
+    )
+    verification = verify(module, last, data.probe(), check_device, spec.device.precision)
+    verdict = "ok" if verification["ok"] else "FAILED"
+    log.info(
+        "verify: reloaded %s from itself alone: outputs %s (%s), shared tensors %s: %s",
+        last.name,
+        "match"
+        if verification["max_abs_diff"] == 0
+        else f"differ by ≤ {verification['max_abs_diff']:.3g}",
+        verification["comparison"],
+        "intact" if verification["shared_tensors_intact"] else "BROKEN",
+        verdict,
+    )
+    resume = _resume_command(last)
+    log.info("resume with: %s", resume)
+    return {
+        "task": "train",
+        "device": trainer_args,
+        "epochs": epochs,
+        "global_step": steps,
+        "fit_seconds": fit_seconds,
+        "metrics": {**fit_metrics, **tested},
+        "checkpoints": {"last": str(last), "best": best.best_model_path},
+        "verification": verification,
+        "resume": resume,
+    }
+
+
+def _test(
+    module: RunnerModule, data: InMemoryData, placement: dict[str, Any], logger: str, run_dir: Path
+) -> dict[str, float]:
+    """Evaluate the test split once, in this process, on one device (under DDP, a spawned
+    test would start new workers and overwrite the fit's logs). Logs go to logs/test/."""
+    devices = placement["devices"] if isinstance(placement["devices"], list) else 1
+    tester = pl.Trainer(
+        accelerator=placement["accelerator"],
+        devices=devices,
+        precision=placement["precision"],
+        logger=_logger(logger, run_dir, version="test"),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    (metrics,) = tester.test(module, datamodule=data, verbose=False)
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def _output_shape(module: RunnerModule, spec: RunSpec) -> tuple[int, ...]:
+    """The model's output shape for one sample; refuses models that can't be trained."""
+    shape = spec.model.input_shape
+    if shape is None:
+        raise ConfigError(["model.input_shape: training needs the shape of one input sample"])
+    device = next(module.parameters()).device
+    module.eval()
+    with torch.no_grad():
+        out = module(torch.zeros(2, *shape, device=device))
+    module.train()
+    if out.dim() == 0 or out.shape[0] != 2:
+        raise ConfigError(
+            [
+                f"model: for a batch of 2 its forward returns shape {list(out.shape)}, not one "
+                "output per sample (like FixedHiddenMLP's one scalar per batch): it can be "
+                "inspected (task=inspect) but not trained"
+            ]
+        )
+    return tuple(out.shape[1:])
+
+
+def _logger(name: str, run_dir: Path, version: str = "") -> Any:
+    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+
+    if name == "tensorboard":
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError as e:
+            raise ConfigError(
+                ["logger: tensorboard is not installed; pip install tensorboard"]
+            ) from e
+        return TensorBoardLogger(run_dir, name="logs", version=version)
+    return CSVLogger(run_dir, name="logs", version=version)  # logs/[version/]metrics.csv
+
+
+class _ReportPlacement(pl.Callback):
+    """One log line with where the parameters live once training starts (the chapter's
+    `x.device`); Lightning moves the module back to the CPU after fit, so look now."""
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.is_global_zero:
+            where = Counter(str(p.device) for p in pl_module.parameters())
+            places = ", ".join(f"{n} tensors on {d}" for d, n in where.items())
+            log.info("fit: %s; %d process(es)", places, trainer.world_size)
+
+
+def _resume_command(last: Path) -> str:
+    overrides: list[str] = []
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("ckpt_path=")]
+    except ValueError:  # run() called from Python, not from the command line
+        pass
+    parts = [
+        "python -m runner",
+        *map(shlex.quote, overrides),
+        shlex.quote(f"ckpt_path={last.resolve()}"),
+    ]
+    return " ".join(parts) + "   # raise trainer.max_epochs to train further"
+
+
+def _floats(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if not k.endswith("_step")}
+
+
+def _show(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()))
