@@ -18,16 +18,19 @@ def check_arguments(
     label: str,
     problems: Problems,
     skip_first: bool = False,
+    hidden: tuple[str, ...] = (),
 ) -> tuple[dict[str, Any], list[str]] | None:
     """Check `kwargs` for `target(**kwargs)`; add a problem for each unknown or mistyped one.
 
     Returns the kwargs (a `null` for a required argument counts as left out) and the names of
     required arguments still missing, or None when an argument is unknown. `skip_first` skips
-    the first parameter (the tensor an initializer fills).
+    the first parameter (the tensor an initializer fills); `hidden` arguments are set by someone
+    else and left out of the allowed list.
     """
     params = _keyword_params(target, skip_first)
     if params is None:  # takes **kwargs: anything goes
         return kwargs, []
+    params = {k: p for k, p in params.items() if k not in hidden}
     kwargs = {
         k: v
         for k, v in kwargs.items()

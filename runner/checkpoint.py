@@ -162,20 +162,17 @@ def check_state_dict(module: nn.Module, state: dict[str, torch.Tensor], source: 
         for k in own
         if k in state and tuple(state[k].shape) != tuple(own[k].shape)
     ]
+    where = f"{source}: does not fit this config's model:"
     problems = []
     if missing:
         problems.append(
-            f"{source}: missing {len(missing)} key(s) the model has: {', '.join(missing[:8])}"
+            f"{where} missing {len(missing)} key(s) the model has: {', '.join(missing[:6])}"
         )
     if unexpected:
-        problems.append(
-            f"{source}: {len(unexpected)} unexpected key(s): {', '.join(unexpected[:8])}"
-        )
-    problems += [f"{source}: shape mismatch at {s}" for s in shapes]
+        problems.append(f"{where} {len(unexpected)} unexpected key(s): {', '.join(unexpected[:6])}")
+    problems += [f"{where} shape mismatch at {s}" for s in shapes]
     if problems:
-        raise ConfigError(
-            [*problems, "the checkpoint was made for another architecture than this config's"]
-        )
+        raise ConfigError(problems)
 
 
 def sharing(net: nn.Module) -> list[tuple[str, ...]]:

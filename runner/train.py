@@ -35,6 +35,8 @@ _OWNED = {
     "plugins": "the runner",
     "default_root_dir": "the runner (Hydra's run directory)",
     "enable_checkpointing": "the runner",
+    "enable_progress_bar": "the runner (shown when stderr is a terminal)",
+    "enable_model_summary": "the runner (task=inspect shows the model)",
 }
 LOGGERS = ("csv", "tensorboard")
 
@@ -46,7 +48,7 @@ def check_training_config(cfg: DictConfig, problems: Problems) -> None:
         if key in _OWNED:
             problems.add(f"trainer.{key}", f"set by {_OWNED[key]}, not by the trainer group")
     rest = {k: v for k, v in trainer.items() if k not in _OWNED}
-    check_arguments(pl.Trainer, rest, "trainer", "Trainer", problems)
+    check_arguments(pl.Trainer, rest, "trainer", "Trainer", problems, hidden=tuple(_OWNED))
     data = plain(cfg.data)
     target = data.pop("_target_", None)
     try:
