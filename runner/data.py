@@ -26,6 +26,7 @@ class InMemoryData(pl.LightningDataModule):
         self.batch_size = batch_size
         self.fractions = (val_fraction, test_fraction)
         self.seed = seed
+        self.steps_per_batch = 1  # > 1: training batches come in chunks of this many (fast mode)
         self.splits: dict[str, Batch] = {}
         self._on_device: dict[tuple[str, torch.device], Batch] = {}
 
@@ -63,6 +64,15 @@ class InMemoryData(pl.LightningDataModule):
             self._on_device[key] = (X.to(device), y.to(device))
         return self._on_device[key]
 
+    def transfer_batch_to_device(
+        self, batch: Any, device: torch.device, dataloader_idx: int
+    ) -> Any:
+        # Batches are slices of tensors already on the device: skip Lightning's generic walk
+        # over the batch, which costs more than a small model's whole step.
+        if all(t.device == device for t in _tensors(batch)):
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     def train_dataloader(self) -> "Batches":
         return Batches(self, "train", shuffle=True)
 
@@ -76,6 +86,16 @@ class InMemoryData(pl.LightningDataModule):
         """A fixed batch of inputs (the first test samples) for checking a reloaded model."""
         self.setup()
         return self.splits["test"][0][:n]
+
+
+def _tensors(batch: Any) -> Iterator[torch.Tensor]:
+    if isinstance(batch, torch.Tensor):
+        yield batch
+    elif isinstance(batch, list | tuple):
+        for item in batch:
+            yield from _tensors(item)
+    else:
+        raise TypeError(f"unexpected batch element {type(batch).__name__}")
 
 
 class Batches:
@@ -108,12 +128,29 @@ class Batches:
         per_rank = n // world  # equal shards, so every rank runs the same number of steps
         return order[rank * per_rank : (rank + 1) * per_rank]
 
+    @property
+    def chunk(self) -> int:
+        return self.data.steps_per_batch if self.shuffle else 1
+
     def __len__(self) -> int:
         n = len(self.data.splits[self.split][0])
         world = self._placement()[2]
-        return math.ceil((n // world) / self.data.batch_size)
+        return math.ceil(math.ceil((n // world) / self.data.batch_size) / self.chunk)
 
-    def __iter__(self) -> Iterator[Batch]:
+    def __iter__(self) -> Iterator[Any]:
+        if self.chunk == 1:
+            yield from self._minibatches()
+            return
+        chunk: list[Batch] = []
+        for minibatch in self._minibatches():
+            chunk.append(minibatch)
+            if len(chunk) == self.chunk:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    def _minibatches(self) -> Iterator[Batch]:
         device = self._placement()[0]
         X, y = self.data.tensors(self.split, device)
         order = self._indices(len(X))

@@ -47,6 +47,14 @@ def check_training_config(cfg: DictConfig, problems: Problems) -> None:
     for key in trainer:
         if key in _OWNED:
             problems.add(f"trainer.{key}", f"set by {_OWNED[key]}, not by the trainer group")
+    k = trainer.pop("steps_per_batch", 1)
+    if not (isinstance(k, int) and k >= 1):
+        problems.add("trainer.steps_per_batch", f"expected an integer ≥ 1; got {k!r}")
+    elif k > 1 and trainer.get("accumulate_grad_batches", 1) != 1:
+        problems.add(
+            "trainer.accumulate_grad_batches",
+            "cannot be combined with trainer.steps_per_batch > 1 (every minibatch is a step)",
+        )
     rest = {k: v for k, v in trainer.items() if k not in _OWNED}
     check_arguments(pl.Trainer, rest, "trainer", "Trainer", problems, hidden=tuple(_OWNED))
     data = plain(cfg.data)
@@ -66,8 +74,13 @@ def check_training_config(cfg: DictConfig, problems: Problems) -> None:
         )
 
 
-def train(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
-    """Fit, test, checkpoint, then reload the last checkpoint from itself alone and verify it."""
+def train(
+    cfg: DictConfig, spec: RunSpec, run_dir: Path, extra_callbacks: tuple[pl.Callback, ...] = ()
+) -> dict[str, Any]:
+    """Fit, test, checkpoint, then reload the last checkpoint from itself alone and verify it.
+
+    `extra_callbacks` join the runner's own (benchmarks time steps with one).
+    """
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     placement = resolve_device(spec.device)
@@ -94,6 +107,7 @@ def train(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     )
     if isinstance(data, RandomData):
         data.output_shape = output_shape
+    data.steps_per_batch = module.steps_per_batch
     if cfg.ckpt_path is not None:
         check_state_dict(module, safe_load(cfg.ckpt_path)["state_dict"], "ckpt_path")
         log.info("resume: from %s", cfg.ckpt_path)
@@ -108,9 +122,9 @@ def train(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     )
     trainer = pl.Trainer(
         **trainer_args,
-        **plain(cfg.trainer),
+        **trainer_arguments(cfg, manual=not module.automatic_optimization),
         logger=_logger(cfg.logger.name, run_dir),
-        callbacks=[best, RNGState(), _ReportPlacement()],
+        callbacks=[best, RNGState(), _ReportPlacement(), *extra_callbacks],
         plugins=[AtomicCheckpointIO()],
         default_root_dir=run_dir,
         enable_progress_bar=sys.stderr.isatty(),
@@ -160,6 +174,19 @@ def train(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
         "verification": verification,
         "resume": resume,
     }
+
+
+def trainer_arguments(cfg: DictConfig, manual: bool) -> dict[str, Any]:
+    """The trainer group as Trainer kwargs: without the runner's own `steps_per_batch`; in fast
+    mode without clipping (the module clips itself there; Lightning refuses it) and with
+    Lightning's log interval at every chunk (the module logs every log_every_n_steps)."""
+    args = plain(cfg.trainer)
+    args.pop("steps_per_batch", None)
+    if manual:
+        args.pop("gradient_clip_val", None)
+        args.pop("gradient_clip_algorithm", None)
+        args["log_every_n_steps"] = 1  # the module keeps the cadence, in optimizer steps
+    return args
 
 
 def _test(

@@ -304,3 +304,45 @@ def test_training_on_the_gpu(tmp_path, precision):
     )
     assert result["device"]["accelerator"] == "gpu"
     assert result["verification"]["ok"] and result["verification"]["device"] == "cuda:0"
+
+
+def test_fast_mode_counts_optimizer_steps_and_matches_the_default_mode(tmp_path):
+    default = train(tmp_path, "model=rgnet", name="default")
+    fast = train(tmp_path, "model=rgnet", "trainer.steps_per_batch=3", name="fast")
+    # 2 epochs × 7 minibatches either way: global_step counts optimizer steps, not chunks
+    assert default["global_step"] == fast["global_step"] == 14
+    a, b = weights(default["checkpoints"]["last"]), weights(fast["checkpoints"]["last"])
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)  # the same optimization
+    assert fast["verification"]["ok"]
+
+
+def test_fast_mode_logs_at_chunk_boundaries_and_steps_the_schedule(tmp_path):
+    import csv
+
+    result = train(
+        tmp_path,
+        "model=rgnet",
+        "optim=adamw",
+        "trainer.steps_per_batch=4",
+        "trainer.log_every_n_steps=5",
+        "trainer.max_epochs=3",
+    )
+    with (tmp_path / "run" / "logs" / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    logged_steps = [int(r["step"]) for r in rows if r.get("train/loss_step")]
+    # 7 minibatches per epoch in chunks of 4 and 3: chunks end at optimizer steps 4, 7, 11,
+    # 14, 18, 21; a write happens at the first chunk end ≥ 5 steps after the last one.
+    assert logged_steps == [7, 14, 21]
+    assert any(r.get("train/loss") for r in rows)  # the epoch means
+    module = runner.load(result["checkpoints"]["last"])
+    assert module.steps_per_batch == 4
+    (schedule,) = safe_load(result["checkpoints"]["last"])["lr_schedulers"]
+    assert schedule["last_epoch"] == 3  # cosine schedule stepped once per epoch
+
+
+def test_fast_mode_refuses_gradient_accumulation(compose, tmp_path):
+    with pytest.raises(
+        ConfigError,
+        match=r"trainer.accumulate_grad_batches: cannot be combined with trainer.steps_per_batch > 1",
+    ):
+        run(compose("trainer.steps_per_batch=4", "+trainer.accumulate_grad_batches=2"), tmp_path)

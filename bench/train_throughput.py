@@ -1,0 +1,213 @@
+"""Training throughput: the runner against a hand-written PyTorch loop, same model, batch,
+optimizer and data on the device, timed side by side in one run (ratios, not seconds).
+
+Also timed, for context: the common Lightning + DataLoader(TensorDataset) setup.
+Targets (issue #4), default mode: ≥ 0.6× the hand-written loop for mlp and rgnet at batch 256
+on the CPU (≥ 0.75× on a GPU), ≥ 0.95× for the 38M-parameter MLP; fast mode
+(trainer.steps_per_batch=K): ≥ 0.8× on the CPU, ≥ 0.9× on a GPU.
+
+    python bench/train_throughput.py                 # CPU: mlp, rgnet (batch 256), big (batch 256)
+    python bench/train_throughput.py --device cuda   # GPU: big at batch 4096
+"""
+
+import argparse
+import itertools
+import json
+import logging
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch.nn import functional as F
+
+import runner
+
+ROOT = Path(__file__).resolve().parents[1]
+BIG = (
+    "model.input_shape=[1024]",
+    "model.net=[{type: Linear, in_features: 1024, out_features: 4096}, ReLU,"
+    " {type: Linear, in_features: 4096, out_features: 4096}, ReLU,"
+    " {type: Linear, in_features: 4096, out_features: 4096}, ReLU,"
+    " {type: Linear, in_features: 4096, out_features: 10}]",
+)
+MODELS = {"mlp": ("model=mlp",), "rgnet": ("model=rgnet",), "big": ("model=mlp", *BIG)}
+
+
+class StepTimer(pl.Callback):
+    """Wall time per training step, within epochs: what happens between epochs (validation,
+    the checkpoint) is not training throughput and is left out, as is a warm-up."""
+
+    def __init__(self, warmup: int):
+        self.warmup, self.marks = warmup, []
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.strategy.root_device.type == "cuda":
+            torch.cuda.synchronize()
+        self.marks.append((trainer.current_epoch, trainer.global_step, time.perf_counter()))
+
+    def seconds_per_step(self) -> float:
+        spans = [
+            (t1 - t0, s1 - s0)
+            for (e0, s0, t0), (e1, s1, t1) in itertools.pairwise(self.marks[self.warmup :])
+            if e0 == e1
+        ]
+        return sum(t for t, _ in spans) / sum(n for _, n in spans)
+
+
+def overrides(model: str, device: str, batch: int, samples: int, epochs: int) -> list[str]:
+    return [
+        *MODELS[model],
+        f"device={'gpu' if device == 'cuda' else 'cpu'}",
+        f"data.batch_size={batch}",
+        f"data.num_samples={samples}",
+        f"trainer.max_epochs={epochs}",
+        "optim=sgd",
+    ]
+
+
+def runner_step(cfg_overrides: list[str], warmup: int) -> float:
+    timer = StepTimer(warmup)
+    from runner.spec import parse_run
+    from runner.train import train
+
+    cfg = runner.compose(cfg_overrides)
+    with tempfile.TemporaryDirectory() as tmp:
+        train(cfg, parse_run(cfg), Path(tmp), extra_callbacks=(timer,))
+    return timer.seconds_per_step()
+
+
+def data_and_net(cfg_overrides: list[str], device: torch.device):
+    """The same network (built by the runner) and the same data, for the baselines."""
+    from hydra.utils import instantiate
+
+    cfg = runner.compose(cfg_overrides)
+    net = runner.build_net(cfg, device=device)
+    data = instantiate(cfg.data)
+    with torch.no_grad():
+        data.output_shape = tuple(
+            net(torch.zeros(2, *cfg.model.input_shape, device=device)).shape[1:]
+        )
+    data.setup()
+    X, y = data.splits["train"]
+    return net, X.to(device), y.to(device), cfg.data.batch_size, cfg.optim.optimizer.lr
+
+
+def hand_written_step(net, X, y, batch, lr, steps: int, warmup: int) -> float:
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+    times, step = [], 0
+    while step < steps:
+        order = torch.randperm(len(X), device=X.device)
+        for start in range(0, len(X), batch):
+            idx = order[start : start + batch]
+            loss = F.mse_loss(net(X[idx]), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if X.device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter())
+            step += 1
+    t = times[warmup:]
+    return (t[-1] - t[0]) / (len(t) - 1)
+
+
+class _Plain(pl.LightningModule):
+    def __init__(self, net, lr):
+        super().__init__()
+        self.net, self.lr = net, lr
+
+    def training_step(self, batch, _):
+        x, y = batch
+        loss = F.mse_loss(self.net(x), y)
+        self.log("train/loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+
+def template_step(net, X, y, batch, lr, device, epochs: int, warmup: int) -> float:
+    """What the popular template does: DataLoader(TensorDataset) over CPU tensors."""
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(X.cpu(), y.cpu()), batch_size=batch, shuffle=True
+    )
+    timer = StepTimer(warmup)
+    trainer = pl.Trainer(
+        accelerator="gpu" if device.type == "cuda" else "cpu",
+        devices=1,
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+    )
+    trainer.fit(_Plain(net, lr), loader)
+    return timer.seconds_per_step()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--models", default="mlp,rgnet,big")
+    args = parser.parse_args()
+    logging.getLogger("runner").setLevel(logging.WARNING)
+    device = torch.device(args.device)
+    on_gpu = device.type == "cuda"
+    rows = []
+    for model in args.models.split(","):
+        big = model == "big"
+        batch = 4096 if big and on_gpu else 256
+        # 80 % of the samples are the training split: 200 steps per epoch (big: 24)
+        samples = batch * (24 if big else 200) * 10 // 8
+        epochs = 1 if big else 3
+        cfg_overrides = overrides(model, args.device, batch, samples, epochs)
+        warmup = 3
+        net, X, y, batch, lr = data_and_net(cfg_overrides, device)
+        steps = epochs * (len(X) // batch)
+        hand = statistics.median(
+            hand_written_step(net, X, y, batch, lr, steps, warmup) for _ in range(3)
+        )
+        ours = statistics.median(runner_step(cfg_overrides, warmup) for _ in range(3))
+        # Fast mode: K optimizer steps per Lightning step; time per optimizer step.
+        k = 8 if big else 20
+        fast = statistics.median(
+            runner_step([*cfg_overrides, f"trainer.steps_per_batch={k}"], 1) for _ in range(3)
+        )
+        template = template_step(net, X, y, batch, lr, device, epochs, warmup)
+        rows.append(
+            {
+                "model": model,
+                "batch": batch,
+                "hand_ms": hand * 1e3,
+                "runner_ms": ours * 1e3,
+                "template_ms": template * 1e3,
+                "runner_ratio": hand / ours,
+                "fast_k": k,
+                "fast_ratio": hand / fast,
+                "template_ratio": hand / template,
+            }
+        )
+        r = rows[-1]
+        print(
+            f"{model:<6} batch {batch:<5} hand {r['hand_ms']:8.2f} ms/step   "
+            f"runner {r['runner_ratio']:.2f}×   fast mode (K={k}) {r['fast_ratio']:.2f}×   "
+            f"Lightning+DataLoader {r['template_ratio']:.2f}×"
+        )
+    out = ROOT / "bench" / "results" / f"train_throughput-{device.type}.json"
+    name = torch.cuda.get_device_name(device) if on_gpu else platform.processor()
+    record = {
+        "machine": f"{platform.node()} {name} torch {torch.__version__}",
+        "date": time.strftime("%Y-%m-%d"),
+        "rows": rows,
+    }
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {out.relative_to(ROOT)} (ratios: throughput relative to the hand-written loop)")
+
+
+if __name__ == "__main__":
+    main()
