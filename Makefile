@@ -39,6 +39,7 @@ format: setup
 bench: setup
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/build_init.py
+	$(BIN)/python bench/train_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

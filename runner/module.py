@@ -148,7 +148,9 @@ class RunnerModule(pl.LightningModule):
         if not optim.get("scheduler"):
             return optimizer
         scheduler = instantiate(optim["scheduler"])(optimizer)
-        schedule = {"scheduler": scheduler, "interval": "epoch", "monitor": "val/loss"}
+        schedule = {"scheduler": scheduler, "interval": "epoch"}
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            schedule["monitor"] = "val/loss"
         return {"optimizer": optimizer, "lr_scheduler": schedule}
 
 
