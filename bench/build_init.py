@@ -43,16 +43,16 @@ def bare(width: int, layers: int, device: torch.device) -> nn.Module:
     with torch.device("meta"):
         net = nn.Sequential(*(nn.Linear(width, width) for _ in range(layers)))
     net.to_empty(device=device)
-    with torch.no_grad():
-        for layer in net:
-            nn.init.xavier_uniform_(layer.weight)
-            nn.init.zeros_(layer.bias)
-    return net
+    return xavier(net)
 
 
 def default_then_xavier(width: int, layers: int, device: torch.device) -> nn.Module:
-    with device:
+    with device:  # the constructors initialize once, then xavier does it again
         net = nn.Sequential(*(nn.Linear(width, width) for _ in range(layers)))
+    return xavier(net)
+
+
+def xavier(net: nn.Module) -> nn.Module:
     with torch.no_grad():
         for layer in net:
             nn.init.xavier_uniform_(layer.weight)

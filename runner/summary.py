@@ -95,13 +95,14 @@ def _numel(t: torch.Tensor) -> int:
 
 
 def write_csv(rows: list[TensorRow], path: Path) -> None:
+    _write(path, CSV_COLUMNS, [{**asdict(r), "shared_with": " ".join(r.shared_with)} for r in rows])
+
+
+def _write(path: Path, columns: tuple[str, ...], records: list[dict[str, object]]) -> None:
     with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
-        for row in rows:
-            record = asdict(row)
-            record["shared_with"] = " ".join(row.shared_with)
-            writer.writerow(record)
+        writer.writerows(records)
 
 
 def print_report(
@@ -185,15 +186,16 @@ INIT_CSV_COLUMNS = ("name", "aliases", "shape", "set_by", "tied_from", "edits", 
 
 
 def write_init_csv(init_rows: list[ReportRow], path: Path) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=INIT_CSV_COLUMNS)
-        writer.writeheader()
-        for r in init_rows:
-            record = asdict(r)
-            record["aliases"] = " ".join(r.aliases)
-            record["shape"] = str(list(r.shape))
-            record["edits"] = "; ".join(r.edits)
-            writer.writerow(record)
+    records = [
+        {
+            **asdict(r),
+            "aliases": " ".join(r.aliases),
+            "shape": str(list(r.shape)),
+            "edits": "; ".join(r.edits),
+        }
+        for r in init_rows
+    ]
+    _write(path, INIT_CSV_COLUMNS, records)
 
 
 def totals_lines(t: Totals) -> list[str]:

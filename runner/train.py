@@ -144,12 +144,8 @@ def train(
     tested = _test(module, data, trainer_args, cfg.logger.name, run_dir)
     log.info("test: %s", _show(tested))
 
-    check_device = (
-        placement.device
-        if not distributed or placement.device.type == "cuda"
-        else torch.device("cpu")
-    )
-    verification = verify(module, last, data.probe(), check_device, spec.device.precision)
+    # On the training device and precision (rank 0's device under DDP).
+    verification = verify(module, last, data.probe(), placement.device, spec.device.precision)
     verdict = "ok" if verification["ok"] else "FAILED"
     log.info(
         "verify: reloaded %s from itself alone: outputs %s (%s), shared tensors %s: %s",
