@@ -286,23 +286,20 @@ class ReportRow:
     set_by: str  # the rule's text, or "framework default"
     tied_from: str  # the name whose values a tie copied in, or ""
     edits: tuple[str, ...]
-    mean: float | None  # None on the meta device
-    std: float | None
+    stats: dict[str, float]  # runner.stats' value statistics; empty on the meta device
 
 
 def report(
     net: nn.Module, chosen: dict[int, RuleSpec], spec: InitSpec, tied_from: dict[int, str]
 ) -> list[ReportRow]:
-    """One row per distinct parameter; statistics computed together, moved to the host once."""
+    """One row per distinct parameter, with its value statistics (runner.stats)."""
+    from runner.stats import snapshot
+
     all_entries = entries(net)
-    tensors = [e.tensor.detach() for e in all_entries]
-    stats: list[tuple[float | None, float | None]] = [(None, None)] * len(tensors)
-    if tensors and tensors[0].device.type != "meta":
-        means = torch.stack([t.float().mean() for t in tensors])
-        stds = torch.stack([t.float().std(correction=0) for t in tensors])
-        stats = list(zip(means.tolist(), stds.tolist(), strict=True))
+    on_meta = bool(all_entries) and all_entries[0].tensor.device.type == "meta"
+    stats = {} if on_meta else snapshot(net)
     rows = []
-    for e, (mean, std) in zip(all_entries, stats, strict=True):
+    for e in all_entries:
         rule = chosen.get(id(e.tensor))
         rows.append(
             ReportRow(
@@ -312,8 +309,7 @@ def report(
                 set_by=rule.text() if rule and rule.init != "default" else "framework default",
                 tied_from=tied_from.get(id(e.tensor), ""),
                 edits=tuple(x.text() for x in spec.edits if x.param in e.names),
-                mean=mean,
-                std=std,
+                stats=stats.get(" = ".join(e.names), {}),
             )
         )
     return rows

@@ -159,12 +159,12 @@ def print_report(
 def _init_table(init_rows: list[ReportRow]) -> "Table":
     from rich.table import Table
 
-    table = Table(title="Initialization (later rules win)", title_justify="left")
+    table = Table(title="Initialization (later rules win) and values at init", title_justify="left")
     for column, justify in [("name", "left"), ("shape", "right"), ("set by", "left")]:
         table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     table.add_column("then", overflow="fold")
-    table.add_column("mean", justify="right")
-    table.add_column("std", justify="right")
+    for stat in INIT_STATS:
+        table.add_column(stat.replace("_", " "), justify="right")
     for r in init_rows:
         then = "; ".join(x for x in (r.tied_from, *r.edits) if x)
         table.add_row(
@@ -172,23 +172,24 @@ def _init_table(init_rows: list[ReportRow]) -> "Table":
             str(list(r.shape)),
             r.set_by,
             then,
-            _num(r.mean),
-            _num(r.std),
+            *(_num(r.stats.get(stat)) for stat in INIT_STATS),
         )
     return table
 
 
 def _num(x: float | None) -> str:
-    return "" if x is None else f"{x:.4g}"
+    return "" if x is None else f"{x + 0.0:.4g}"  # + 0.0: no "-0" for a negative zero
 
 
-INIT_CSV_COLUMNS = ("name", "aliases", "shape", "set_by", "tied_from", "edits", "mean", "std")
+INIT_STATS = ("mean", "std", "min", "max", "zero_frac")
+INIT_CSV_COLUMNS = ("name", "aliases", "shape", "set_by", "tied_from", "edits", *INIT_STATS)
 
 
 def write_init_csv(init_rows: list[ReportRow], path: Path) -> None:
     records = [
         {
-            **asdict(r),
+            **{k: v for k, v in asdict(r).items() if k != "stats"},
+            **{stat: r.stats.get(stat) for stat in INIT_STATS},
             "aliases": " ".join(r.aliases),
             "shape": str(list(r.shape)),
             "edits": "; ".join(r.edits),
