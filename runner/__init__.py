@@ -12,7 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from runner.config import compose
-from runner.errors import ConfigError
+from runner.errors import ConfigError, RunFailed
 
 if TYPE_CHECKING:
     from runner.assemble import build_net
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConfigError",
+    "RunFailed",
     "build",
     "build_net",
     "compose",

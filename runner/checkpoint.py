@@ -118,13 +118,17 @@ class RNGState(pl.Callback):
 
 
 def load(
-    path: str | Path, device: torch.device | str = "cpu", allow: tuple[str, ...] = ()
+    path: str | Path,
+    device: torch.device | str = "cpu",
+    allow: tuple[str, ...] = (),
+    trusted: bool = False,
 ) -> RunnerModule:
     """Rebuild the model from the checkpoint alone (its embedded config) and load its weights.
 
     Accepts a Lightning checkpoint (`.ckpt`) or an exported `.safetensors` file. Dotted paths in
     the embedded config must be on the allow-list (the runner's own, torch.optim, and the
-    prefixes in `allow`). Raises ConfigError for an unreadable, unsafe or mismatched file.
+    prefixes in `allow`), unless `trusted` (a file this run just wrote from the user's own
+    config). Raises ConfigError for an unreadable, unsafe or mismatched file.
     """
     path = Path(path)
     if path.suffix == ".safetensors":
@@ -135,7 +139,11 @@ def load(
     hparams = checkpoint.get("hyper_parameters") or {}
     if "config" not in hparams or "state_dict" not in checkpoint:
         raise ConfigError([f"path: {str(path)!r} is not a runner checkpoint (no embedded config)"])
-    module = rebuild(hparams["config"], hparams.get("task", "regression"), device, allow)
+    task = hparams.get("task", "regression")
+    if trusted:
+        module = RunnerModule(hparams["config"], task=task, device=device)
+    else:
+        module = rebuild(hparams["config"], task, device, allow)
     check_state_dict(module, checkpoint["state_dict"], str(path))
     module.load_state_dict(checkpoint["state_dict"], strict=True)
     return module
@@ -193,7 +201,7 @@ def verify(
     agree within the tolerance recorded in the result. Shared and tied tensors must still be
     shared after the reload.
     """
-    fresh = load(path, device=device)
+    fresh = load(path, device=device, trusted=True)  # written by this run, from its config
     outputs = []
     for model in (trained.to(device), fresh):
         model.eval()

@@ -40,6 +40,10 @@ def one_of(choices: Iterable[str], limit: int = 12) -> str:
     return shown + (f", … ({len(items) - limit} more)" if len(items) > limit else "")
 
 
+class RunFailed(Exception):
+    """The run started but could not finish (e.g. NaN gradients); the message says what was kept."""
+
+
 class Problems:
     """Collects problems while validating, so the user sees all of them at once."""
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from runner.errors import ConfigError
+from runner.errors import ConfigError, RunFailed
 from runner.spec import RunSpec, parse_run
 
 log = logging.getLogger("runner")
@@ -29,6 +29,9 @@ def main(cfg: DictConfig) -> None:
     except ConfigError as e:
         log.error("config error: %s", e)
         sys.exit(2)
+    except RunFailed as e:
+        log.error("run failed: %s", e)
+        sys.exit(1)
     if not result.get("verification", {}).get("ok", True):
         log.error("the reloaded checkpoint does not reproduce the trained model: see result.json")
         sys.exit(1)

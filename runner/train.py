@@ -18,9 +18,11 @@ from runner.checkpoint import AtomicCheckpointIO, RNGState, check_state_dict, sa
 from runner.config import plain
 from runner.data import InMemoryData, RandomData
 from runner.devices import resolve_device, trainer_placement
-from runner.errors import ConfigError, Problems
+from runner.errors import ConfigError, Problems, RunFailed, did_you_mean, one_of
 from runner.module import RunnerModule
 from runner.spec import RunSpec
+from runner.stats import ALL_STATS
+from runner.stats_callback import ON_NAN, NonFiniteTraining, ParameterStats
 
 log = logging.getLogger("runner")
 
@@ -68,10 +70,37 @@ def check_training_config(cfg: DictConfig, problems: Problems) -> None:
         checked = check_arguments(data_cls, data, "data", data_cls.__name__, problems)
         for key in checked[1] if checked else []:
             problems.add(f"data.{key}", f"{data_cls.__name__} needs {key!r}; it is missing")
+    _check_stats(plain(cfg.stats), problems)
     if cfg.logger.name not in LOGGERS:
         problems.add(
             "logger.name", f"unknown logger {cfg.logger.name!r}; allowed: csv, tensorboard"
         )
+
+
+def _check_stats(cfg: dict[str, Any], problems: Problems) -> None:
+    known = ("every_n_steps", "stats", "plots", "on_nan")
+    for key in cfg:
+        if key not in known:
+            problems.add(
+                f"stats.{key}", f"unknown key; allowed: {one_of(known)}{did_you_mean(key, known)}"
+            )
+    every = cfg.get("every_n_steps", 0)
+    if not (isinstance(every, int) and not isinstance(every, bool) and every >= 0):
+        problems.add(
+            "stats.every_n_steps",
+            f"expected an integer ≥ 0 (0: only at init and end); got {every!r}",
+        )
+    for i, name in enumerate(cfg.get("stats") or []):
+        if name not in ALL_STATS:
+            problems.add(
+                f"stats.stats[{i}]",
+                f"unknown statistic {name!r}; allowed: {one_of(ALL_STATS)}"
+                + did_you_mean(name, ALL_STATS),
+            )
+    on_nan = cfg.get("on_nan")
+    if on_nan not in ON_NAN:
+        hint = did_you_mean(str(on_nan), ON_NAN)
+        problems.add("stats.on_nan", f"unknown choice {on_nan!r}; allowed: stop, warn{hint}")
 
 
 def train(
@@ -113,31 +142,55 @@ def train(
         log.info("resume: from %s", cfg.ckpt_path)
 
     checkpoints = run_dir / "checkpoints"
+    stats_cfg = plain(cfg.stats)
+    parameter_stats = ParameterStats(
+        run_dir,
+        every_n_steps=stats_cfg["every_n_steps"],
+        wanted=list(stats_cfg["stats"]),
+        plots=stats_cfg["plots"],
+        on_nan=stats_cfg["on_nan"],
+    )
     best = ModelCheckpoint(
         dirpath=checkpoints,
         filename="best-epoch{epoch:03d}-step{step:06d}",  # no '=': Hydra can parse the path
         auto_insert_metric_name=False,
         monitor="val/loss",
-        save_last=True,
     )
+    # Its own callback: with a monitor, Lightning refreshes `last` only when the best improves.
+    last_checkpoint = ModelCheckpoint(dirpath=checkpoints, save_top_k=0, save_last=True)
     trainer = pl.Trainer(
         **trainer_args,
         **trainer_arguments(cfg, manual=not module.automatic_optimization),
         logger=_logger(cfg.logger.name, run_dir),
-        callbacks=[best, RNGState(), _ReportPlacement(), *extra_callbacks],
+        callbacks=[
+            best,
+            last_checkpoint,
+            RNGState(),
+            _ReportPlacement(),
+            parameter_stats,
+            *extra_callbacks,
+        ],
         plugins=[AtomicCheckpointIO()],
         default_root_dir=run_dir,
         enable_progress_bar=sys.stderr.isatty(),
         enable_model_summary=False,
     )
     fit_start = time.perf_counter()
-    trainer.fit(module, datamodule=data, ckpt_path=cfg.ckpt_path)
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=cfg.ckpt_path)
+    except NonFiniteTraining as e:
+        raise RunFailed(str(e)) from e
+    except Exception as e:  # from a DDP worker the guard's error arrives wrapped
+        if NonFiniteTraining.__name__ not in str(e):
+            raise
+        raise RunFailed(str(e).strip().splitlines()[-1].split(": ", 1)[-1]) from e
     fit_seconds = time.perf_counter() - fit_start
     fit_metrics = _floats(trainer.callback_metrics)
     last = checkpoints / "last.ckpt"
     # Progress comes from the checkpoint: with ddp_spawn this process's trainer never stepped.
     progress = safe_load(last)
-    epochs, steps = progress["epoch"] + 1, progress["global_step"]
+    epochs = progress["loops"]["fit_loop"]["epoch_progress"]["total"]["completed"]
+    steps = progress["global_step"]
     log.info(
         "fit: %d epochs, %d steps in %.1f s; %s", epochs, steps, fit_seconds, _show(fit_metrics)
     )
@@ -169,6 +222,10 @@ def train(
         "checkpoints": {"last": str(last), "best": best.best_model_path},
         "verification": verification,
         "resume": resume,
+        "stats": {
+            "csv": str(parameter_stats.csv) if parameter_stats.recording else None,
+            "plots": sorted(str(p) for p in (run_dir / "plots").glob("*.png")),
+        },
     }
 
 

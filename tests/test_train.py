@@ -346,3 +346,11 @@ def test_fast_mode_refuses_gradient_accumulation(compose, tmp_path):
         match=r"trainer.accumulate_grad_batches: cannot be combined with trainer.steps_per_batch > 1",
     ):
         run(compose("trainer.steps_per_batch=4", "+trainer.accumulate_grad_batches=2"), tmp_path)
+
+
+def test_last_checkpoint_is_the_final_state_even_when_the_best_is_earlier(tmp_path):
+    # rgnet's validation loss stops improving after epoch 3 here: `last` must still move on.
+    result = train(tmp_path, "model=rgnet", "trainer.max_epochs=6", "stats=off")
+    assert result["epochs"] == 6 and result["global_step"] == 42
+    assert "epoch002" in result["checkpoints"]["best"]
+    assert result["verification"]["ok"] and result["verification"]["max_abs_diff"] == 0.0

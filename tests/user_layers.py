@@ -14,3 +14,18 @@ class Scale(nn.Module):
 
 
 NOT_A_MODULE = 3
+
+
+class NaNAfter(nn.Module):
+    """Passes its input through, until its `steps`-th training forward, which returns NaN."""
+
+    def __init__(self, steps: int):
+        super().__init__()
+        self.steps, self.calls = steps, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.calls += 1
+            if self.calls > self.steps:
+                return x * float("nan")
+        return x
