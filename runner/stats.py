@@ -65,77 +65,68 @@ class StatsComputer:
         self.previous: list[torch.Tensor] | None = None
 
     @torch.no_grad()
-    def compute(self) -> dict[str, dict[str, float]]:
-        """{tensor or block name: {stat: value}}; blocks are keyed `block:<name>`."""
-        if not self.items:
-            return {}
+    def table(self) -> tuple[list[str], list[str], list[list[float]]]:
+        """(row names, statistic names, values): rows are the tensors, then `block:<name>`."""
         tensors = [t.tensor.detach() for t in self.items]
         flat = torch.cat([t.reshape(-1) for t in tensors]).double()
-        p, seg = len(tensors), self.segment
-        sums = torch.zeros(p, dtype=flat.dtype, device=flat.device).index_add_(0, seg, flat)
-        squares = torch.zeros_like(sums).index_add_(0, seg, flat * flat)
-        zeros = torch.zeros_like(sums).index_add_(0, seg, (flat == 0).double())
-        nonfinite = torch.zeros_like(sums).index_add_(0, seg, (~torch.isfinite(flat)).double())
-        lo = torch.full_like(sums, float("inf")).scatter_reduce_(0, seg, flat, "amin")
-        hi = torch.full_like(sums, float("-inf")).scatter_reduce_(0, seg, flat, "amax")
-        columns = {"sum": sums, "sq": squares, "zeros": zeros, "nonfinite": nonfinite}
-        columns |= {"min": lo, "max": hi, "n": self.numel}
+        seg, p, b = self.segment, len(tensors), len(self.blocks)
+        # Per tensor, columns that add up: sum, sum of squares, zeros, NaN/Inf, numel, …
+        parts = [flat, flat * flat, (flat == 0).double(), (~torch.isfinite(flat)).double()]
+        additive = flat.new_zeros(p, 4).index_add_(0, seg, torch.stack(parts, 1))
+        extra = [self.numel.to(flat.device)]
         if self.with_grads:
             grads = [
                 t.tensor.grad if t.tensor.grad is not None else torch.zeros_like(t.tensor)
                 for t in self.items
             ]
-            columns["grad_sq"] = torch.stack(torch._foreach_norm(grads)).double() ** 2
+            extra.append(torch.stack(torch._foreach_norm(grads)).double() ** 2)
         if self.with_updates:
-            if self.previous is None:
-                columns["delta_sq"] = torch.full_like(sums, float("nan"))
-            else:
-                deltas = torch._foreach_sub(tensors, self.previous)
-                columns["delta_sq"] = torch.stack(torch._foreach_norm(deltas)).double() ** 2
-            self.previous = [t.clone() for t in tensors]
-        per_tensor = torch.stack(list(columns.values()), dim=1)  # (P, C)
-        per_block = self._per_block(columns)  # (B, C)
-        table = torch.cat([per_tensor, per_block]).cpu()  # the one transfer to the host
-        keys = list(columns)
-        rows = [t.name for t in self.items] + [f"block:{b}" for b in self.blocks]
-        return {
-            row: _finish(dict(zip(keys, values.tolist(), strict=True)))
-            for row, values in zip(rows, table, strict=True)
+            extra.append(self._delta_sq(tensors, flat.new_full((p,), float("nan"))))
+        additive = torch.cat([additive, torch.stack(extra, 1)], 1)
+        lo = flat.new_full((p,), float("inf")).scatter_reduce_(0, seg, flat, "amin")
+        hi = flat.new_full((p,), float("-inf")).scatter_reduce_(0, seg, flat, "amax")
+        # Per block: the same columns summed over the block's tensors (one op), min/max of them.
+        per_block = additive.new_zeros(b, additive.shape[1]).index_add_(0, self.block_of, additive)
+        a = torch.cat([additive, per_block])
+        s, sq, zeros, nonfinite, n = (a[:, i] for i in range(5))
+        mean, norm = s / n, sq.sqrt()
+        columns = {
+            "mean": mean,
+            "std": (sq / n - mean * mean).clamp(min=0).sqrt(),  # population std
+            "min": torch.cat(
+                [lo, lo.new_full((b,), float("inf")).scatter_reduce_(0, self.block_of, lo, "amin")]
+            ),
+            "max": torch.cat(
+                [hi, hi.new_full((b,), float("-inf")).scatter_reduce_(0, self.block_of, hi, "amax")]
+            ),
+            "norm": norm,
+            "zero_frac": zeros / n,
+            "nonfinite": nonfinite,
         }
+        if self.with_grads:
+            columns["grad_norm"] = a[:, 5].sqrt()
+        if self.with_updates:
+            ratio = a[:, -1].sqrt() / norm
+            columns["update_ratio"] = torch.where(norm > 0, ratio, torch.zeros_like(ratio))
+        values = torch.stack(list(columns.values()), 1).cpu().tolist()  # the one transfer
+        rows = [t.name for t in self.items] + [f"block:{name}" for name in self.blocks]
+        return rows, list(columns), values
 
-    def _per_block(self, columns: dict[str, torch.Tensor]) -> torch.Tensor:
-        b = len(self.blocks)
-        out = []
-        for key, values in columns.items():
-            if key == "min":
-                agg = torch.full((b,), float("inf"), dtype=values.dtype, device=values.device)
-                out.append(agg.scatter_reduce_(0, self.block_of, values, "amin"))
-            elif key == "max":
-                agg = torch.full((b,), float("-inf"), dtype=values.dtype, device=values.device)
-                out.append(agg.scatter_reduce_(0, self.block_of, values, "amax"))
-            else:  # sums of sums: counts, squares, squared norms all add up
-                agg = torch.zeros(b, dtype=values.dtype, device=values.device)
-                out.append(agg.index_add_(0, self.block_of, values))
-        return torch.stack(out, dim=1)
+    def _delta_sq(self, tensors: list[torch.Tensor], nothing_yet: torch.Tensor) -> torch.Tensor:
+        """‖w − w_prev‖² per tensor, then remember w (in buffers allocated once)."""
+        if self.previous is None:
+            self.previous = [t.clone() for t in tensors]
+            return nothing_yet
+        deltas = torch._foreach_sub(tensors, self.previous)
+        torch._foreach_copy_(self.previous, tensors)
+        return torch.stack(torch._foreach_norm(deltas)).double() ** 2
 
-
-def _finish(raw: dict[str, float]) -> dict[str, float]:
-    n = raw["n"]
-    mean = raw["sum"] / n
-    stats = {
-        "mean": mean,
-        "std": max(raw["sq"] / n - mean * mean, 0.0) ** 0.5,  # population std
-        "min": raw["min"],
-        "max": raw["max"],
-        "norm": raw["sq"] ** 0.5,
-        "zero_frac": raw["zeros"] / n,
-        "nonfinite": raw["nonfinite"],
-    }
-    if "grad_sq" in raw:
-        stats["grad_norm"] = raw["grad_sq"] ** 0.5
-    if "delta_sq" in raw:
-        stats["update_ratio"] = raw["delta_sq"] ** 0.5 / stats["norm"] if stats["norm"] else 0.0
-    return stats
+    def compute(self) -> dict[str, dict[str, float]]:
+        """{tensor or block name: {stat: value}}; blocks are keyed `block:<name>`."""
+        if not self.items:
+            return {}
+        rows, names, values = self.table()
+        return {row: dict(zip(names, v, strict=True)) for row, v in zip(rows, values, strict=True)}
 
 
 def snapshot(net: nn.Module) -> dict[str, dict[str, float]]:

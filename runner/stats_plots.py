@@ -94,7 +94,8 @@ def _trajectories(rows: list[tuple[int, str, str, str, str, float]], path: Path)
                 xs, ys = zip(*points, strict=True)
                 ax.plot(xs, ys, marker=".", color=colors(i % colors.N), label=block)
         ax.set_ylabel(label, fontsize=9)
-        if stat == "update_ratio":
+        drawn = [y for line in ax.get_lines() for y in line.get_ydata()]
+        if stat == "update_ratio" and any(y > 0 for y in drawn):
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel("optimizer step")
