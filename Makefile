@@ -23,11 +23,13 @@ run: setup
 	$(BIN)/python -m runner $(ARGS)
 
 # The whole suite: lint, types, then every test (GPU tests skip themselves without a GPU).
-test: setup
+test: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
 	$(BIN)/ruff check runner tests bench
 	$(BIN)/ruff format --check runner tests bench
 	$(BIN)/mypy
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
@@ -40,6 +42,7 @@ bench: setup
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/build_init.py
 	$(BIN)/python bench/train_throughput.py
+	$(BIN)/python bench/stats_cost.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -75,24 +75,25 @@ class RunnerModule(pl.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
         if self.automatic_optimization:
             metrics = self._metrics(batch)
-            self._accumulate(metrics)
+            self._accumulate(metrics)  # before the optimizer step: the guard reads the loss
             return metrics["loss"]
         optimizer = self.optimizers()
         clip_value, clip_algorithm = self.clip
         for minibatch in batch:  # a chunk: every minibatch is one optimizer step
             metrics = self._metrics(minibatch)
+            self._accumulate(metrics)
             optimizer.zero_grad()  # type: ignore[union-attr]
             self.manual_backward(metrics["loss"])
             if clip_value is not None:
                 self.clip_gradients(optimizer, clip_value, clip_algorithm)  # type: ignore[arg-type]
             optimizer.step()  # type: ignore[union-attr]
-            self._accumulate(metrics)
         return None
 
     def _accumulate(self, metrics: dict[str, torch.Tensor]) -> None:
         # Summed on the device and logged every log_every_n_steps (and per epoch): a self.log
         # on every step costs about as much as a small model's whole step.
         self.running.add(metrics)
+        self.running.last_loss = metrics["loss"].detach()  # for the NaN/Inf guard
 
     def on_train_start(self) -> None:
         self.running = _Running(logged_at=self.trainer.global_step)
@@ -160,6 +161,7 @@ class _Running:
 
     def __init__(self, logged_at: int):
         self.logged_at = logged_at
+        self.last_loss: torch.Tensor | None = None
         self.sums: dict[str, torch.Tensor] = {}
         self.steps = 0
         self.new_epoch()

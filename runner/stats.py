@@ -63,17 +63,21 @@ class StatsComputer:
         self.block_of = torch.tensor([block_index[t.block] for t in items], device=device)
         self.numel = numels.double()
         self.previous: list[torch.Tensor] | None = None
+        self.flat_limit = 1 << 24  # elements: above this, no flat copy of the whole model
 
     @torch.no_grad()
     def table(self) -> tuple[list[str], list[str], list[list[float]]]:
         """(row names, statistic names, values): rows are the tensors, then `block:<name>`."""
         tensors = [t.tensor.detach() for t in self.items]
-        flat = torch.cat([t.reshape(-1) for t in tensors]).double()
-        seg, p, b = self.segment, len(tensors), len(self.blocks)
-        # Per tensor, columns that add up: sum, sum of squares, zeros, NaN/Inf, numel, …
-        parts = [flat, flat * flat, (flat == 0).double(), (~torch.isfinite(flat)).double()]
-        additive = flat.new_zeros(p, 4).index_add_(0, seg, torch.stack(parts, 1))
-        extra = [self.numel.to(flat.device)]
+        p, b = len(tensors), len(self.blocks)
+        # Per tensor, columns that add up (sum, sum of squares, zeros, NaN/Inf, numel, …),
+        # and min/max. Small models: one flat copy and segment reductions, a handful of ops in
+        # all. Large ones: reductions per tensor, so no copy of the whole model is made.
+        if self.numel.sum() <= self.flat_limit:
+            additive, lo, hi = self._flat_reductions(tensors)
+        else:
+            additive, lo, hi = self._per_tensor_reductions(tensors)
+        extra = [self.numel.to(additive.device)]
         if self.with_grads:
             grads = [
                 t.tensor.grad if t.tensor.grad is not None else torch.zeros_like(t.tensor)
@@ -81,10 +85,8 @@ class StatsComputer:
             ]
             extra.append(torch.stack(torch._foreach_norm(grads)).double() ** 2)
         if self.with_updates:
-            extra.append(self._delta_sq(tensors, flat.new_full((p,), float("nan"))))
+            extra.append(self._delta_sq(tensors, additive.new_full((p,), float("nan"))))
         additive = torch.cat([additive, torch.stack(extra, 1)], 1)
-        lo = flat.new_full((p,), float("inf")).scatter_reduce_(0, seg, flat, "amin")
-        hi = flat.new_full((p,), float("-inf")).scatter_reduce_(0, seg, flat, "amax")
         # Per block: the same columns summed over the block's tensors (one op), min/max of them.
         per_block = additive.new_zeros(b, additive.shape[1]).index_add_(0, self.block_of, additive)
         a = torch.cat([additive, per_block])
@@ -111,6 +113,28 @@ class StatsComputer:
         values = torch.stack(list(columns.values()), 1).cpu().tolist()  # the one transfer
         rows = [t.name for t in self.items] + [f"block:{name}" for name in self.blocks]
         return rows, list(columns), values
+
+    def _flat_reductions(
+        self, tensors: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        flat = torch.cat([t.reshape(-1) for t in tensors]).double()
+        seg, p = self.segment, len(tensors)
+        parts = [flat, flat * flat, (flat == 0).double(), (~torch.isfinite(flat)).double()]
+        additive = flat.new_zeros(p, 4).index_add_(0, seg, torch.stack(parts, 1))
+        lo = flat.new_full((p,), float("inf")).scatter_reduce_(0, seg, flat, "amin")
+        hi = flat.new_full((p,), float("-inf")).scatter_reduce_(0, seg, flat, "amax")
+        return additive, lo, hi
+
+    def _per_tensor_reductions(
+        self, tensors: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        sums = torch.stack([t.sum(dtype=torch.float64) for t in tensors])
+        squares = torch.stack(torch._foreach_norm(tensors)).double() ** 2
+        zeros = torch.stack([t.numel() - torch.count_nonzero(t) for t in tensors]).double()
+        nonfinite = torch.stack([(~torch.isfinite(t)).sum() for t in tensors]).double()
+        lows, highs = zip(*(torch.aminmax(t) for t in tensors), strict=True)
+        additive = torch.stack([sums, squares, zeros, nonfinite], 1)
+        return additive, torch.stack(lows).double(), torch.stack(highs).double()
 
     def _delta_sq(self, tensors: list[torch.Tensor], nothing_yet: torch.Tensor) -> torch.Tensor:
         """‖w − w_prev‖² per tensor, then remember w (in buffers allocated once)."""

@@ -135,22 +135,29 @@ class ParameterStats(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
     ) -> None:
         grads = [t.tensor.grad for t in self.params if t.tensor.grad is not None]
-        if not grads:
+        running = getattr(pl_module, "running", None)
+        loss = getattr(running, "last_loss", None)
+        checked = [torch.stack(torch._foreach_norm(grads)).norm()] if grads else []
+        checked += [loss.float()] if loss is not None else []
+        if not checked or bool(torch.isfinite(torch.stack(checked)).all()):  # one host read
             return
-        total = torch.stack(torch._foreach_norm(grads)).norm()
-        if bool(torch.isfinite(total)):  # the one host read per step
-            return
+        total = checked[0] if grads else torch.tensor(float("nan"))
         first = next(
-            t.name
-            for t in self.params
-            if t.tensor.grad is not None and not bool(torch.isfinite(t.tensor.grad).all())
+            (
+                t.name
+                for t in self.params
+                if t.tensor.grad is not None and not bool(torch.isfinite(t.tensor.grad).all())
+            ),
+            "the loss",
         )
         step = trainer.global_step
         saved = self.run_dir / "checkpoints" / "last-good.ckpt"
         trainer.save_checkpoint(saved)  # before this step: the last good weights
+        loss_text = f"{loss.item():.4g}" if loss is not None else "unknown"
         message = (
-            f"non-finite gradient at optimizer step {step}: first in {first} (the global gradient "
-            f"norm is {total.item()}); the weights before this step are saved in {saved}"
+            f"non-finite gradient at optimizer step {step}: first in {first} (the loss is "
+            f"{loss_text}, the global gradient norm {total.item()}); the weights before this "
+            f"step are saved in {saved}"
         )
         if self.on_nan == "warn":
             log.warning("stats: %s; going on (stats.on_nan=warn)", message)
