@@ -40,13 +40,22 @@ def main(cfg: DictConfig) -> None:
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Run the task `cfg.task` with its files in `run_dir`; return what result.json holds.
 
-    Raises ConfigError (all problems at once) before anything is built.
+    Raises ConfigError (all problems at once) before anything is built, and RunFailed when a
+    started run cannot finish; its result.json then says why (status "failed").
     """
     spec = parse_run(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
-    result = TASKS[spec.task](cfg, spec, run_dir)
-    (run_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    try:
+        result = {"status": "ok", **TASKS[spec.task](cfg, spec, run_dir)}
+    except RunFailed as e:
+        _write_result(run_dir, {"status": "failed", "task": spec.task, "error": str(e)})
+        raise
+    _write_result(run_dir, result)
     return result
+
+
+def _write_result(run_dir: Path, result: dict[str, Any]) -> None:
+    (run_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
 def inspect(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:

@@ -152,7 +152,7 @@ class ParameterStats(pl.Callback):
         )
         step = trainer.global_step
         saved = self.run_dir / "checkpoints" / "last-good.ckpt"
-        trainer.save_checkpoint(saved)  # before this step: the last good weights
+        trainer.save_checkpoint(saved, weights_only=False)  # before this step: last good state
         loss_text = f"{loss.item():.4g}" if loss is not None else "unknown"
         message = (
             f"non-finite gradient at optimizer step {step}: first in {first} (the loss is "

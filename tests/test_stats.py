@@ -1,5 +1,6 @@
 """Parameter statistics: equal to a straightforward reference, shared tensors once, blocks."""
 
+import json
 import math
 from pathlib import Path
 
@@ -158,6 +159,8 @@ def test_nan_stops_the_run_naming_the_parameter_and_keeps_the_last_good_state(tm
     assert message.startswith("non-finite gradient at optimizer step 4: first in 0.weight")
     assert message.endswith("stopped (stats.on_nan=stop)")
     saved = runner.load(tmp_path / "checkpoints" / "last-good.ckpt", allow=("tests.",))
+    record = json.loads((tmp_path / "result.json").read_text())
+    assert record["status"] == "failed" and record["error"] == message
     assert all(torch.isfinite(p).all() for p in saved.parameters())  # before the bad step
 
 
