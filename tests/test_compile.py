@@ -159,3 +159,12 @@ def test_compose_can_be_called_repeatedly(compose):
         4,
         20,
     ]
+
+
+def test_compose_finds_a_users_own_config_folder(tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "tiny.yaml").write_text(
+        "defaults: [/schema/model@_here_, _self_]\ninput_shape: [3]\nnet: [{type: Linear, out_features: 2}]\n"
+    )
+    cfg = runner.compose([f"hydra.searchpath=[file://{tmp_path}]", "model=tiny", "device=cpu"])
+    assert runner.build_net(cfg)[0].weight.shape == (2, 3)
