@@ -137,11 +137,13 @@ class ParameterStats(pl.Callback):
         grads = [t.tensor.grad for t in self.params if t.tensor.grad is not None]
         running = getattr(pl_module, "running", None)
         loss = getattr(running, "last_loss", None)
-        checked = [torch.stack(torch._foreach_norm(grads)).norm()] if grads else []
-        checked += [loss.float()] if loss is not None else []
-        if not checked or bool(torch.isfinite(torch.stack(checked)).all()):  # one host read
+        if not grads and loss is None:
             return
-        total = checked[0] if grads else torch.tensor(float("nan"))
+        norms = torch.stack(torch._foreach_norm(grads)) if grads else torch.zeros(1)
+        # NaN/Inf anywhere makes the sum non-finite: one reduction, one host read per step.
+        if bool(torch.isfinite(norms.sum() + (loss if loss is not None else 0.0))):
+            return
+        total = norms.norm()
         first = next(
             (
                 t.name
