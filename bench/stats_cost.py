@@ -103,8 +103,11 @@ def main() -> None:
     }
     if not args.width:  # the whole training: statistics at the default interval vs off
         common = ["model=rgnet", "device=cpu", "data.num_samples=64000", "trainer.max_epochs=2"]
-        on = statistics.median(runner_step([*common, "stats=default"], 3) for _ in range(3))
-        off = statistics.median(runner_step([*common, "stats=off"], 3) for _ in range(3))
+        times: dict[str, list[float]] = {"default": [], "off": []}
+        for _ in range(6):  # alternated: this machine drifts by ±7 % between runs
+            for mode, values in times.items():
+                values.append(runner_step([*common, f"stats={mode}"], 3))
+        on, off = (statistics.median(times[m]) for m in ("default", "off"))
         record["training_with_stats_over_off"] = on / off
         print(f"  training step with stats every 50 steps / with stats off: {on / off:.3f}×")
     out = ROOT / "bench" / "results" / f"stats_cost-{device.type}.json"

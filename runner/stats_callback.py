@@ -1,7 +1,8 @@
 """The parameter-statistics callback and the NaN/Inf guard, for training.
 
 Statistics (runner.stats) at init, every `stats.every_n_steps` optimizer steps and at the end:
-appended to `param_stats.csv` (long format: step, kind, name, block, stat, value), per-block
+appended to `param_stats.csv` (long format: step, kind, name, block, stat, value; written
+once per epoch, at the end, and when the run fails), per-block
 norm / gradient norm / update ratio to the loggers (weight and gradient histograms too with
 logger=tensorboard), and plots in `plots/` when training ends.
 
@@ -43,6 +44,7 @@ class ParameterStats(pl.Callback):
         self.plots, self.on_nan = plots, on_nan
         self.csv = run_dir / "param_stats.csv"
         self.rows: list[tuple[int, str, str, str, str, float]] = []
+        self.pending: list[tuple[int, str, str, str, str, float]] = []  # not on disk yet
         self.initial: dict[str, torch.Tensor] = {}
 
     @property
@@ -71,11 +73,28 @@ class ParameterStats(pl.Callback):
         if self.recording and due and trainer.is_global_zero:
             self._record(trainer)
 
+    def _flush(self) -> None:
+        """Append the pending rows: once per epoch, at the end, and when the run fails, so a
+        crash keeps everything up to the last epoch without a file write per record."""
+        if self.pending:
+            with self.csv.open("a", newline="") as f:
+                csv.writer(f).writerows(self.pending)
+            self.pending = []
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._flush()
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        self._flush()
+
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not (self.recording and trainer.is_global_zero):
             return
         if trainer.global_step != self.last:
             self._record(trainer)
+        self._flush()
         if self.plots:
             from runner.stats_plots import plot
 
@@ -115,8 +134,7 @@ class ParameterStats(pl.Callback):
                         (step, "buffer", name, block, s, row[s]) for s in self.wanted if s in row
                     ]
         self.rows += new
-        with self.csv.open("a", newline="") as f:  # appended as it goes: a crash keeps it
-            csv.writer(f).writerows(new)
+        self.pending += new
         metrics = {f"stats/{n}/{s}": v for _, k, n, _, s, v in new if k == "block" and s in LOGGED}
         for logger in trainer.loggers:
             if metrics:
