@@ -33,8 +33,11 @@ class InMemoryData(pl.LightningDataModule):
     def make(self) -> Batch:
         raise NotImplementedError
 
-    def prepare(self, X: torch.Tensor, y: torch.Tensor) -> Batch:
-        """Hook after splitting: e.g. standardize with the training split's statistics."""
+    def fit(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        """Learn any preprocessing from the training split (digits: its mean and std)."""
+
+    def transform(self, X: torch.Tensor, y: torch.Tensor) -> Batch:
+        """Apply that preprocessing to a split."""
         return X, y
 
     def setup(self, stage: str | None = None) -> None:
@@ -48,13 +51,8 @@ class InMemoryData(pl.LightningDataModule):
             "test": order[n_val : n_val + n_test],
             "train": order[n_val + n_test :],
         }
-        self.splits = {name: (X[idx], y[idx]) for name, idx in parts.items()}
-        self.splits["train"] = self.prepare(*self.splits["train"])
-        for name in ("val", "test"):
-            self.splits[name] = self._apply_preparation(*self.splits[name])
-
-    def _apply_preparation(self, X: torch.Tensor, y: torch.Tensor) -> Batch:
-        return X, y
+        self.fit(X[parts["train"]], y[parts["train"]])  # statistics of the training split only
+        self.splits = {name: self.transform(X[idx], y[idx]) for name, idx in parts.items()}
 
     def tensors(self, split: str, device: torch.device) -> Batch:
         """The split on `device`, moved there once and kept."""
@@ -245,11 +243,10 @@ class Digits(InMemoryData):
         X = torch.tensor(digits.data, dtype=torch.float32)
         return X, torch.tensor(digits.target, dtype=torch.long)
 
-    def prepare(self, X: torch.Tensor, y: torch.Tensor) -> Batch:
+    def fit(self, X: torch.Tensor, y: torch.Tensor) -> None:
         self.mean, self.std = X.mean(0), X.std(0)
         self.std[self.std == 0] = 1.0  # pixels that are blank in every training image
-        return self._apply_preparation(X, y)
 
-    def _apply_preparation(self, X: torch.Tensor, y: torch.Tensor) -> Batch:
+    def transform(self, X: torch.Tensor, y: torch.Tensor) -> Batch:
         assert self.mean is not None and self.std is not None
         return (X - self.mean) / self.std, y
