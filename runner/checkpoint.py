@@ -22,6 +22,7 @@ from torch import nn
 
 from runner.errors import ConfigError
 from runner.module import RunnerModule
+from runner.tensors import distinct_parameters
 from runner.trust import target_problems, untrusted
 
 
@@ -185,10 +186,7 @@ def check_state_dict(module: nn.Module, state: dict[str, torch.Tensor], source: 
 
 def sharing(net: nn.Module) -> list[tuple[str, ...]]:
     """Groups of names that are one tensor (shared modules and ties), for comparing models."""
-    groups: dict[int, list[str]] = {}
-    for name, p in net.named_parameters(remove_duplicate=False):
-        groups.setdefault(id(p), []).append(name)
-    return sorted(tuple(g) for g in groups.values() if len(g) > 1)
+    return sorted(names for names, _ in distinct_parameters(net) if len(names) > 1)
 
 
 def verify(

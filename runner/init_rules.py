@@ -21,6 +21,7 @@ from runner.arguments import check_arguments, is_int
 from runner.errors import Problems, did_you_mean, one_of
 from runner.initializers import NEEDS_2D, Initializer, resolve_initializer
 from runner.schema import InitConfig, InitEdit, InitRule
+from runner.tensors import distinct_parameters
 
 log = logging.getLogger("runner")
 
@@ -76,7 +77,7 @@ class Entry:
     names: tuple[str, ...]
     owner: nn.Module
     role: str
-    tensor: nn.Parameter
+    tensor: torch.Tensor
 
 
 def parse_init(cfg: DictConfig | None, problems: Problems) -> InitSpec:
@@ -159,15 +160,10 @@ def _parse_rule(i: int, rule: dict[str, Any], problems: Problems) -> RuleSpec | 
 
 def entries(net: nn.Module) -> list[Entry]:
     """Every distinct parameter, in state_dict order, with all its names."""
-    by_id: dict[int, list[str]] = {}
-    first: dict[int, tuple[str, nn.Parameter]] = {}
-    for name, p in net.named_parameters(remove_duplicate=False):
-        by_id.setdefault(id(p), []).append(name)
-        first.setdefault(id(p), (name, p))
     result = []
-    for key, (name, p) in first.items():
-        owner_name, _, role = name.rpartition(".")
-        result.append(Entry(tuple(by_id[key]), net.get_submodule(owner_name), role, p))
+    for names, p in distinct_parameters(net):
+        owner_name, _, role = names[0].rpartition(".")
+        result.append(Entry(names, net.get_submodule(owner_name), role, p))
     return result
 
 

@@ -107,9 +107,7 @@ def parse_run(cfg: DictConfig) -> RunSpec:
         from runner.train import check_training_config  # imports Lightning: only when training
 
         check_training_config(cfg, problems)
-    device = _parse_device(cfg.device, problems)
-    model = _parse_model(cfg.model, problems)
-    init = parse_init(cfg.get("init"), problems)
+    model, init, device = _parse_build(cfg, problems)
     problems.raise_if_any()
     assert model is not None
     return RunSpec(task=str(task), seed=int(seed), model=model, init=init, device=device)
@@ -127,12 +125,18 @@ def parse_model(model_cfg: DictConfig) -> ModelSpec:
 def parse_build(cfg: DictConfig) -> tuple[ModelSpec, InitSpec, DeviceSpec]:
     """Validate what building a net needs: model, init and device, all problems at once."""
     problems = Problems()
-    device = _parse_device(cfg.device, problems)
-    model = _parse_model(cfg.model, problems)
-    init = parse_init(cfg.get("init"), problems)
+    model, init, device = _parse_build(cfg, problems)
     problems.raise_if_any()
     assert model is not None
     return model, init, device
+
+
+def _parse_build(
+    cfg: DictConfig, problems: Problems
+) -> tuple[ModelSpec | None, InitSpec, DeviceSpec]:
+    # Device first: problems are reported in config.yaml's order of concern.
+    device = _parse_device(cfg.device, problems)
+    return _parse_model(cfg.model, problems), parse_init(cfg.get("init"), problems), device
 
 
 def _parse_device(cfg: DictConfig, problems: Problems) -> DeviceSpec:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from runner.tensors import distinct_parameters
+
 VALUE_STATS = ("mean", "std", "min", "max", "norm", "zero_frac", "nonfinite")
 ALL_STATS = (*VALUE_STATS, "grad_norm", "update_ratio")
 
@@ -27,12 +29,7 @@ class Tracked:
 
 def tracked_parameters(net: nn.Module) -> list[Tracked]:
     """Each distinct parameter once, in state_dict order, with all its names and its block."""
-    names: dict[int, list[str]] = {}
-    first: dict[int, torch.Tensor] = {}
-    for name, p in net.named_parameters(remove_duplicate=False):
-        names.setdefault(id(p), []).append(name)
-        first.setdefault(id(p), p)
-    return [Tracked(" = ".join(names[k]), block_of(names[k][0]), t) for k, t in first.items()]
+    return [Tracked(" = ".join(n), block_of(n[0]), t) for n, t in distinct_parameters(net)]
 
 
 def tracked_buffers(net: nn.Module) -> list[Tracked]:

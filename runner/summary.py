@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn.parameter import is_lazy
 
 from runner.init_rules import ReportRow
+from runner.tensors import by_identity
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -52,10 +53,8 @@ def tensor_rows(net: nn.Module) -> list[TensorRow]:
         ("buffer", net.named_buffers(remove_duplicate=False)),
     ):
         items = list(named)
-        names_of: dict[int, list[str]] = {}
-        for name, tensor in items:
-            names_of.setdefault(id(tensor), []).append(name)
-        for name, tensor in items:
+        names_of = {id(tensor): names for names, tensor in by_identity(items)}
+        for name, tensor in items:  # every name in its own state_dict position
             others = tuple(n for n in names_of[id(tensor)] if n != name)
             lazy = is_lazy(tensor)
             rows.append(
