@@ -119,33 +119,42 @@ class RNGState(pl.Callback):
 
 
 def load(
-    path: str | Path,
-    device: torch.device | str = "cpu",
-    allow: tuple[str, ...] = (),
-    trusted: bool = False,
+    path: str | Path, device: torch.device | str = "cpu", allow: tuple[str, ...] = ()
 ) -> RunnerModule:
     """Rebuild the model from the checkpoint alone (its embedded config) and load its weights.
 
     Accepts a Lightning checkpoint (`.ckpt`) or an exported `.safetensors` file. Dotted paths in
     the embedded config must be on the allow-list (the runner's own, torch.optim, and the
-    prefixes in `allow`), unless `trusted` (a file this run just wrote from the user's own
-    config). Raises ConfigError for an unreadable, unsafe or mismatched file.
+    prefixes in `allow`). Raises ConfigError for an unreadable, unsafe or mismatched file.
     """
     path = Path(path)
     if path.suffix == ".safetensors":
         from runner.export import load_safetensors
 
         return load_safetensors(path, device, allow)
-    checkpoint = safe_load(path, key="path")
+    return from_checkpoint(safe_load(path, key="path"), path, device, allow)
+
+
+def from_checkpoint(
+    checkpoint: dict[str, Any],
+    source: Path,
+    device: torch.device | str = "cpu",
+    allow: tuple[str, ...] = (),
+    trusted: bool = False,
+) -> RunnerModule:
+    """The model a checkpoint (already read) describes, with its weights. `trusted` skips the
+    allow-list: only for a file this run just wrote from the user's own config."""
     hparams = checkpoint.get("hyper_parameters") or {}
     if "config" not in hparams or "state_dict" not in checkpoint:
-        raise ConfigError([f"path: {str(path)!r} is not a runner checkpoint (no embedded config)"])
+        raise ConfigError(
+            [f"path: {str(source)!r} is not a runner checkpoint (no embedded config)"]
+        )
     task = hparams.get("task", "regression")
     if trusted:
         module = RunnerModule(hparams["config"], task=task, device=device)
     else:
         module = rebuild(hparams["config"], task, device, allow)
-    check_state_dict(module, checkpoint["state_dict"], str(path))
+    check_state_dict(module, checkpoint["state_dict"], str(source))
     module.load_state_dict(checkpoint["state_dict"], strict=True)
     return module
 
@@ -190,16 +199,21 @@ def sharing(net: nn.Module) -> list[tuple[str, ...]]:
 
 
 def verify(
-    trained: RunnerModule, path: Path, probe: torch.Tensor, device: torch.device, precision: str
+    trained: RunnerModule,
+    checkpoint: dict[str, Any],
+    path: Path,
+    probe: torch.Tensor,
+    device: torch.device,
+    precision: str,
 ) -> dict[str, Any]:
-    """Reload `path` into a freshly built model and compare it with the trained one.
+    """Rebuild the model from `checkpoint` (read from `path`) and compare it with the trained one.
 
     Both run the same probe batch on the training device and precision (the chapter's
     `Y_clone == Y`). On the CPU in fp32 the outputs must be bitwise equal; elsewhere they must
     agree within the tolerance recorded in the result. Shared and tied tensors must still be
     shared after the reload.
     """
-    fresh = load(path, device=device, trusted=True)  # written by this run, from its config
+    fresh = from_checkpoint(checkpoint, path, device, trusted=True)  # this run wrote it
     outputs = []
     for model in (trained.to(device), fresh):
         model.eval()

@@ -188,9 +188,9 @@ def train(
     fit_metrics = _floats(trainer.callback_metrics)
     last = checkpoints / "last.ckpt"
     # Progress comes from the checkpoint: with ddp_spawn this process's trainer never stepped.
-    progress = safe_load(last)
-    epochs = progress["loops"]["fit_loop"]["epoch_progress"]["total"]["completed"]
-    steps = progress["global_step"]
+    saved = safe_load(last)  # read once: for the progress counters and the verification
+    epochs = saved["loops"]["fit_loop"]["epoch_progress"]["total"]["completed"]
+    steps = saved["global_step"]
     log.info(
         "fit: %d epochs, %d steps in %.1f s; %s", epochs, steps, fit_seconds, _show(fit_metrics)
     )
@@ -198,7 +198,9 @@ def train(
     log.info("test: %s", _show(tested))
 
     # On the training device and precision (rank 0's device under DDP).
-    verification = verify(module, last, data.probe(), placement.device, spec.device.precision)
+    verification = verify(
+        module, saved, last, data.probe(), placement.device, spec.device.precision
+    )
     verdict = "ok" if verification["ok"] else "FAILED"
     log.info(
         "verify: reloaded %s from itself alone: outputs %s (%s), shared tensors %s: %s",
