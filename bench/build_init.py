@@ -14,9 +14,8 @@ first-call costs excluded by a warm-up round).
 """
 
 import argparse
-import json
-import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +29,9 @@ from runner.errors import Problems
 from runner.init_rules import parse_init
 from runner.spec import parse_model
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import save
+
 XAVIER = {
     "rules": [
         {"role": "weight", "min_ndim": 2, "init": "xavier_uniform"},
@@ -109,18 +110,17 @@ def main() -> None:
     ratio = timed["runner (init=xavier rules)"] / base
     verdict = "ok" if ratio <= target else "MISSED"
     print(f"runner / bare = {ratio:.2f}×, target ≤ {target}×: {verdict}")
-    out = ROOT / "bench" / "results" / f"build_init-{device.type}.json"
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     record = {
-        "machine": f"{platform.node()} {name} torch {torch.__version__}",
-        "date": time.strftime("%Y-%m-%d"),
         "model": f"{k} x Linear({w}, {w})",
         "seconds": timed,
         "runner_over_bare": ratio,
         "target": target,
     }
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
+    save(f"build_init-{device.type}", record, gpu=_gpu(device))
+
+
+def _gpu(device: torch.device) -> str | None:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else None
 
 
 if __name__ == "__main__":

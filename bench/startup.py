@@ -7,14 +7,15 @@ Targets (issue #2): `--help` and `--cfg job` import no torch and take ≤ 2× a 
 """
 
 import argparse
-import json
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import save
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -67,16 +68,8 @@ def main() -> None:
         ok = ratio <= target
         results.append({"command": name, "baseline": base, "ratio": ratio, "target": target})
         print(f"{name:<34} {ratio:5.2f}× {base:<16} target ≤ {target}×  {'ok' if ok else 'MISSED'}")
-    out = ROOT / "bench" / "results" / "startup.json"
-    record = {
-        "machine": f"{platform.node()} {platform.machine()} python {platform.python_version()}",
-        "date": time.strftime("%Y-%m-%d"),
-        "repeats": args.repeats,
-        "seconds": seconds,
-        "ratios": results,
-    }
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"\nwrote {out.relative_to(ROOT)}")
+    print()
+    save("startup", {"repeats": args.repeats, "seconds": seconds, "ratios": results})
 
 
 if __name__ == "__main__":

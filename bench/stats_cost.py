@@ -10,9 +10,7 @@ statistic per parameter) is timed too.
 """
 
 import argparse
-import json
 import logging
-import platform
 import statistics
 import sys
 import time
@@ -25,9 +23,9 @@ from torch.nn import functional as F
 import runner
 from runner.stats import StatsComputer, tracked_parameters
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-from train_throughput import runner_step  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import save
+from train_throughput import runner_step
 
 
 def timed(fn, device: torch.device, repeats: int) -> float:
@@ -94,13 +92,7 @@ def main() -> None:
     print(f"{n / 1e6:.2f}M parameters on {device}; ratios to {base_name}")
     for name, s in seconds.items():
         print(f"  {name:<32} {s * 1e3:9.3f} ms   {s / base:6.2f}×")
-    record = {
-        "machine": f"{platform.node()} {platform.processor()} torch {torch.__version__}",
-        "date": time.strftime("%Y-%m-%d"),
-        "parameters": n,
-        "seconds": seconds,
-        "baseline": base_name,
-    }
+    record: dict = {"parameters": n, "seconds": seconds, "baseline": base_name}
     if not args.width:  # the whole training: statistics at the default interval vs off
         common = ["model=rgnet", "device=cpu", "data.num_samples=64000", "trainer.max_epochs=2"]
         times: dict[str, list[float]] = {"default": [], "off": []}
@@ -110,9 +102,11 @@ def main() -> None:
         on, off = (statistics.median(times[m]) for m in ("default", "off"))
         record["training_with_stats_over_off"] = on / off
         print(f"  training step with stats every 50 steps / with stats off: {on / off:.3f}×")
-    out = ROOT / "bench" / "results" / f"stats_cost-{device.type}.json"
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
+    save(f"stats_cost-{device.type}", record, gpu=_gpu(device))
+
+
+def _gpu(device: torch.device) -> str | None:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else None
 
 
 if __name__ == "__main__":

@@ -12,10 +12,9 @@ on the CPU (≥ 0.75× on a GPU), ≥ 0.95× for the 38M-parameter MLP; fast mod
 
 import argparse
 import itertools
-import json
 import logging
-import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +25,9 @@ from torch.nn import functional as F
 
 import runner
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import save
+
 BIG = (
     "model.input_shape=[1024]",
     "model.net=[{type: Linear, in_features: 1024, out_features: 4096}, ReLU,"
@@ -198,15 +199,12 @@ def main() -> None:
             f"runner {r['runner_ratio']:.2f}×   fast mode (K={k}) {r['fast_ratio']:.2f}×   "
             f"Lightning+DataLoader {r['template_ratio']:.2f}×"
         )
-    out = ROOT / "bench" / "results" / f"train_throughput-{device.type}.json"
-    name = torch.cuda.get_device_name(device) if on_gpu else platform.processor()
-    record = {
-        "machine": f"{platform.node()} {name} torch {torch.__version__}",
-        "date": time.strftime("%Y-%m-%d"),
-        "rows": rows,
-    }
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {out.relative_to(ROOT)} (ratios: throughput relative to the hand-written loop)")
+    save(f"train_throughput-{device.type}", {"rows": rows}, gpu=_gpu(device))
+    print("(ratios: throughput relative to the hand-written loop)")
+
+
+def _gpu(device: torch.device) -> str | None:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else None
 
 
 if __name__ == "__main__":
