@@ -30,6 +30,7 @@ lint: setup
 	$(BIN)/ruff check runner tests bench
 	$(BIN)/ruff format --check runner tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -24,10 +24,10 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from runner.assemble import assemble
+from runner.config.grammar import parse_model
+from runner.config.init import parse_init
 from runner.errors import Problems
-from runner.init_rules import parse_init
-from runner.spec import parse_model
+from runner.model.assemble import assemble
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import save

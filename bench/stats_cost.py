@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import runner
-from runner.stats import StatsComputer, tracked_parameters
+from runner.params.stats import StatsComputer, tracked_parameters
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import save

@@ -72,8 +72,8 @@ def overrides(model: str, device: str, batch: int, samples: int, epochs: int) ->
 
 def runner_step(cfg_overrides: list[str], warmup: int) -> float:
     timer = StepTimer(warmup)
-    from runner.spec import parse_run
-    from runner.train import train
+    from runner.config.spec import parse_run
+    from runner.train.fit import train
 
     cfg = runner.compose(cfg_overrides)
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,11 +15,11 @@ from runner.config import compose
 from runner.errors import ConfigError, RunFailed
 
 if TYPE_CHECKING:
-    from runner.assemble import build_net
-    from runner.checkpoint import load
-    from runner.initializers import register_initializer
-    from runner.module import build
-    from runner.registry import register_layer
+    from runner.model.assemble import build_net
+    from runner.registry.initializers import register_initializer
+    from runner.registry.layers import register_layer
+    from runner.train.module import build
+    from runner.train.reload import load
 
 __all__ = [
     "ConfigError",
@@ -33,11 +33,11 @@ __all__ = [
 ]
 
 _LAZY = {
-    "build": "runner.module",
-    "build_net": "runner.assemble",
-    "load": "runner.checkpoint",
-    "register_layer": "runner.registry",
-    "register_initializer": "runner.initializers",
+    "build": "runner.train.module",
+    "build_net": "runner.model.assemble",
+    "load": "runner.train.reload",
+    "register_layer": "runner.registry.layers",
+    "register_initializer": "runner.registry.initializers",
 }
 
 

@@ -6,8 +6,7 @@ Nothing heavy is imported here, so `--help` and `--cfg job` answer without loadi
 import hydra
 from omegaconf import DictConfig
 
-from runner import schema
-from runner.config import config_dir
+from runner.config import config_dir, schema
 
 schema.register()
 

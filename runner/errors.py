@@ -22,14 +22,17 @@ class ConfigError(Exception):
         return "\n".join(lines)
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
+def did_you_mean(word: object, choices: Iterable[object]) -> str:
     """`"; did you mean 'Linear'?"` for the closest choice, or "" when nothing is close."""
-    matches = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    if word is None:
+        return ""
+    word, options = str(word), [str(c) for c in choices]
+    matches = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     if not matches:
         # Case slips (`linear` for `Linear`) score low with difflib; catch them separately.
-        folded = {c.lower(): c for c in choices}
-        if str(word).lower() in folded:
-            matches = [folded[str(word).lower()]]
+        folded = {c.lower(): c for c in options}
+        if word.lower() in folded:
+            matches = [folded[word.lower()]]
     return f"; did you mean '{matches[0]}'?" if matches else ""
 
 

@@ -3,14 +3,13 @@
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
+from runner.config.spec import RunSpec, parse_run
 from runner.errors import ConfigError, RunFailed
-from runner.spec import RunSpec, parse_run
 
 log = logging.getLogger("runner")
 
@@ -59,56 +58,19 @@ def _write_result(run_dir: Path, result: dict[str, Any]) -> None:
 
 
 def inspect(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
-    """Build the model and show every parameter and buffer, and how each got its values
-    (the chapter's parameter access and initialization)."""
-    from dataclasses import asdict
+    from runner.model.inspect import inspect as inspect_task  # torch, but not Lightning
 
-    from runner import summary
-    from runner.assemble import assemble
-    from runner.devices import resolve_device
-
-    placement = resolve_device(spec.device)
-    log.info("device: %s", placement.reason)
-    start = time.perf_counter()
-    built = assemble(spec.model, spec.init, placement.device, spec.seed)
-    seconds = time.perf_counter() - start
-    total = summary.totals(built.net)
-    log.info(
-        "build: %s parameters in %.0f ms, %s", f"{total.parameters:,}", seconds * 1e3, built.why
-    )
-    init_rows = built.report(spec.init)
-    ruled = sum(r.set_by != "framework default" for r in init_rows)
-    log.info(
-        "init: rules set %d of %d parameter tensors (the others keep their module's own init); "
-        "then %d tie group(s), %d edit(s)",
-        ruled,
-        len(init_rows),
-        len(spec.model.ties),
-        len(spec.init.edits),
-    )
-    rows = summary.tensor_rows(built.net)
-    summary.print_report(built.net, rows, total, built.sized, init_rows)
-    files = {"params": run_dir / "params.csv", "init": run_dir / "init.csv"}
-    summary.write_csv(rows, files["params"])
-    summary.write_init_csv(init_rows, files["init"])
-    log.info("inspect: wrote %s and %s", files["params"], files["init"].name)
-    return {
-        "task": "inspect",
-        "device": str(placement.device),
-        "build": {"path": built.path, "why": built.why, "seconds": seconds},
-        "totals": asdict(total),
-        "files": {k: str(v) for k, v in files.items()},
-    }
+    return inspect_task(cfg, spec, run_dir)
 
 
 def train(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
-    from runner.train import train as train_task  # Lightning loads only for training
+    from runner.train.fit import train as train_task  # Lightning loads only for training
 
     return train_task(cfg, spec, run_dir)
 
 
 def export(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
-    from runner.export import export as export_task
+    from runner.train.export import export as export_task
 
     return export_task(cfg, spec, run_dir)
 

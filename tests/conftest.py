@@ -56,10 +56,10 @@ def assemble_model():
     """Build a model from plain dicts: `assemble_model(model, init=None, seed=0)` → Built."""
     from omegaconf import OmegaConf
 
-    from runner.assemble import assemble
+    from runner.config.grammar import parse_model
+    from runner.config.init import parse_init
     from runner.errors import Problems
-    from runner.init_rules import parse_init
-    from runner.spec import parse_model
+    from runner.model.assemble import assemble
 
     def _assemble(model: dict, init: dict | None = None, seed: int | None = 0, device="cpu"):
         problems = Problems()

@@ -1,0 +1,137 @@
+"""The init section → an InitSpec: rules (selectors, an initializer and its arguments) and
+direct edits, checked before anything is built. runner.params.init_rules applies them."""
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from torch import nn
+
+from runner.config.arguments import check_arguments
+from runner.config.schema import InitConfig, InitEdit, InitRule
+from runner.errors import Problems, did_you_mean, one_of
+from runner.registry import layers as registry
+from runner.registry.initializers import Initializer, resolve_initializer
+
+POSITIONS = ("first", "last")
+OPS = ("set", "add", "mul")
+_SELECTORS = ("param", "module", "role", "min_ndim", "position")
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    index: int
+    selectors: dict[str, Any]  # only the ones given
+    module_cls: type[nn.Module] | None
+    init: str
+    fn: Initializer
+    args: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"rules[{self.index}]"
+
+    def text(self) -> str:
+        """`rules[1]: module=Linear position=last role=weight → constant(value=42)`."""
+        where = " ".join(f"{k}={v}" for k, v in self.selectors.items()) or "every parameter"
+        args = ", ".join(f"{k}={v}" for k, v in self.args.items())
+        return f"{self.label}: {where} → {self.init}({args})"
+
+
+@dataclass(frozen=True)
+class EditSpec:
+    index: int
+    param: str
+    op: str
+    value: float
+    at: tuple[int, ...] | None
+
+    def text(self) -> str:
+        where = self.param + (str(list(self.at)) if self.at is not None else "")
+        return f"edits[{self.index}]: {where} {self.op} {self.value}"
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    strict: bool
+    rules: tuple[RuleSpec, ...]
+    edits: tuple[EditSpec, ...]
+
+
+def parse_init(cfg: DictConfig | None, problems: Problems) -> InitSpec:
+    """Check the init section before building: initializers, their arguments, selectors.
+    No init section means each module's own initialization."""
+    try:  # merged into the schema: fills defaults; catches keys added past it (`+init.x=…`)
+        merged = OmegaConf.merge(OmegaConf.structured(InitConfig), cfg or {})
+        raw = OmegaConf.to_container(merged, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as e:
+        key = f"init.{e.full_key}" if getattr(e, "full_key", None) else "init"
+        problems.add(key, f"{getattr(e, 'msg', e)}".splitlines()[0])
+        return InitSpec(True, (), ())
+    assert isinstance(raw, dict)
+    before = len(problems.items)
+    for section, schema in (("rules", InitRule), ("edits", InitEdit)):
+        known = [f.name for f in fields(schema)]
+        for i, item in enumerate(raw[section]):
+            for key in item:
+                if key not in known:  # added with `+init.rules.0.key=…`, past the schema
+                    problems.add(
+                        f"init.{section}[{i}].{key}",
+                        f"unknown key; allowed: {one_of(known)}{did_you_mean(key, known)}",
+                    )
+    if len(problems.items) > before:
+        return InitSpec(True, (), ())
+    rules = []
+    for i, rule in enumerate(raw.get("rules") or []):
+        parsed = _parse_rule(i, rule, problems)
+        if parsed is not None:
+            rules.append(parsed)
+    edits = []
+    for i, edit in enumerate(raw.get("edits") or []):
+        path = f"init.edits[{i}]"
+        if edit["op"] not in OPS:
+            problems.add(f"{path}.op", f"unknown op {edit['op']!r}; allowed: {one_of(OPS)}")
+        at = edit.get("index")
+        edits.append(
+            EditSpec(i, edit["param"], edit["op"], edit["value"], tuple(at) if at else None)
+        )
+    return InitSpec(bool(raw.get("strict", True)), tuple(rules), tuple(edits))
+
+
+def _parse_rule(i: int, rule: dict[str, Any], problems: Problems) -> RuleSpec | None:
+    path = f"init.rules[{i}]"
+    ok = True
+    try:
+        fn = resolve_initializer(rule["init"])
+    except LookupError as e:
+        problems.add(f"{path}.init", str(e))
+        return None
+    checked = check_arguments(
+        fn, rule.get("args") or {}, f"{path}.args", rule["init"], problems, True
+    )
+    if checked is None:
+        ok = False
+    elif checked[1]:
+        for key in checked[1]:
+            problems.add(f"{path}.args.{key}", f"{rule['init']} needs {key!r}; it is missing")
+        ok = False
+    module_cls = None
+    if rule.get("module") is not None:
+        try:
+            module_cls = registry.resolve_layer(rule["module"])
+        except LookupError as e:
+            problems.add(f"{path}.module", str(e))
+            ok = False
+    position = rule.get("position")
+    if position is not None and position not in POSITIONS:
+        problems.add(
+            f"{path}.position",
+            f"unknown position {position!r}; allowed: {one_of(POSITIONS)}"
+            + did_you_mean(position, POSITIONS),
+        )
+        ok = False
+    if not ok:
+        return None
+    selectors = {k: rule[k] for k in _SELECTORS if rule.get(k) is not None}
+    return RuleSpec(i, selectors, module_cls, rule["init"], fn, dict(checked[0]) if checked else {})

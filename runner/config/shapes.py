@@ -1,0 +1,89 @@
+"""Static shape check: feature sizes along Linear-like layers, before anything is built.
+
+Only what is certain is checked: a layer's declared input size against the output size of the
+last layer before it, through layers that keep the feature size (activations, dropout, …).
+Everything else is left to the dry forward pass in runner.model.compile, which names the failing
+layer.
+"""
+
+from torch import nn
+
+from runner.config.model_spec import LayerSpec, ModelSpec, Node, RefSpec, SeqSpec
+from runner.errors import Problems
+from runner.registry.chapter import CenteredLayer, LazyMyDense, MyDense
+
+# class → (input-size argument or None when inferred, output-size argument)
+_SIZES: dict[type[nn.Module], tuple[str | None, str]] = {
+    nn.Linear: ("in_features", "out_features"),
+    nn.LazyLinear: (None, "out_features"),
+    MyDense: ("in_units", "units"),
+    LazyMyDense: (None, "units"),
+}
+_CHANGE_FEATURES = (nn.MultiheadAttention, nn.GLU)
+_KEEPS_FEATURES = (nn.Identity, nn.LayerNorm, CenteredLayer)
+
+Features = tuple[int, str] | None  # (size, where it came from), or unknown
+
+
+def check_features(spec: ModelSpec, problems: Problems) -> bool:
+    """Add a problem for each declared input size that contradicts what flows into it.
+
+    Returns True when every layer's shapes were verified this way (a 1-D input through
+    Linear-like and size-keeping layers only): a forward pass would find nothing more.
+    """
+    start: Features = None
+    if spec.input_shape is not None and len(spec.input_shape) == 1:
+        start = (spec.input_shape[-1], "model.input_shape")
+    verified = [start is not None]
+    end = _walk(spec.net, start, spec, problems, verified)
+    if end is not None and spec.num_outputs is not None and end[0] != spec.num_outputs:
+        problems.add(
+            "model.num_outputs",
+            f"{spec.num_outputs}, but the network ends with {end[0]} features ({end[1]})",
+        )
+    return verified[0] and end is not None
+
+
+def _walk(
+    node: Node, incoming: Features, spec: ModelSpec, problems: Problems, verified: list[bool]
+) -> Features:
+    if isinstance(node, SeqSpec):
+        for _, child in node.children:
+            incoming = _walk(child, incoming, spec, problems, verified)
+        return incoming
+    if isinstance(node, RefSpec):
+        return _walk(spec.shared[node.name], incoming, spec, problems, verified)
+    out = _layer(node, incoming, problems)
+    if incoming is None or out is None:
+        verified[0] = False  # lost track somewhere: only a forward pass can tell
+    return out
+
+
+def _layer(layer: LayerSpec, incoming: Features, problems: Problems) -> Features:
+    if layer.cls in _SIZES:
+        in_key, out_key = _SIZES[layer.cls]
+        declared = layer.kwargs.get(in_key) if in_key else None
+        out = layer.kwargs[out_key]
+        if not (_is_size(declared) and _is_size(out)):
+            return None  # a bad value: the constructor's own error will name it
+        if incoming is not None and declared is not None and declared != incoming[0]:
+            problems.add(
+                f"{layer.path}.{in_key}",
+                f"{declared} does not match the {incoming[0]} features coming in from "
+                f"{incoming[1]}; set it to {incoming[0]} or leave it out to infer it",
+            )
+        return (out, f"{layer.path}.{out_key}")
+    if _keeps_features(layer.cls):
+        return incoming
+    return None
+
+
+def _is_size(value: object) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
+
+
+def _keeps_features(cls: type[nn.Module]) -> bool:
+    if issubclass(cls, _CHANGE_FEATURES):
+        return False
+    elementwise = cls.__module__ in ("torch.nn.modules.activation", "torch.nn.modules.dropout")
+    return elementwise or issubclass(cls, _KEEPS_FEATURES)

@@ -1,0 +1,152 @@
+"""Parameter statistics, computed in bulk on the parameters' device, read back in one transfer.
+
+Per distinct parameter (a shared or tied tensor once, named by all its names) and per block:
+mean, std, min, max, L2 norm, fraction of exact zeros, count of NaN/Inf, gradient norm, and
+the update-to-weight ratio ‖w − w_prev‖ / ‖w‖ since the previous call (that one keeps a copy
+of the weights: one extra parameter's worth of memory). Buffers get the value statistics only.
+
+A block is a direct child of the model, or a module the YAML named (`name: "block {i}"`), so
+rgnet's `0.block 2.0.weight` belongs to block `0.block 2`. No Lightning here: task=inspect uses it.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from runner.params.tensors import distinct_parameters
+
+
+@dataclass(frozen=True)
+class Tracked:
+    name: str  # all names of the tensor, joined with " = "
+    block: str
+    tensor: torch.Tensor
+
+
+def tracked_parameters(net: nn.Module) -> list[Tracked]:
+    """Each distinct parameter once, in state_dict order, with all its names and its block."""
+    return [Tracked(" = ".join(n), block_of(n[0]), t) for n, t in distinct_parameters(net)]
+
+
+def tracked_buffers(net: nn.Module) -> list[Tracked]:
+    return [Tracked(n, block_of(n), b) for n, b in net.named_buffers() if b.is_floating_point()]
+
+
+def block_of(name: str) -> str:
+    """The deepest enclosing module that is a direct child or carries a name (not a number)."""
+    parts = name.split(".")[:-1]
+    block = parts[0] if parts else "(root)"
+    for depth in range(2, len(parts) + 1):
+        if not parts[depth - 1].isdigit():
+            block = ".".join(parts[:depth])
+    return block
+
+
+class StatsComputer:
+    """Computes the statistics of a fixed list of tensors, reusing its index buffers."""
+
+    def __init__(self, items: list[Tracked], with_grads: bool, with_updates: bool):
+        self.items = items
+        self.with_grads, self.with_updates = with_grads, with_updates
+        self.blocks = list(dict.fromkeys(t.block for t in items))
+        device = items[0].tensor.device if items else torch.device("cpu")
+        numels = torch.tensor([t.tensor.numel() for t in items], device=device)
+        self.segment = torch.repeat_interleave(torch.arange(len(items), device=device), numels)
+        block_index = {b: i for i, b in enumerate(self.blocks)}
+        self.block_of = torch.tensor([block_index[t.block] for t in items], device=device)
+        self.numel = numels.double()
+        self.previous: list[torch.Tensor] | None = None
+        self.flat_limit = 1 << 24  # elements: above this, no flat copy of the whole model
+
+    @torch.no_grad()
+    def table(self) -> tuple[list[str], list[str], list[list[float]]]:
+        """(row names, statistic names, values): rows are the tensors, then `block:<name>`."""
+        tensors = [t.tensor.detach() for t in self.items]
+        p, b = len(tensors), len(self.blocks)
+        # Per tensor, columns that add up (sum, sum of squares, zeros, NaN/Inf, numel, …),
+        # and min/max. Small models: one flat copy and segment reductions, a handful of ops in
+        # all. Large ones: reductions per tensor, so no copy of the whole model is made.
+        if self.numel.sum() <= self.flat_limit:
+            additive, lo, hi = self._flat_reductions(tensors)
+        else:
+            additive, lo, hi = self._per_tensor_reductions(tensors)
+        extra = [self.numel.to(additive.device)]
+        if self.with_grads:
+            grads = [
+                t.tensor.grad if t.tensor.grad is not None else torch.zeros_like(t.tensor)
+                for t in self.items
+            ]
+            extra.append(torch.stack(torch._foreach_norm(grads)).double() ** 2)
+        if self.with_updates:
+            extra.append(self._delta_sq(tensors, additive.new_full((p,), float("nan"))))
+        additive = torch.cat([additive, torch.stack(extra, 1)], 1)
+        # Per block: the same columns summed over the block's tensors (one op), min/max of them.
+        per_block = additive.new_zeros(b, additive.shape[1]).index_add_(0, self.block_of, additive)
+        a = torch.cat([additive, per_block])
+        s, sq, zeros, nonfinite, n = (a[:, i] for i in range(5))
+        mean, norm = s / n, sq.sqrt()
+        columns = {
+            "mean": mean,
+            "std": (sq / n - mean * mean).clamp(min=0).sqrt(),  # population std
+            "min": torch.cat(
+                [lo, lo.new_full((b,), float("inf")).scatter_reduce_(0, self.block_of, lo, "amin")]
+            ),
+            "max": torch.cat(
+                [hi, hi.new_full((b,), float("-inf")).scatter_reduce_(0, self.block_of, hi, "amax")]
+            ),
+            "norm": norm,
+            "zero_frac": zeros / n,
+            "nonfinite": nonfinite,
+        }
+        if self.with_grads:
+            columns["grad_norm"] = a[:, 5].sqrt()
+        if self.with_updates:
+            ratio = a[:, -1].sqrt() / norm
+            columns["update_ratio"] = torch.where(norm > 0, ratio, torch.zeros_like(ratio))
+        values = torch.stack(list(columns.values()), 1).cpu().tolist()  # the one transfer
+        rows = [t.name for t in self.items] + [f"block:{name}" for name in self.blocks]
+        return rows, list(columns), values
+
+    def _flat_reductions(
+        self, tensors: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        flat = torch.cat([t.reshape(-1) for t in tensors]).double()
+        seg, p = self.segment, len(tensors)
+        parts = [flat, flat * flat, (flat == 0).double(), (~torch.isfinite(flat)).double()]
+        additive = flat.new_zeros(p, 4).index_add_(0, seg, torch.stack(parts, 1))
+        lo = flat.new_full((p,), float("inf")).scatter_reduce_(0, seg, flat, "amin")
+        hi = flat.new_full((p,), float("-inf")).scatter_reduce_(0, seg, flat, "amax")
+        return additive, lo, hi
+
+    def _per_tensor_reductions(
+        self, tensors: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        sums = torch.stack([t.sum(dtype=torch.float64) for t in tensors])
+        squares = torch.stack(torch._foreach_norm(tensors)).double() ** 2
+        zeros = torch.stack([t.numel() - torch.count_nonzero(t) for t in tensors]).double()
+        nonfinite = torch.stack([(~torch.isfinite(t)).sum() for t in tensors]).double()
+        lows, highs = zip(*(torch.aminmax(t) for t in tensors), strict=True)
+        additive = torch.stack([sums, squares, zeros, nonfinite], 1)
+        return additive, torch.stack(lows).double(), torch.stack(highs).double()
+
+    def _delta_sq(self, tensors: list[torch.Tensor], nothing_yet: torch.Tensor) -> torch.Tensor:
+        """‖w − w_prev‖² per tensor, then remember w (in buffers allocated once)."""
+        if self.previous is None:
+            self.previous = [t.clone() for t in tensors]
+            return nothing_yet
+        deltas = torch._foreach_sub(tensors, self.previous)
+        torch._foreach_copy_(self.previous, tensors)
+        return torch.stack(torch._foreach_norm(deltas)).double() ** 2
+
+    def compute(self) -> dict[str, dict[str, float]]:
+        """{tensor or block name: {stat: value}}; blocks are keyed `block:<name>`."""
+        if not self.items:
+            return {}
+        rows, names, values = self.table()
+        return {row: dict(zip(names, v, strict=True)) for row, v in zip(rows, values, strict=True)}
+
+
+def snapshot(net: nn.Module) -> dict[str, dict[str, float]]:
+    """Value statistics of every parameter and block of `net` right now (task=inspect)."""
+    return StatsComputer(tracked_parameters(net), with_grads=False, with_updates=False).compute()

@@ -1,0 +1,137 @@
+"""Checkpoint files: written atomically, read safely, with every RNG state in them.
+
+- Writing: a temp file in the checkpoint's own directory, fsync, rename, fsync the directory.
+  A crash mid-write leaves the previous checkpoint whole.
+- Reading: `torch.load(weights_only=True)`: tensors and plain data only, never pickled code.
+- RNG states (torch, CUDA, numpy, Python) travel in the checkpoint, which Lightning itself
+  does not do, so a resumed run continues exactly where it stopped.
+"""
+
+import os
+import pickle
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.plugins.io import TorchCheckpointIO
+from torch import nn
+
+from runner.errors import ConfigError
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to `path` so that it is either the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    try:
+        with tmp.open("wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself survives a power cut
+    finally:
+        os.close(directory)
+
+
+def safe_load(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
+    """Read a checkpoint with weights_only=True. Raises ConfigError naming `key` when the file
+    is missing, truncated or corrupt, or holds pickled objects (nothing is executed)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([f"{key}: no checkpoint file at {str(path)!r}"])
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0]
+        raise ConfigError(
+            [
+                f"{key}: refused {str(path)!r}: it holds pickled objects, not only tensors and "
+                f"plain data; nothing in it was executed ({first})"
+            ]
+        ) from e
+    except Exception as e:
+        raise ConfigError(
+            [f"{key}: {str(path)!r} is not a complete checkpoint (truncated or corrupt?): {e}"]
+        ) from e
+    if not isinstance(checkpoint, dict):
+        raise ConfigError(
+            [f"{key}: {str(path)!r} holds a {type(checkpoint).__name__}, not a checkpoint"]
+        )
+    return checkpoint
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint IO with atomic writes and weights-only reads."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None
+    ) -> None:
+        atomic_save(checkpoint, Path(path))
+
+    def load_checkpoint(
+        self, path: Any, map_location: Any = None, weights_only: Any = None
+    ) -> dict[str, Any]:
+        return safe_load(path)
+
+
+class RNGState(pl.Callback):
+    """Saves and restores every RNG state with the checkpoint (Lightning saves none)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+        state: dict[str, Any] = {
+            "torch": torch.get_rng_state(),
+            # as a tensor: numpy arrays are not plain data for a weights-only load
+            "numpy": (
+                name,
+                torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+                pos,
+                has_gauss,
+                cached,
+            ),
+            "python": random.getstate(),
+        }
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        torch.set_rng_state(state_dict["torch"])
+        name, keys, pos, has_gauss, cached = state_dict["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+        version, internal, gauss = state_dict["python"]
+        random.setstate((version, tuple(internal), gauss))
+        if "cuda" in state_dict and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
+
+
+def check_state_dict(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Raise ConfigError listing every missing key, unexpected key and shape mismatch."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k}: {list(state[k].shape)} in the checkpoint, {list(own[k].shape)} in the model"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    where = f"{source}: does not fit this config's model:"
+    problems = []
+    if missing:
+        problems.append(
+            f"{where} missing {len(missing)} key(s) the model has: {', '.join(missing[:6])}"
+        )
+    if unexpected:
+        problems.append(f"{where} {len(unexpected)} unexpected key(s): {', '.join(unexpected[:6])}")
+    problems += [f"{where} shape mismatch at {s}" for s in shapes]
+    if problems:
+        raise ConfigError(problems)

@@ -1,0 +1,41 @@
+"""task=export: a checkpoint's weights as `.safetensors`, for software that isn't the runner.
+
+Each shared or tied tensor is stored once; the metadata holds the resolved config and the
+groups of names that share a tensor. The plain `safetensors.torch.load_model` loads the file
+into a hand-written PyTorch network with the same sharing; `runner.load` rebuilds the model
+from the metadata and re-ties it. (Transposed ties are outside this guarantee.)
+"""
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from runner.config.spec import RunSpec
+from runner.train.reload import load, sharing
+
+log = logging.getLogger("runner")
+
+
+def export(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+    from safetensors.torch import save_model
+
+    source = Path(cfg.ckpt_path)
+    module = load(source)
+    target = run_dir / f"{source.stem}.safetensors"
+    metadata = {
+        "format": "runner",
+        "config": json.dumps(module.hparams["config"]),
+        "task": module.hparams["task"],
+        "shared": json.dumps(sharing(module.net)),
+    }
+    save_model(module.net, str(target), metadata=metadata)
+    log.info("export: %s → %s (%d shared group(s))", source, target, len(sharing(module.net)))
+    return {
+        "task": "export",
+        "source": str(source),
+        "file": str(target),
+        "shared": sharing(module.net),
+    }

@@ -1,0 +1,230 @@
+"""task=train: data → module → Trainer.fit → test → reload the checkpoint and verify it."""
+
+import logging
+import shlex
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from runner.config.device import resolve_device
+from runner.config.spec import RunSpec
+from runner.config.tree import plain
+from runner.errors import ConfigError, RunFailed
+from runner.train.checkpoint import AtomicCheckpointIO, RNGState, check_state_dict, safe_load
+from runner.train.data import InMemoryData, RandomData
+from runner.train.module import RunnerModule
+from runner.train.reload import verify
+from runner.train.stats_callback import NonFiniteTraining, ParameterStats
+from runner.train.trainer import make_logger, trainer_arguments, trainer_placement
+
+log = logging.getLogger("runner")
+
+
+def train(
+    cfg: DictConfig, spec: RunSpec, run_dir: Path, extra_callbacks: tuple[pl.Callback, ...] = ()
+) -> dict[str, Any]:
+    """Fit, test, checkpoint, then reload the last checkpoint from itself alone and verify it.
+
+    `extra_callbacks` join the runner's own (benchmarks time steps with one).
+    """
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    placement = resolve_device(spec.device)
+    log.info("device: %s", placement.reason)
+    trainer_args = trainer_placement(spec.device, placement)
+    distributed = str(spec.device.strategy).startswith("ddp")
+    pl.seed_everything(spec.seed, workers=True, verbose=False)
+
+    data = instantiate(cfg.data)
+    config = plain(cfg)
+    # Built where it will train; with DDP the workers receive it, so it starts on the CPU.
+    start = time.perf_counter()
+    module = RunnerModule(
+        config,
+        task=data.task,
+        device="cpu" if distributed else placement.device,
+    )
+    output_shape = _output_shape(module, spec)
+    log.info(
+        "build: %s parameters, output %s, in %.0f ms",
+        f"{sum(p.numel() for p in module.parameters()):,}",
+        list(output_shape),
+        (time.perf_counter() - start) * 1e3,
+    )
+    if isinstance(data, RandomData):
+        data.output_shape = output_shape
+    data.steps_per_batch = module.steps_per_batch
+    if cfg.ckpt_path is not None:
+        check_state_dict(module, safe_load(cfg.ckpt_path)["state_dict"], "ckpt_path")
+        log.info("resume: from %s", cfg.ckpt_path)
+
+    checkpoints = run_dir / "checkpoints"
+    stats_cfg = plain(cfg.stats)
+    parameter_stats = ParameterStats(
+        run_dir,
+        every_n_steps=stats_cfg["every_n_steps"],
+        wanted=list(stats_cfg["stats"]),
+        plots=stats_cfg["plots"],
+        on_nan=stats_cfg["on_nan"],
+    )
+    best = ModelCheckpoint(
+        dirpath=checkpoints,
+        filename="best-epoch{epoch:03d}-step{step:06d}",  # no '=': Hydra can parse the path
+        auto_insert_metric_name=False,
+        monitor="val/loss",
+    )
+    # Its own callback: with a monitor, Lightning refreshes `last` only when the best improves.
+    last_checkpoint = ModelCheckpoint(dirpath=checkpoints, save_top_k=0, save_last=True)
+    trainer = pl.Trainer(
+        **trainer_args,
+        **trainer_arguments(cfg, manual=not module.automatic_optimization),
+        logger=make_logger(cfg.logger.name, run_dir),
+        callbacks=[
+            best,
+            last_checkpoint,
+            RNGState(),
+            _ReportPlacement(),
+            parameter_stats,
+            *extra_callbacks,
+        ],
+        plugins=[AtomicCheckpointIO()],
+        default_root_dir=run_dir,
+        enable_progress_bar=sys.stderr.isatty(),
+        enable_model_summary=False,
+    )
+    fit_start = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=cfg.ckpt_path)
+    except NonFiniteTraining as e:
+        raise RunFailed(str(e)) from e
+    except Exception as e:  # from a DDP worker the guard's error arrives wrapped
+        if NonFiniteTraining.__name__ not in str(e):
+            raise
+        raise RunFailed(str(e).strip().splitlines()[-1].split(": ", 1)[-1]) from e
+    fit_seconds = time.perf_counter() - fit_start
+    fit_metrics = _floats(trainer.callback_metrics)
+    last = checkpoints / "last.ckpt"
+    # Progress comes from the checkpoint: with ddp_spawn this process's trainer never stepped.
+    saved = safe_load(last)  # read once: for the progress counters and the verification
+    epochs = saved["loops"]["fit_loop"]["epoch_progress"]["total"]["completed"]
+    steps = saved["global_step"]
+    log.info(
+        "fit: %d epochs, %d steps in %.1f s; %s", epochs, steps, fit_seconds, _show(fit_metrics)
+    )
+    tested = _test(module, data, trainer_args, cfg.logger.name, run_dir)
+    log.info("test: %s", _show(tested))
+
+    # On the training device and precision (rank 0's device under DDP).
+    verification = verify(
+        module, saved, last, data.probe(), placement.device, spec.device.precision
+    )
+    verdict = "ok" if verification["ok"] else "FAILED"
+    log.info(
+        "verify: reloaded %s from itself alone: outputs %s (%s), shared tensors %s: %s",
+        last.name,
+        "match"
+        if verification["max_abs_diff"] == 0
+        else f"differ by ≤ {verification['max_abs_diff']:.3g}",
+        verification["comparison"],
+        "intact" if verification["shared_tensors_intact"] else "BROKEN",
+        verdict,
+    )
+    resume = _resume_command(last)
+    log.info("resume with: %s", resume)
+    return {
+        "task": "train",
+        "device": trainer_args,
+        "epochs": epochs,
+        "global_step": steps,
+        "fit_seconds": fit_seconds,
+        "metrics": {**fit_metrics, **tested},
+        "checkpoints": {"last": str(last), "best": best.best_model_path},
+        "verification": verification,
+        "resume": resume,
+        "stats": {
+            "csv": str(parameter_stats.csv) if parameter_stats.recording else None,
+            "plots": sorted(str(p) for p in (run_dir / "plots").glob("*.png")),
+        },
+    }
+
+
+def _test(
+    module: RunnerModule, data: InMemoryData, placement: dict[str, Any], logger: str, run_dir: Path
+) -> dict[str, float]:
+    """Evaluate the test split once, in this process, on one device (under DDP, a spawned
+    test would start new workers and overwrite the fit's logs). Logs go to logs/test/."""
+    devices = placement["devices"] if isinstance(placement["devices"], list) else 1
+    tester = pl.Trainer(
+        accelerator=placement["accelerator"],
+        devices=devices,
+        precision=placement["precision"],
+        logger=make_logger(logger, run_dir, version="test"),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    (metrics,) = tester.test(module, datamodule=data, verbose=False)
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def _output_shape(module: RunnerModule, spec: RunSpec) -> tuple[int, ...]:
+    """The model's output shape for one sample; refuses models that can't be trained."""
+    shape = spec.model.input_shape
+    if shape is None:
+        raise ConfigError(["model.input_shape: training needs the shape of one input sample"])
+    device = next(module.parameters()).device
+    module.eval()
+    with torch.no_grad():
+        out = module(torch.zeros(2, *shape, device=device))
+    module.train()
+    if out.dim() == 0 or out.shape[0] != 2:
+        raise ConfigError(
+            [
+                f"model: for a batch of 2 its forward returns shape {list(out.shape)}, not one "
+                "output per sample (like FixedHiddenMLP's one scalar per batch): it can be "
+                "inspected (task=inspect) but not trained"
+            ]
+        )
+    return tuple(out.shape[1:])
+
+
+class _ReportPlacement(pl.Callback):
+    """One log line with where the parameters live once training starts (the chapter's
+    `x.device`); Lightning moves the module back to the CPU after fit, so look now."""
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.is_global_zero:
+            where = Counter(str(p.device) for p in pl_module.parameters())
+            places = ", ".join(f"{n} tensors on {d}" for d, n in where.items())
+            log.info("fit: %s; %d process(es)", places, trainer.world_size)
+
+
+def _resume_command(last: Path) -> str:
+    overrides: list[str] = []
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("ckpt_path=")]
+    except ValueError:  # run() called from Python, not from the command line
+        pass
+    parts = [
+        "python -m runner",
+        *map(shlex.quote, overrides),
+        shlex.quote(f"ckpt_path={last.resolve()}"),
+    ]
+    return " ".join(parts) + "   # raise trainer.max_epochs to train further"
+
+
+def _floats(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if not k.endswith("_step")}
+
+
+def _show(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()))

@@ -1,0 +1,213 @@
+"""The LightningModule around a compiled net: loss, metrics, optimizer and schedule from config.
+
+Imports Lightning, so only training paths load it (`task=inspect` does not).
+"""
+
+import logging
+import warnings
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch.nn import functional as F
+
+from runner.model.assemble import build_net
+
+TASKS = ("regression", "classification")
+
+
+def _quiet_lightning() -> None:
+    """Keep the stage log readable: Lightning's banners and tips say nothing about the run.
+    Done on import, so DDP workers (which import this module to unpickle it) are quiet too."""
+    for name in (
+        "pytorch_lightning.utilities.rank_zero",
+        "lightning.pytorch.utilities.rank_zero",
+        "lightning_fabric.utilities.distributed",
+    ):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # Lightning 2.6 on torch 2.13 calls a deprecated pytree API: not ours to fix or show.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+
+
+_quiet_lightning()
+
+
+class RunnerModule(pl.LightningModule):
+    """Holds the compiled network as `.net`. Its hyperparameters are the whole resolved config
+    as plain containers and the learning task, so a checkpoint describes itself.
+
+    `task` picks the loss: mean squared error for regression, cross-entropy (plus accuracy)
+    for classification. `device` is where the net is built (default: what the config's device
+    group picks); Lightning moves it later if needed.
+    """
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        task: str = "regression",
+        device: torch.device | str | None = None,
+    ):
+        super().__init__()
+        assert task in TASKS, task
+        self.save_hyperparameters({"config": config, "task": task})
+        self.net = build_net(OmegaConf.create(config), device=device)
+        self.classification = task == "classification"
+        trainer = config.get("trainer") or {}
+        # Fast mode: each Lightning step runs `steps_per_batch` optimizer steps over a chunk of
+        # minibatches (manual optimization), paying Lightning's per-step cost once per chunk.
+        self.steps_per_batch = int(trainer.get("steps_per_batch", 1))
+        self.automatic_optimization = self.steps_per_batch == 1
+        self.log_every = int(trainer.get("log_every_n_steps") or 50)  # in optimizer steps
+        self.clip = (trainer.get("gradient_clip_val"), trainer.get("gradient_clip_algorithm"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def _metrics(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x, y = batch
+        out = self.net(x)
+        if not self.classification:
+            return {"loss": F.mse_loss(out, y)}
+        return {"loss": F.cross_entropy(out, y), "acc": (out.argmax(-1) == y).float().mean()}
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        if self.automatic_optimization:
+            metrics = self._metrics(batch)
+            self._accumulate(metrics)  # before the optimizer step: the guard reads the loss
+            return metrics["loss"]
+        optimizer = self.optimizers()
+        clip_value, clip_algorithm = self.clip
+        for minibatch in batch:  # a chunk: every minibatch is one optimizer step
+            metrics = self._metrics(minibatch)
+            self._accumulate(metrics)
+            optimizer.zero_grad()  # type: ignore[union-attr]
+            self.manual_backward(metrics["loss"])
+            if clip_value is not None:
+                self.clip_gradients(optimizer, clip_value, clip_algorithm)  # type: ignore[arg-type]
+            optimizer.step()  # type: ignore[union-attr]
+        return None
+
+    def _accumulate(self, metrics: dict[str, torch.Tensor]) -> None:
+        # Summed on the device and logged every log_every_n_steps (and per epoch): a self.log
+        # on every step costs about as much as a small model's whole step.
+        self.running.add(metrics)
+        self.running.last_loss = metrics["loss"].detach()  # for the NaN/Inf guard
+
+    def on_train_start(self) -> None:
+        self.running = _Running(logged_at=self.trainer.global_step)
+
+    def on_train_epoch_start(self) -> None:
+        self.running.new_epoch()
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # In fast mode this is a chunk boundary: logging happens only here.
+        if self.trainer.global_step - self.running.logged_at >= self.log_every:
+            self._log_running()
+
+    def on_train_epoch_end(self) -> None:
+        self.running.flush(self.trainer.global_step)  # the epoch's last steps count in its mean
+        means = {f"train/{k}": v for k, v in self.running.epoch_means().items()}
+        self.log_dict(means, prog_bar=True, sync_dist=self.trainer.world_size > 1)
+        if not self.automatic_optimization:  # Lightning steps no scheduler in manual mode
+            scheduler = self.lr_schedulers()
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(self.trainer.callback_metrics["val/loss"])
+            elif scheduler is not None:
+                scheduler.step()  # type: ignore[union-attr]
+
+    def _log_running(self) -> None:
+        """Write the mean of the steps since the last write, at the optimizer step count.
+
+        Straight to the loggers: Lightning's own step logging counts Lightning batches, which
+        in fast mode are chunks of several optimizer steps. One host transfer per write.
+        """
+        means = self.running.flush(self.trainer.global_step)
+        if not means or not self.trainer.is_global_zero:
+            return
+        values = torch.stack(list(means.values())).tolist()
+        row = {f"train/{name}_step": v for name, v in zip(means, values, strict=True)}
+        for logger in self.loggers:
+            logger.log_metrics(row, step=self.trainer.global_step)
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._log_eval(batch, "val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._log_eval(batch, "test")
+
+    def _log_eval(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
+        metrics = {f"{stage}/{k}": v for k, v in self._metrics(batch).items()}
+        # Epoch means over all batches (and all ranks under DDP).
+        self.log_dict(metrics, on_epoch=True, prog_bar=True, sync_dist=self.trainer.world_size > 1)
+
+    def configure_optimizers(self) -> Any:
+        optim = self.hparams["config"]["optim"]
+        # `self.parameters()` lists each tensor once: a tied group is one optimizer entry.
+        optimizer = instantiate(optim["optimizer"])(params=self.parameters())
+        if not optim.get("scheduler"):
+            return optimizer
+        scheduler = instantiate(optim["scheduler"])(optimizer)
+        schedule = {"scheduler": scheduler, "interval": "epoch"}
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            schedule["monitor"] = "val/loss"
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
+
+
+class _Running:
+    """Training metrics summed on the device between logs and over the epoch. A plain object:
+    attribute writes on an nn.Module cost microseconds, on every step."""
+
+    def __init__(self, logged_at: int):
+        self.logged_at = logged_at
+        self.last_loss: torch.Tensor | None = None
+        self.sums: dict[str, torch.Tensor] = {}
+        self.steps = 0
+        self.new_epoch()
+
+    def new_epoch(self) -> None:
+        self.epoch_sums: dict[str, torch.Tensor] = {}
+        self.epoch_steps = 0
+
+    def add(self, metrics: dict[str, torch.Tensor]) -> None:
+        for name, value in metrics.items():
+            total = self.sums.get(name)
+            if total is None:
+                self.sums[name] = value.detach().clone()
+            else:
+                total.add_(value.detach())
+        self.steps += 1
+
+    def flush(self, global_step: int) -> dict[str, torch.Tensor]:
+        """Means since the last flush; folds them into the epoch's sums."""
+        means = (
+            {name: total / self.steps for name, total in self.sums.items()} if self.steps else {}
+        )
+        for name, total in self.sums.items():
+            previous = self.epoch_sums.get(name)
+            self.epoch_sums[name] = total if previous is None else previous + total
+        self.epoch_steps += self.steps
+        self.sums, self.steps, self.logged_at = {}, 0, global_step
+        return means
+
+    def epoch_means(self) -> dict[str, torch.Tensor]:
+        return {k: v / max(self.epoch_steps, 1) for k, v in self.epoch_sums.items()}
+
+
+def data_task(cfg: DictConfig | dict[str, Any]) -> str:
+    """The learning task of the configured data: its class's `task` attribute."""
+    from hydra.utils import get_class
+
+    target = cfg["data"]["_target_"]
+    return str(getattr(get_class(target), "task", "regression"))
+
+
+def build(cfg: DictConfig) -> RunnerModule:
+    """Compile the config into a LightningModule whose `.net` is the model.
+
+    Raises ConfigError for any problem in the config, all of them at once.
+    """
+    from runner.config.tree import plain
+
+    return RunnerModule(plain(cfg), task=data_task(cfg))

@@ -1,0 +1,146 @@
+"""A model rebuilt from a file alone: `runner.load` of a checkpoint (`.ckpt`) or an exported
+`.safetensors`, and the verification that a run's own checkpoint reproduces the trained model.
+
+A config embedded in a file may name dotted paths and `_target_`s only from the allow-list
+(runner.registry.trust), unless it is the file this very run just wrote.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from runner.errors import ConfigError
+from runner.params.tensors import distinct_parameters
+from runner.registry.trust import target_problems, untrusted
+from runner.train.checkpoint import check_state_dict, safe_load
+from runner.train.module import RunnerModule
+
+
+def load(
+    path: str | Path, device: torch.device | str = "cpu", allow: tuple[str, ...] = ()
+) -> RunnerModule:
+    """Rebuild the model from the checkpoint alone (its embedded config) and load its weights.
+
+    Accepts a Lightning checkpoint (`.ckpt`) or an exported `.safetensors` file. Dotted paths in
+    the embedded config must be on the allow-list (the runner's own, torch.optim, and the
+    prefixes in `allow`). Raises ConfigError for an unreadable, unsafe or mismatched file.
+    """
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        return load_safetensors(path, device, allow)
+    return from_checkpoint(safe_load(path, key="path"), path, device, allow)
+
+
+def from_checkpoint(
+    checkpoint: dict[str, Any],
+    source: Path,
+    device: torch.device | str = "cpu",
+    allow: tuple[str, ...] = (),
+    trusted: bool = False,
+) -> RunnerModule:
+    """The model a checkpoint (already read) describes, with its weights. `trusted` skips the
+    allow-list: only for a file this run just wrote from the user's own config."""
+    hparams = checkpoint.get("hyper_parameters") or {}
+    if "config" not in hparams or "state_dict" not in checkpoint:
+        raise ConfigError(
+            [f"path: {str(source)!r} is not a runner checkpoint (no embedded config)"]
+        )
+    task = hparams.get("task", "regression")
+    if trusted:
+        module = RunnerModule(hparams["config"], task=task, device=device)
+    else:
+        module = rebuild(hparams["config"], task, device, allow)
+    check_state_dict(module, checkpoint["state_dict"], str(source))
+    module.load_state_dict(checkpoint["state_dict"], strict=True)
+    return module
+
+
+def rebuild(
+    config: dict[str, Any], task: str, device: torch.device | str, allow: tuple[str, ...] = ()
+) -> RunnerModule:
+    """A fresh RunnerModule from an embedded config, importing only allow-listed names."""
+    with untrusted(allow):
+        problems = target_problems(config)
+        if problems:
+            raise ConfigError(problems)
+        return RunnerModule(config, task=task, device=device)
+
+
+def load_safetensors(
+    path: Path, device: torch.device | str, allow: tuple[str, ...]
+) -> RunnerModule:
+    from safetensors import safe_open
+    from safetensors.torch import load_model
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except Exception as e:
+        raise ConfigError([f"path: {str(path)!r} is not a readable .safetensors file: {e}"]) from e
+    if metadata.get("format") != "runner" or "config" not in metadata:
+        raise ConfigError([f"path: {str(path)!r} was not exported by the runner (no config in it)"])
+    module = rebuild(
+        json.loads(metadata["config"]), metadata.get("task", "regression"), device, allow
+    )
+    missing, unexpected = load_model(module.net, str(path), strict=False, device=str(device))
+    if missing or unexpected:
+        raise ConfigError(
+            [
+                f"path: {str(path)!r} does not fit its own config: missing {missing}, "
+                f"unexpected {unexpected}"
+            ]
+        )
+    return module
+
+
+def sharing(net: nn.Module) -> list[tuple[str, ...]]:
+    """Groups of names that are one tensor (shared modules and ties), for comparing models."""
+    return sorted(names for names, _ in distinct_parameters(net) if len(names) > 1)
+
+
+def verify(
+    trained: RunnerModule,
+    checkpoint: dict[str, Any],
+    path: Path,
+    probe: torch.Tensor,
+    device: torch.device,
+    precision: str,
+) -> dict[str, Any]:
+    """Rebuild the model from `checkpoint` (read from `path`) and compare it with the trained one.
+
+    Both run the same probe batch on the training device and precision (the chapter's
+    `Y_clone == Y`). On the CPU in fp32 the outputs must be bitwise equal; elsewhere they must
+    agree within the tolerance recorded in the result. Shared and tied tensors must still be
+    shared after the reload.
+    """
+    fresh = from_checkpoint(checkpoint, path, device, trusted=True)  # this run wrote it
+    outputs = []
+    for model in (trained.to(device), fresh):
+        model.eval()
+        with torch.no_grad(), _autocast(device, precision):
+            outputs.append(model(probe.to(device)).float())
+    bitwise = device.type == "cpu" and precision == "32"
+    atol, rtol = (0.0, 0.0) if bitwise else ((1e-5, 1e-4) if precision == "32" else (1e-2, 1e-2))
+    a, b = outputs
+    same = torch.equal(a, b) if bitwise else torch.allclose(a, b, atol=atol, rtol=rtol)
+    ties_ok = sharing(trained.net) == sharing(fresh.net)
+    return {
+        "ok": bool(same and ties_ok),
+        "checkpoint": str(path),
+        "device": str(device),
+        "precision": precision,
+        "comparison": "bitwise" if bitwise else f"allclose(atol={atol}, rtol={rtol})",
+        "max_abs_diff": float((a - b).abs().max()),
+        "shared_tensors_intact": ties_ok,
+        "probe_shape": list(probe.shape),
+    }
+
+
+def _autocast(device: torch.device, precision: str) -> Any:
+    if precision == "32":
+        return torch.autocast(device.type, enabled=False)
+    dtype = torch.bfloat16 if precision.startswith("bf16") else torch.float16
+    return torch.autocast(device.type, dtype=dtype)

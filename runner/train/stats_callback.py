@@ -1,0 +1,191 @@
+"""The parameter-statistics callback and the NaN/Inf guard, for training.
+
+Statistics (runner.params.stats) at init, every `stats.every_n_steps` optimizer steps and at the
+end: appended to `param_stats.csv` (long format: step, kind, name, block, stat, value; written
+once per epoch, at the end, and when the run fails), per-block
+norm / gradient norm / update ratio to the loggers (weight and gradient histograms too with
+logger=tensorboard), and plots in `plots/` when training ends.
+
+The guard checks the global gradient norm before every optimizer step (one fused norm and one
+host read). On NaN/Inf it saves `checkpoints/last-good.ckpt` (the weights before this step,
+which is not applied) and, with `stats.on_nan: stop`, ends the run naming the first offending
+parameter; every DDP rank sees the same synced gradients, so all stop together.
+"""
+
+import csv
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from runner.params import stats
+
+log = logging.getLogger("runner")
+
+CSV_COLUMNS = ("step", "kind", "name", "block", "stat", "value")
+LOGGED = ("norm", "grad_norm", "update_ratio")  # per block, to the Lightning loggers
+_SAMPLE = 20_000  # values per tensor kept for the init-vs-end histograms
+
+
+class NonFiniteTraining(RuntimeError):
+    """Training produced NaN/Inf gradients; the message names where and what was saved."""
+
+
+class ParameterStats(pl.Callback):
+    def __init__(
+        self, run_dir: Path, every_n_steps: int, wanted: list[str], plots: bool, on_nan: str
+    ):
+        self.run_dir = run_dir
+        self.every = every_n_steps
+        self.wanted = tuple(wanted)
+        self.plots, self.on_nan = plots, on_nan
+        self.csv = run_dir / "param_stats.csv"
+        self.rows: list[tuple[int, str, str, str, str, float]] = []
+        self.pending: list[tuple[int, str, str, str, str, float]] = []  # not on disk yet
+        self.initial: dict[str, torch.Tensor] = {}
+
+    @property
+    def recording(self) -> bool:
+        return bool(self.wanted)
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        net: torch.nn.Module = pl_module.net  # type: ignore[assignment]
+        self.params = stats.tracked_parameters(net)
+        self.block_by_name = {t.name: t.block for t in self.params}
+        if not (self.recording and trainer.is_global_zero):
+            return
+        grads, updates = "grad_norm" in self.wanted, "update_ratio" in self.wanted
+        self.computer = stats.StatsComputer(self.params, with_grads=grads, with_updates=updates)
+        buffers = stats.tracked_buffers(net)
+        self.buffers = stats.StatsComputer(buffers, False, False) if buffers else None
+        with self.csv.open("w", newline="") as f:
+            csv.writer(f).writerow(CSV_COLUMNS)
+        self.last = trainer.global_step
+        if self.plots:
+            self.initial = {t.name: _sample(t.tensor) for t in self.params}
+        self._record(trainer, init=True)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        due = self.every and trainer.global_step - getattr(self, "last", 0) >= self.every
+        if self.recording and due and trainer.is_global_zero:
+            self._record(trainer)
+
+    def _flush(self) -> None:
+        """Append the pending rows: once per epoch, at the end, and when the run fails, so a
+        crash keeps everything up to the last epoch without a file write per record."""
+        if self.pending:
+            with self.csv.open("a", newline="") as f:
+                csv.writer(f).writerows(self.pending)
+            self.pending = []
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._flush()
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        self._flush()
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not (self.recording and trainer.is_global_zero):
+            return
+        if trainer.global_step != self.last:
+            self._record(trainer)
+        self._flush()
+        if self.plots:
+            from runner.train.plots import plot
+
+            written = plot(
+                self.rows,
+                self.initial,
+                {t.name: _sample(t.tensor) for t in self.params},
+                self.run_dir / "plots",
+            )
+            log.info(
+                "stats: %d rows in %s; plots: %s",
+                len(self.rows),
+                self.csv.name,
+                ", ".join(p.name for p in written),
+            )
+
+    def _record(self, trainer: pl.Trainer, init: bool = False) -> None:
+        step = trainer.global_step
+        self.last = step
+        values = self.computer.compute()
+        new = []
+        for row_name, row in values.items():
+            kind, name = (
+                ("block", row_name[6:])
+                if row_name.startswith("block:")
+                else ("parameter", row_name)
+            )
+            block = name if kind == "block" else self.block_by_name[name]
+            for stat in self.wanted:
+                if stat in row and not (init and stat in ("grad_norm", "update_ratio")):
+                    new.append((step, kind, name, block, stat, row[stat]))
+        if self.buffers is not None:
+            for name, row in self.buffers.compute().items():
+                if not name.startswith("block:"):
+                    block = stats.block_of(name)
+                    new += [
+                        (step, "buffer", name, block, s, row[s]) for s in self.wanted if s in row
+                    ]
+        self.rows += new
+        self.pending += new
+        metrics = {f"stats/{n}/{s}": v for _, k, n, _, s, v in new if k == "block" and s in LOGGED}
+        for logger in trainer.loggers:
+            if metrics:
+                logger.log_metrics(metrics, step=step)
+            if isinstance(logger, pl.loggers.TensorBoardLogger):
+                for t in self.params:
+                    logger.experiment.add_histogram(
+                        f"weights/{t.name}", t.tensor.detach().float().cpu(), step
+                    )
+                    if t.tensor.grad is not None:
+                        logger.experiment.add_histogram(
+                            f"grads/{t.name}", t.tensor.grad.float().cpu(), step
+                        )
+
+    def on_before_optimizer_step(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
+    ) -> None:
+        grads = [t.tensor.grad for t in self.params if t.tensor.grad is not None]
+        running = getattr(pl_module, "running", None)
+        loss = getattr(running, "last_loss", None)
+        if not grads and loss is None:
+            return
+        norms = torch.stack(torch._foreach_norm(grads)) if grads else torch.zeros(1)
+        # NaN/Inf anywhere makes the sum non-finite: one reduction, one host read per step.
+        if bool(torch.isfinite(norms.sum() + (loss if loss is not None else 0.0))):
+            return
+        total = norms.norm()
+        first = next(
+            (
+                t.name
+                for t in self.params
+                if t.tensor.grad is not None and not bool(torch.isfinite(t.tensor.grad).all())
+            ),
+            "the loss",
+        )
+        step = trainer.global_step
+        saved = self.run_dir / "checkpoints" / "last-good.ckpt"
+        trainer.save_checkpoint(saved, weights_only=False)  # before this step: last good state
+        loss_text = f"{loss.item():.4g}" if loss is not None else "unknown"
+        message = (
+            f"non-finite gradient at optimizer step {step}: first in {first} (the loss is "
+            f"{loss_text}, the global gradient norm {total.item()}); the weights before this "
+            f"step are saved in {saved}"
+        )
+        if self.on_nan == "warn":
+            log.warning("stats: %s; going on (stats.on_nan=warn)", message)
+            return
+        raise NonFiniteTraining(message + "; stopped (stats.on_nan=stop)")
+
+
+def _sample(t: torch.Tensor) -> torch.Tensor:
+    flat = t.detach().reshape(-1).float()
+    if flat.numel() > _SAMPLE:  # an evenly spaced sample: enough for a histogram
+        flat = flat[:: flat.numel() // _SAMPLE]
+    return flat.cpu().clone()

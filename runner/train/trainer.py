@@ -1,0 +1,59 @@
+"""The Trainer's arguments from the config: where it runs (the device group), the trainer group,
+and the logger group."""
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from runner.config.device import DeviceSpec, Placement
+from runner.config.tree import plain
+from runner.errors import ConfigError
+
+
+def trainer_placement(spec: DeviceSpec, placement: Placement) -> dict[str, Any]:
+    """The Trainer's accelerator/devices/strategy/precision for this device spec.
+
+    Raises ConfigError for combinations Lightning cannot run (16-bit mixed precision on a CPU).
+    """
+    on_gpu = placement.device.type == "cuda"
+    if spec.precision == "16-mixed" and not on_gpu:
+        raise ConfigError(
+            ["device.precision: '16-mixed' needs a GPU; on the CPU use bf16-mixed or 32"]
+        )
+    devices = spec.devices
+    if on_gpu and spec.index is not None and devices == 1:
+        devices = [spec.index]  # device=gpu device.index=N: that one GPU
+    return {
+        "accelerator": "gpu" if on_gpu else "cpu",
+        "devices": devices,
+        "strategy": spec.strategy,
+        "precision": spec.precision,
+    }
+
+
+def trainer_arguments(cfg: DictConfig, manual: bool) -> dict[str, Any]:
+    """The trainer group as Trainer kwargs: without the runner's own `steps_per_batch`; in fast
+    mode without clipping (the module clips itself there; Lightning refuses it) and with
+    Lightning's log interval at every chunk (the module logs every log_every_n_steps)."""
+    args = plain(cfg.trainer)
+    args.pop("steps_per_batch", None)
+    if manual:
+        args.pop("gradient_clip_val", None)
+        args.pop("gradient_clip_algorithm", None)
+        args["log_every_n_steps"] = 1  # the module keeps the cadence, in optimizer steps
+    return args
+
+
+def make_logger(name: str, run_dir: Path, version: str = "") -> Any:
+    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+
+    if name == "tensorboard":
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError as e:
+            raise ConfigError(
+                ["logger: tensorboard is not installed; pip install tensorboard"]
+            ) from e
+        return TensorBoardLogger(run_dir, name="logs", version=version)
+    return CSVLogger(run_dir, name="logs", version=version)  # logs/[version/]metrics.csv
