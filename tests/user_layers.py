@@ -29,3 +29,18 @@ class NaNAfter(nn.Module):
             if self.calls > self.steps:
                 return x * float("nan")
         return x
+
+
+class FixedNoLoop(nn.Module):
+    """The book's FixedHiddenMLP without its `while` loop: its constant is a plain attribute,
+    not a buffer, so the meta path cannot move it (`type: tests.user_layers.FixedNoLoop`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rand_weight = torch.rand((20, 20))
+        self.linear = nn.Linear(20, 20)
+
+    def forward(self, x):
+        x = self.linear(x)
+        x = torch.relu(x @ self.rand_weight + 1)
+        return self.linear(x).sum(dim=1, keepdim=True)

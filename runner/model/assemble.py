@@ -94,9 +94,12 @@ def _on_meta(model: ModelSpec) -> Built | str:
     with META:
         net, origins = construct(model)
     for name, module in net.named_modules():
+        where, kind = origins.get(id(module), name), type(module).__name__
+        plain = _plain_tensor_attribute(module)
+        if plain is not None:
+            # to_empty moves only parameters and buffers: a plain tensor would stay on meta.
+            return f"{kind} ({where}) keeps a tensor in a plain attribute ({plain})"
         if _own_tensors(module) and _reset_hook(module) is None:
-            where = origins.get(id(module), name)
-            kind = type(module).__name__
             return f"{kind} ({where}) has tensors of its own but no reset_parameters()"
     try:
         sized = size_lazy(net, model, origins)
@@ -129,6 +132,26 @@ def _to_empty(net: nn.Module, device: torch.device) -> None:
     """`net.to_empty(device=device)`, without `empty_like` on meta tensors: that first call
     imports torch's meta registrations (~0.3 s), a third of a small model's whole inspect."""
     net._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device=device))
+
+
+def _plain_tensor_attribute(module: nn.Module) -> str | None:
+    """The name of a tensor the module keeps outside its parameters and buffers (like the book's
+    `self.rand_weight = torch.rand(20, 20)`), looking into lists, tuples and dicts too."""
+
+    def holds_tensor(value: object, depth: int = 0) -> bool:
+        if isinstance(value, torch.Tensor):
+            return True
+        if depth < 3 and isinstance(value, list | tuple | set):
+            return any(holds_tensor(v, depth + 1) for v in value)
+        if depth < 3 and isinstance(value, dict):
+            return any(holds_tensor(v, depth + 1) for v in value.values())
+        return False
+
+    internal = ("_parameters", "_buffers", "_modules")  # nn.Module's own tables
+    for attr, value in vars(module).items():
+        if attr not in internal and holds_tensor(value):
+            return f"self.{attr}"
+    return None
 
 
 def _own_tensors(module: nn.Module) -> bool:

@@ -44,28 +44,39 @@ def atomic_save(obj: Any, path: Path) -> None:
 
 def safe_load(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
     """Read a checkpoint with weights_only=True. Raises ConfigError naming `key` when the file
-    is missing, truncated or corrupt, or holds pickled objects (nothing is executed)."""
+    is missing, is not a checkpoint, is truncated or corrupt, or holds pickled objects (nothing
+    in it is executed)."""
     path = Path(path)
+    where = f"{key}: {str(path)!r}"
     if not path.is_file():
         raise ConfigError([f"{key}: no checkpoint file at {str(path)!r}"])
     try:
+        with path.open("rb") as f:
+            head = f.read(4)
+    except OSError as e:
+        raise ConfigError([f"{where} cannot be read: {e.strerror}"]) from e
+    # torch.save writes a zip archive (PK..); older torch wrote a bare pickle (protocol 2+).
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        raise ConfigError([f"{where} is not a checkpoint (not a file torch.save wrote)"])
+    try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0]
+        code = [ln.strip() for ln in str(e).splitlines() if "GLOBAL" in ln.upper()]
+        if not code:
+            raise ConfigError([f"{where} is not a checkpoint (corrupt, or never one)"]) from e
         raise ConfigError(
             [
-                f"{key}: refused {str(path)!r}: it holds pickled objects, not only tensors and "
-                f"plain data; nothing in it was executed ({first})"
+                f"{where} is refused: it holds pickled objects, not only tensors and plain "
+                f"data; nothing in it was executed ({code[0]})"
             ]
         ) from e
     except Exception as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ConfigError(
-            [f"{key}: {str(path)!r} is not a complete checkpoint (truncated or corrupt?): {e}"]
+            [f"{where} is not a complete checkpoint (truncated or corrupt?): {reason}"]
         ) from e
     if not isinstance(checkpoint, dict):
-        raise ConfigError(
-            [f"{key}: {str(path)!r} holds a {type(checkpoint).__name__}, not a checkpoint"]
-        )
+        raise ConfigError([f"{where} holds a {type(checkpoint).__name__}, not a checkpoint"])
     return checkpoint
 
 
@@ -114,8 +125,10 @@ class RNGState(pl.Callback):
             torch.cuda.set_rng_state_all(state_dict["cuda"])
 
 
-def check_state_dict(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+def check_state_dict(module: nn.Module, state: Any, source: str) -> None:
     """Raise ConfigError listing every missing key, unexpected key and shape mismatch."""
+    if not (isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values())):
+        raise ConfigError([f"{source}: its state_dict is not a mapping of names to tensors"])
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]

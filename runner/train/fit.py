@@ -62,7 +62,7 @@ def train(
         data.output_shape = output_shape
     data.steps_per_batch = module.steps_per_batch
     if cfg.ckpt_path is not None:
-        check_state_dict(module, safe_load(cfg.ckpt_path)["state_dict"], "ckpt_path")
+        check_state_dict(module, safe_load(cfg.ckpt_path).get("state_dict"), "ckpt_path")
         log.info("resume: from %s", cfg.ckpt_path)
 
     checkpoints = run_dir / "checkpoints"

@@ -1,8 +1,8 @@
 """A model rebuilt from a file alone: `runner.load` of a checkpoint (`.ckpt`) or an exported
 `.safetensors`, and the verification that a run's own checkpoint reproduces the trained model.
 
-A config embedded in a file may name dotted paths and `_target_`s only from the allow-list
-(runner.registry.trust), unless it is the file this very run just wrote.
+What a config embedded in a file names is checked before anything is built
+(runner.train.embedded), unless it is the file this very run just wrote.
 """
 
 import json
@@ -14,24 +14,29 @@ from torch import nn
 
 from runner.errors import ConfigError
 from runner.params.tensors import distinct_parameters
-from runner.registry.trust import target_problems, untrusted
+from runner.registry.trust import untrusted
 from runner.train.checkpoint import check_state_dict, safe_load
+from runner.train.embedded import embedded_problems
 from runner.train.module import RunnerModule
 
 
 def load(
-    path: str | Path, device: torch.device | str = "cpu", allow: tuple[str, ...] = ()
+    path: str | Path,
+    device: torch.device | str = "cpu",
+    allow: tuple[str, ...] = (),
+    key: str = "path",
 ) -> RunnerModule:
     """Rebuild the model from the checkpoint alone (its embedded config) and load its weights.
 
-    Accepts a Lightning checkpoint (`.ckpt`) or an exported `.safetensors` file. Dotted paths in
-    the embedded config must be on the allow-list (the runner's own, torch.optim, and the
-    prefixes in `allow`). Raises ConfigError for an unreadable, unsafe or mismatched file.
+    Accepts a Lightning checkpoint (`.ckpt`) or an exported `.safetensors` file. Everything the
+    embedded config names must be safe to build (runner.train.embedded): the runner's own layers
+    and data, torch's layers and optimizers, registered initializers, and what `allow` adds.
+    Raises ConfigError, prefixed with `key`, for an unreadable, unsafe or mismatched file.
     """
     path = Path(path)
     if path.suffix == ".safetensors":
-        return load_safetensors(path, device, allow)
-    return from_checkpoint(safe_load(path, key="path"), path, device, allow)
+        return load_safetensors(path, device, allow, key)
+    return from_checkpoint(safe_load(path, key=key), path, device, allow, key=key)
 
 
 def from_checkpoint(
@@ -40,58 +45,61 @@ def from_checkpoint(
     device: torch.device | str = "cpu",
     allow: tuple[str, ...] = (),
     trusted: bool = False,
+    key: str = "path",
 ) -> RunnerModule:
     """The model a checkpoint (already read) describes, with its weights. `trusted` skips the
-    allow-list: only for a file this run just wrote from the user's own config."""
-    hparams = checkpoint.get("hyper_parameters") or {}
-    if "config" not in hparams or "state_dict" not in checkpoint:
+    checks of what its config names: only for a file this run just wrote from the user's own
+    config (the user's own dotted paths need no allow-list)."""
+    hparams = checkpoint.get("hyper_parameters")
+    if not isinstance(hparams, dict) or "config" not in hparams or "state_dict" not in checkpoint:
         raise ConfigError(
-            [f"path: {str(source)!r} is not a runner checkpoint (no embedded config)"]
+            [f"{key}: {str(source)!r} is not a runner checkpoint (no embedded config)"]
         )
     task = hparams.get("task", "regression")
     if trusted:
         module = RunnerModule(hparams["config"], task=task, device=device)
     else:
-        module = rebuild(hparams["config"], task, device, allow)
-    check_state_dict(module, checkpoint["state_dict"], str(source))
+        module = rebuild(hparams["config"], task, device, allow, f"{key}: {str(source)!r}")
+    check_state_dict(module, checkpoint["state_dict"], f"{key}: {str(source)!r}")
     module.load_state_dict(checkpoint["state_dict"], strict=True)
     return module
 
 
 def rebuild(
-    config: dict[str, Any], task: str, device: torch.device | str, allow: tuple[str, ...] = ()
+    config: Any, task: Any, device: torch.device | str, allow: tuple[str, ...], where: str
 ) -> RunnerModule:
-    """A fresh RunnerModule from an embedded config, importing only allow-listed names."""
+    """A fresh RunnerModule from an embedded config, once everything it names has been checked
+    (nothing is instantiated before). `where` prefixes the problems: `path: 'file'`."""
+    problems = embedded_problems(config, task, allow)
+    if problems:
+        raise ConfigError([f"{where}: its config is refused: {p}" for p in problems])
     with untrusted(allow):
-        problems = target_problems(config)
-        if problems:
-            raise ConfigError(problems)
         return RunnerModule(config, task=task, device=device)
 
 
 def load_safetensors(
-    path: Path, device: torch.device | str, allow: tuple[str, ...]
+    path: Path, device: torch.device | str, allow: tuple[str, ...], key: str = "path"
 ) -> RunnerModule:
     from safetensors import safe_open
     from safetensors.torch import load_model
 
+    where = f"{key}: {str(path)!r}"
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
     except Exception as e:
-        raise ConfigError([f"path: {str(path)!r} is not a readable .safetensors file: {e}"]) from e
+        raise ConfigError([f"{where} is not a readable .safetensors file: {e}"]) from e
     if metadata.get("format") != "runner" or "config" not in metadata:
-        raise ConfigError([f"path: {str(path)!r} was not exported by the runner (no config in it)"])
-    module = rebuild(
-        json.loads(metadata["config"]), metadata.get("task", "regression"), device, allow
-    )
+        raise ConfigError([f"{where} was not exported by the runner (no config in it)"])
+    try:
+        config = json.loads(metadata["config"])
+    except json.JSONDecodeError as e:
+        raise ConfigError([f"{where}: its metadata config is not valid JSON ({e})"]) from e
+    module = rebuild(config, metadata.get("task", "regression"), device, allow, where)
     missing, unexpected = load_model(module.net, str(path), strict=False, device=str(device))
     if missing or unexpected:
         raise ConfigError(
-            [
-                f"path: {str(path)!r} does not fit its own config: missing {missing}, "
-                f"unexpected {unexpected}"
-            ]
+            [f"{where} does not fit its own config: missing {missing}, unexpected {unexpected}"]
         )
     return module
 

@@ -143,3 +143,18 @@ def test_a_forward_runs_only_where_the_static_check_cannot_see(assemble_model, m
     conv = {"type": "Conv1d", "in_channels": 1, "out_channels": 1, "kernel_size": 1}
     assemble_model({"input_shape": [1, 4], "net": [conv]})
     assert calls == [1]
+
+
+def test_a_plain_tensor_attribute_takes_the_direct_path_and_equals_the_hand_built(assemble_model):
+    from tests.user_layers import FixedNoLoop
+
+    model = {"input_shape": [20], "net": [{"type": "tests.user_layers.FixedNoLoop"}]}
+    builds = [assemble_model(model, seed=7) for _ in range(3)]
+    assert builds[0].path == "direct"
+    assert "keeps a tensor in a plain attribute (self.rand_weight)" in builds[0].why
+    torch.manual_seed(7)
+    by_hand = FixedNoLoop()
+    x = torch.ones(2, 20)
+    for built in builds:
+        assert built.net[0].rand_weight.device.type == "cpu"
+        assert torch.equal(built.net(x), by_hand(x))
