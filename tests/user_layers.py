@@ -1,5 +1,8 @@
 """A user's own layer, found by its dotted path: `type: tests.user_layers.Scale`."""
 
+import os
+import time
+
 import torch
 from torch import nn
 
@@ -44,3 +47,22 @@ class FixedNoLoop(nn.Module):
         x = self.linear(x)
         x = torch.relu(x @ self.rand_weight + 1)
         return self.linear(x).sum(dim=1, keepdim=True)
+
+
+class SignalAt(nn.Module):
+    """Sends `signum` to its own process at the `at`-th training forward of the process: a
+    deterministic stand-in for Ctrl-C, `timeout`'s SIGTERM or a kill -9 at a chosen step."""
+
+    calls = 0
+
+    def __init__(self, at: int, signum: int = 15, seconds: float = 0.0):
+        super().__init__()
+        self.at, self.signum, self.seconds = at, signum, seconds
+
+    def forward(self, x):
+        if self.training:
+            SignalAt.calls += 1
+            time.sleep(self.seconds)  # > 0: a slow run, for tests that race a second one
+            if SignalAt.calls == self.at:
+                os.kill(os.getpid(), self.signum)
+        return x

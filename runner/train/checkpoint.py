@@ -25,6 +25,7 @@ from runner.errors import ConfigError
 def atomic_save(obj: Any, path: Path) -> None:
     """torch.save to `path` so that it is either the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(path)
     tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
     try:
         with tmp.open("wb") as f:
@@ -40,6 +41,24 @@ def atomic_save(obj: Any, path: Path) -> None:
         os.fsync(directory)  # the rename itself survives a power cut
     finally:
         os.close(directory)
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Temp files a killed process left behind while writing `path` (named by its pid)."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 : -len(".tmp")]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def safe_load(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:

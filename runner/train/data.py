@@ -6,6 +6,7 @@ permutation drawn from (seed, epoch), with the epoch read from the trainer when 
 under DDP each rank takes its own disjoint, equal-sized part of that permutation.
 """
 
+import itertools
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -97,10 +98,28 @@ def _tensors(batch: Any) -> Iterator[torch.Tensor]:
 
 
 class Batches:
-    """An iterable of (x, y) batches over one split; Lightning takes it as a dataloader."""
+    """An iterable of (x, y) batches over one split; Lightning takes it as a dataloader.
+
+    Resumable: Lightning saves `state_dict()` with every checkpoint, so a run resumed from a
+    checkpoint taken in the middle of an epoch continues that epoch's order where it stopped
+    rather than starting the epoch over.
+    """
 
     def __init__(self, data: InMemoryData, split: str, shuffle: bool):
         self.data, self.split, self.shuffle = data, split, shuffle
+        self._resume_at: tuple[int, int] | None = None  # (epoch, Lightning batches done)
+
+    def state_dict(self) -> dict[str, int]:
+        trainer = self.data.trainer
+        if trainer is None:
+            return {"epoch": 0, "done": 0}
+        # The loop's own count (not what this iterator yielded: Lightning prefetches one).
+        progress = trainer.fit_loop.epoch_loop.batch_progress.current  # a _ProcessedTracker
+        done = int(getattr(progress, "processed", progress.completed))
+        return {"epoch": trainer.current_epoch, "done": done}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._resume_at = (int(state["epoch"]), int(state["done"]))
 
     def _placement(self) -> tuple[torch.device, int, int, int]:
         trainer = self.data.trainer
@@ -136,6 +155,11 @@ class Batches:
         return math.ceil(math.ceil((n // world) / self.data.batch_size) / self.chunk)
 
     def __iter__(self) -> Iterator[Any]:
+        resume, self._resume_at = self._resume_at, None
+        skip = resume[1] if resume is not None and resume[0] == self._placement()[3] else 0
+        yield from itertools.islice(self._batches(), skip, None)
+
+    def _batches(self) -> Iterator[Any]:
         if self.chunk == 1:
             yield from self._minibatches()
             return

@@ -1,10 +1,8 @@
 """task=train: data → module → Trainer.fit → test → reload the checkpoint and verify it."""
 
 import logging
-import shlex
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +15,19 @@ from runner.config.device import resolve_device
 from runner.config.spec import RunSpec
 from runner.config.tree import plain
 from runner.errors import ConfigError, RunFailed
+from runner.rundir import resume_command
+from runner.train.callbacks import GracefulStop, LastCheckpoint, ReportPlacement
 from runner.train.checkpoint import AtomicCheckpointIO, RNGState, check_state_dict, safe_load
 from runner.train.data import InMemoryData, RandomData
 from runner.train.module import RunnerModule
 from runner.train.reload import verify
 from runner.train.stats_callback import NonFiniteTraining, ParameterStats
-from runner.train.trainer import make_logger, trainer_arguments, trainer_placement
+from runner.train.trainer import (
+    checkpoint_every,
+    make_logger,
+    trainer_arguments,
+    trainer_placement,
+)
 
 log = logging.getLogger("runner")
 
@@ -80,8 +85,7 @@ def train(
         auto_insert_metric_name=False,
         monitor="val/loss",
     )
-    # Its own callback: with a monitor, Lightning refreshes `last` only when the best improves.
-    last_checkpoint = ModelCheckpoint(dirpath=checkpoints, save_top_k=0, save_last=True)
+    last_checkpoint = LastCheckpoint(checkpoints, every_n_steps=checkpoint_every(cfg))
     trainer = pl.Trainer(
         **trainer_args,
         **trainer_arguments(cfg, manual=not module.automatic_optimization),
@@ -89,8 +93,9 @@ def train(
         callbacks=[
             best,
             last_checkpoint,
+            GracefulStop(last_checkpoint),
             RNGState(),
-            _ReportPlacement(),
+            ReportPlacement(),
             parameter_stats,
             *extra_callbacks,
         ],
@@ -113,7 +118,8 @@ def train(
     last = checkpoints / "last.ckpt"
     # Progress comes from the checkpoint: with ddp_spawn this process's trainer never stepped.
     saved = safe_load(last)  # read once: for the progress counters and the verification
-    epochs = saved["loops"]["fit_loop"]["epoch_progress"]["total"]["completed"]
+    # `processed`: last.ckpt is saved as an epoch ends, before Lightning counts it completed.
+    epochs = saved["loops"]["fit_loop"]["epoch_progress"]["total"]["processed"]
     steps = saved["global_step"]
     log.info(
         "fit: %d epochs, %d steps in %.1f s; %s", epochs, steps, fit_seconds, _show(fit_metrics)
@@ -136,7 +142,7 @@ def train(
         "intact" if verification["shared_tensors_intact"] else "BROKEN",
         verdict,
     )
-    resume = _resume_command(last)
+    resume = resume_command(last, note="raise trainer.max_epochs to train further")
     log.info("resume with: %s", resume)
     return {
         "task": "train",
@@ -151,6 +157,8 @@ def train(
         "stats": {
             "csv": str(parameter_stats.csv) if parameter_stats.recording else None,
             "plots": sorted(str(p) for p in (run_dir / "plots").glob("*.png")),
+            # Steps with NaN/Inf gradients that stats.on_nan=warn let through (this process).
+            "non_finite_steps": getattr(parameter_stats, "bad_steps", 0),
         },
     }
 
@@ -193,33 +201,6 @@ def _output_shape(module: RunnerModule, spec: RunSpec) -> tuple[int, ...]:
             ]
         )
     return tuple(out.shape[1:])
-
-
-class _ReportPlacement(pl.Callback):
-    """One log line with where the parameters live once training starts (the chapter's
-    `x.device`); Lightning moves the module back to the CPU after fit, so look now."""
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.is_global_zero:
-            where = Counter(str(p.device) for p in pl_module.parameters())
-            places = ", ".join(f"{n} tensors on {d}" for d, n in where.items())
-            log.info("fit: %s; %d process(es)", places, trainer.world_size)
-
-
-def _resume_command(last: Path) -> str:
-    overrides: list[str] = []
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("ckpt_path=")]
-    except ValueError:  # run() called from Python, not from the command line
-        pass
-    parts = [
-        "python -m runner",
-        *map(shlex.quote, overrides),
-        shlex.quote(f"ckpt_path={last.resolve()}"),
-    ]
-    return " ".join(parts) + "   # raise trainer.max_epochs to train further"
 
 
 def _floats(metrics: dict[str, Any]) -> dict[str, float]:

@@ -34,9 +34,10 @@ def _histograms(
     rows = math.ceil(len(names) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.6 * rows), squeeze=False)
     for ax, name in zip(axes.flat, names, strict=False):
-        start, end = initial[name].numpy(), final[name].numpy()
-        both = torch.cat([initial[name], final[name]])
-        finite = both[torch.isfinite(both)]
+        # Only finite values can be binned; a run the NaN/Inf guard let go on has others.
+        start, end = (t[torch.isfinite(t)].numpy() for t in (initial[name], final[name]))
+        bad = int((~torch.isfinite(final[name])).sum())
+        finite = torch.cat([torch.from_numpy(start), torch.from_numpy(end)])
         lo, hi = (finite.min().item(), finite.max().item()) if finite.numel() else (-1.0, 1.0)
         bins = 40 if hi > lo else 1
         ax.hist(
@@ -56,7 +57,10 @@ def _histograms(
             lw=1.5,
             label="end",
         )
-        ax.set_title(name if len(name) <= 40 else "…" + name[-39:], fontsize=9)
+        title = name if len(name) <= 40 else "…" + name[-39:]
+        ax.set_title(
+            title + (f"\n({bad} NaN/Inf at the end, not drawn)" if bad else ""), fontsize=9
+        )
         ax.tick_params(labelsize=7)
         ax.set_xlabel("value", fontsize=8)
         ax.set_ylabel("count", fontsize=8)

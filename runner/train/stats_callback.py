@@ -14,6 +14,7 @@ parameter; every DDP rank sees the same synced gradients, so all stop together.
 
 import csv
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ log = logging.getLogger("runner")
 CSV_COLUMNS = ("step", "kind", "name", "block", "stat", "value")
 LOGGED = ("norm", "grad_norm", "update_ratio")  # per block, to the Lightning loggers
 _SAMPLE = 20_000  # values per tensor kept for the init-vs-end histograms
+_EXPLODED = 1e3  # the weights' norm grew this many times: not a "good" state to keep
 
 
 class NonFiniteTraining(RuntimeError):
@@ -53,6 +55,9 @@ class ParameterStats(pl.Callback):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         net: torch.nn.Module = pl_module.net  # type: ignore[assignment]
         self.params = stats.tracked_parameters(net)
+        # For the guard: where this fit started, to tell a bad start from weights that blew up.
+        self.start_step, self.bad_steps = trainer.global_step, 0
+        self.start_norm = _norm(self.params)
         self.block_by_name = {t.name: t.block for t in self.params}
         if not (self.recording and trainer.is_global_zero):
             return
@@ -94,21 +99,22 @@ class ParameterStats(pl.Callback):
         if trainer.global_step != self.last:
             self._record(trainer)
         self._flush()
+        if self.bad_steps:
+            log.warning("stats: %d optimizer step(s) had NaN/Inf gradients", self.bad_steps)
         if self.plots:
-            from runner.train.plots import plot
+            self._plot()
 
-            written = plot(
-                self.rows,
-                self.initial,
-                {t.name: _sample(t.tensor) for t in self.params},
-                self.run_dir / "plots",
-            )
-            log.info(
-                "stats: %d rows in %s; plots: %s",
-                len(self.rows),
-                self.csv.name,
-                ", ".join(p.name for p in written),
-            )
+    def _plot(self) -> None:
+        from runner.train.plots import plot
+
+        try:
+            final = {t.name: _sample(t.tensor) for t in self.params}
+            written = plot(self.rows, self.initial, final, self.run_dir / "plots")
+        except Exception as e:  # pictures are a view of the CSV: never lose the run for them
+            log.warning("stats: plots not drawn (%s: %s); the CSV is whole", type(e).__name__, e)
+            return
+        names = ", ".join(p.name for p in written)
+        log.info("stats: %d rows in %s; plots: %s", len(self.rows), self.csv.name, names)
 
     def _record(self, trainer: pl.Trainer, init: bool = False) -> None:
         step = trainer.global_step
@@ -160,7 +166,9 @@ class ParameterStats(pl.Callback):
         # NaN/Inf anywhere makes the sum non-finite: one reduction, one host read per step.
         if bool(torch.isfinite(norms.sum() + (loss if loss is not None else 0.0))):
             return
-        total = norms.norm()
+        self.bad_steps += 1
+        if self.bad_steps > 1:  # warn mode going on: the first bad step said it all
+            return
         first = next(
             (
                 t.name
@@ -170,18 +178,51 @@ class ParameterStats(pl.Callback):
             "the loss",
         )
         step = trainer.global_step
-        saved = self.run_dir / "checkpoints" / "last-good.ckpt"
-        trainer.save_checkpoint(saved, weights_only=False)  # before this step: last good state
         loss_text = f"{loss.item():.4g}" if loss is not None else "unknown"
         message = (
             f"non-finite gradient at optimizer step {step}: first in {first} (the loss is "
-            f"{loss_text}, the global gradient norm {total.item()}); the weights before this "
-            f"step are saved in {saved}"
+            f"{loss_text}, the global gradient norm {norms.norm().item()}); "
+            + self._keep_last_good(trainer, pl_module, step)
         )
         if self.on_nan == "warn":
             log.warning("stats: %s; going on (stats.on_nan=warn)", message)
             return
         raise NonFiniteTraining(message + "; stopped (stats.on_nan=stop)")
+
+    def _keep_last_good(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> str:
+        """Save the weights before this step as last-good.ckpt when they are worth keeping, and
+        say what was kept or what the cause is."""
+        now = _norm(self.params)
+        grown = now / self.start_norm if self.start_norm > 0 else 1.0
+        if step == self.start_step:
+            return (
+                "the very first step of this fit fails, from the weights it started with: look at "
+                "the initialization (init=...) and the data; nothing saved (it would only "
+                "reproduce this)"
+            )
+        if not math.isfinite(now) or grown > _EXPLODED:
+            lr = _learning_rate(pl_module)
+            return (
+                f"the weights' norm grew from {self.start_norm:.3g} to {now:.3g} in "
+                f"{step - self.start_step} step(s): the learning rate (lr={lr}) is likely too "
+                "high; nothing saved (those weights are not a good state)"
+            )
+        saved = self.run_dir / "checkpoints" / "last-good.ckpt"
+        trainer.save_checkpoint(saved, weights_only=False)  # before this step: last good state
+        return f"the weights before this step are saved in {saved}"
+
+
+def _norm(params: list[stats.Tracked]) -> float:
+    """The L2 norm of all parameters together (one host read)."""
+    if not params:
+        return 0.0
+    return float(torch.stack(torch._foreach_norm([t.tensor.detach() for t in params])).norm())
+
+
+def _learning_rate(pl_module: pl.LightningModule) -> str:
+    optimizers = pl_module.optimizers(use_pl_optimizer=False)
+    optimizer = optimizers[0] if isinstance(optimizers, list) else optimizers
+    return ", ".join(f"{g['lr']:g}" for g in optimizer.param_groups)
 
 
 def _sample(t: torch.Tensor) -> torch.Tensor:

@@ -32,12 +32,23 @@ def trainer_placement(spec: DeviceSpec, placement: Placement) -> dict[str, Any]:
     }
 
 
+# The trainer group's keys that the runner reads itself: they are not Trainer arguments.
+RUNNER_KEYS = ("steps_per_batch", "checkpoint_every_n_steps")
+
+
+def checkpoint_every(cfg: DictConfig) -> int:
+    """`trainer.checkpoint_every_n_steps`: also save last.ckpt every N optimizer steps (0: at
+    each epoch's end only)."""
+    return int(cfg.trainer.get("checkpoint_every_n_steps") or 0)
+
+
 def trainer_arguments(cfg: DictConfig, manual: bool) -> dict[str, Any]:
     """The trainer group as Trainer kwargs: without the runner's own `steps_per_batch`; in fast
     mode without clipping (the module clips itself there; Lightning refuses it) and with
     Lightning's log interval at every chunk (the module logs every log_every_n_steps)."""
     args = plain(cfg.trainer)
-    args.pop("steps_per_batch", None)
+    for key in RUNNER_KEYS:
+        args.pop(key, None)
     if manual:
         args.pop("gradient_clip_val", None)
         args.pop("gradient_clip_algorithm", None)

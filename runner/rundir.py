@@ -1,0 +1,105 @@
+"""One run directory, one run: a lock that holds the owner's pid, and result.json written whole.
+
+The lock is an OS file lock (flock) on `.runner.lock`: the kernel releases it when its process
+ends however it ends, so the lock of a killed run is taken over by the next one without any
+clean-up. A Hydra callback checks the lock before Hydra writes `.hydra/` and the log into a
+directory that a live run is using, so that run's files are not overwritten.
+"""
+
+import fcntl
+import json
+import os
+import shlex
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from runner.errors import ConfigError
+
+LOCK = ".runner.lock"
+
+
+@contextmanager
+def claim(run_dir: Path) -> Iterator[None]:
+    """Hold `run_dir` for this process. Raises ConfigError when a live run holds it."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError([_busy(run_dir, os.pread(fd, 64, 0))]) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def in_use(run_dir: Path) -> str | None:
+    """Why `run_dir` cannot be used now (a live run holds it), or None."""
+    try:
+        fd = os.open(run_dir / LOCK, os.O_RDONLY)
+    except OSError:
+        return None  # no lock file (or no directory): free
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _busy(run_dir, os.pread(fd, 64, 0))
+    finally:
+        os.close(fd)
+    return None
+
+
+def _busy(run_dir: Path, owner: bytes) -> str:
+    pid = owner.decode(errors="replace").strip() or "unknown"
+    return (
+        f"hydra.run.dir: {str(run_dir)!r} is in use by a live run (pid {pid}); choose another "
+        "directory (hydra.run.dir=...) or wait for that run to end"
+    )
+
+
+def write_result(run_dir: Path, result: dict[str, Any]) -> Path:
+    """result.json, written to a temp file and renamed: a reader never sees half of it."""
+    path = run_dir / "result.json"
+    tmp = run_dir / f".result.json.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def resume_command(last: Path, note: str = "") -> str:
+    """The command line that continues this run from `last`: the same overrides, but for
+    `ckpt_path`, which points at `last`."""
+    overrides: list[str] = []
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        # Not the run directory: the resumed run gets a fresh one and leaves this one whole.
+        replaced = ("ckpt_path=", "hydra.run.dir=", "hydra.sweep.dir=", "hydra.sweep.subdir=")
+        overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith(replaced)]
+    except ValueError:  # run() called from Python, not from the command line
+        pass
+    parts = ["python -m runner", *map(shlex.quote, overrides)]
+    command = " ".join([*parts, shlex.quote(f"ckpt_path={last.resolve()}")])
+    return f"{command}   # {note}" if note else command
+
+
+class RunDirGuard(Callback):
+    """Refuses a single run whose directory a live run holds, before Hydra writes into it."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        problem = in_use(Path(str(config.hydra.run.dir)))
+        if problem is not None:
+            stamp = time.strftime("%H:%M:%S")
+            print(f"[{stamp}] config error: {problem}", file=sys.stderr)
+            sys.exit(2)

@@ -1,0 +1,152 @@
+"""Faults a long run meets: signals, kill -9, a second run into the same directory, a crash
+while writing. Each run sends itself the signal at a chosen step (tests.user_layers.SignalAt)."""
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import runner
+from runner.rundir import in_use
+from runner.train.checkpoint import atomic_save
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+STEPS_PER_EPOCH = 7  # rgnet on the default random data: 7 batches of 128
+
+
+def rgnet(at: int, signum: int = 15, seconds: float = 0.0) -> list[str]:
+    """rgnet with a SignalAt between its body and its head (no parameters: same state_dict)."""
+    signal_at = (
+        f"{{type: tests.user_layers.SignalAt, at: {at}, signum: {signum}, seconds: {seconds}}}"
+    )
+    net = f"[{{block: block2}}, {signal_at}, {{type: Linear, in_features: 4, out_features: 1}}]"
+    return ["model=rgnet", f"model.net={net}", "device=cpu", "optim=adam", "trainer.max_epochs=3"]
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def result(run_dir: Path) -> dict:
+    return json.loads((run_dir / "result.json").read_text())
+
+
+def rerun(command: str, run_dir: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A printed `python -m runner ...` command, run as printed (into a run directory of ours)."""
+    args = shlex.split(command.split("   #")[0])
+    assert args[:3] == ["python", "-m", "runner"]
+    return subprocess.run(
+        [sys.executable, *args[1:], f"hydra.run.dir={run_dir}"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_saves_the_current_step_and_the_printed_command_finishes_the_run_bitwise(
+    cli, tmp_path, signum, code
+):
+    full = cli(*rgnet(at=10**6), run_dir=tmp_path / "full")
+    assert full.returncode == 0, full.stderr
+
+    stopped = cli(*rgnet(at=10, signum=signum), run_dir=tmp_path / "stopped")
+    name = signal.Signals(signum).name
+    assert stopped.returncode == code, stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    assert (
+        f"interrupted by {name}: kept {tmp_path}/stopped/checkpoints/last.ckpt (saved at step 10)"
+        in stopped.stderr
+    )
+    record = result(tmp_path / "stopped")
+    assert (record["status"], record["signal"], record["step"]) == ("interrupted", name, 10)
+    assert runner.load(record["checkpoint"], allow=("tests.",)).net is not None  # mid-epoch, and loadable
+
+    # The printed command resumes; its process signals itself again at its own 10th step, so
+    # it may take more than one resume to finish. Each picks up exactly where the last stopped.
+    command, attempt = record["resume"], 0
+    while True:
+        attempt += 1
+        done = rerun(command, tmp_path / f"resumed{attempt}", tmp_path)
+        record = result(tmp_path / f"resumed{attempt}")
+        if done.returncode == 0:
+            break
+        assert done.returncode == code and attempt < 3, done.stderr
+        command = record["resume"]
+    assert record["status"] == "ok" and record["global_step"] == 3 * STEPS_PER_EPOCH
+    final, reference = (
+        weights(Path(record["checkpoints"]["last"])),
+        weights(tmp_path / "full" / "checkpoints" / "last.ckpt"),
+    )
+    assert all(torch.equal(final[k], reference[k]) for k in reference)
+
+
+def test_kill_9_loses_at_most_one_epoch_and_the_next_run_takes_the_directory_over(cli, tmp_path):
+    run_dir = tmp_path / "run"
+    killed = cli(*rgnet(at=2 * STEPS_PER_EPOCH + 3, signum=signal.SIGKILL), run_dir=run_dir)
+    assert killed.returncode == -signal.SIGKILL
+    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["global_step"] == 2 * STEPS_PER_EPOCH  # the end of the last finished epoch
+    assert runner.load(run_dir / "checkpoints" / "last.ckpt", allow=("tests.",)).net is not None
+    assert in_use(run_dir) is None  # the kernel released the dead run's lock
+
+    again = cli(*rgnet(at=10**6), run_dir=run_dir)
+    assert again.returncode == 0, again.stderr
+
+
+def test_a_second_run_into_a_live_runs_directory_is_refused_and_the_first_completes(cli, tmp_path):
+    run_dir = tmp_path / "shared"
+    first = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            *rgnet(at=10**6, seconds=0.15),
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    deadline = time.monotonic() + 120
+    while in_use(run_dir) is None:
+        assert first.poll() is None, first.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    second = cli("model=mlp", "device=cpu", "seed=1", run_dir=run_dir)
+    assert second.returncode == 2
+    assert f"hydra.run.dir: '{run_dir}' is in use by a live run (pid {first.pid})" in second.stderr
+    assert "Traceback" not in second.stderr
+
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert result(run_dir)["status"] == "ok"
+    assert "seed=1" not in (run_dir / ".hydra" / "overrides.yaml").read_text()  # not overwritten
+
+
+def test_a_temp_file_a_killed_writer_left_is_removed_at_the_next_save(tmp_path):
+    path = tmp_path / "last.ckpt"
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    stale = tmp_path / f".last.ckpt.{int(dead.stdout)}.tmp"
+    live = tmp_path / f".last.ckpt.{os.getppid()}.tmp"  # a writer that is still running
+    stale.write_bytes(b"half a checkpoint")
+    live.write_bytes(b"being written")
+    atomic_save({"x": torch.ones(1)}, path)
+    assert not stale.exists() and live.exists()
+    assert torch.equal(torch.load(path, weights_only=True)["x"], torch.ones(1))
