@@ -71,7 +71,8 @@ def test_a_signal_saves_the_current_step_and_the_printed_command_finishes_the_ru
     )
     record = result(tmp_path / "stopped")
     assert (record["status"], record["signal"], record["step"]) == ("interrupted", name, 10)
-    assert runner.load(record["checkpoint"], allow=("tests.",)).net is not None  # mid-epoch, and loadable
+    mid_epoch = runner.load(record["checkpoint"], allow=("tests.",))
+    assert mid_epoch.net is not None
 
     # The printed command resumes; its process signals itself again at its own 10th step, so
     # it may take more than one resume to finish. Each picks up exactly where the last stopped.

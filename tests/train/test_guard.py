@@ -49,6 +49,7 @@ def test_a_first_step_that_fails_blames_the_initial_weights(tmp_path):
     huge = "init.rules=[{init: constant, args: {value: 1e30}}]"
     with pytest.raises(RunFailed) as failed:
         train(tmp_path, "model=rgnet", huge)
-    assert "at optimizer step 0" in str(failed.value)
-    assert "the very first step of this fit fails, from the weights it started with" in str(failed.value)
+    message = str(failed.value)
+    assert "at optimizer step 0" in message
+    assert "the very first step of this fit fails, from the weights it started with" in message
     assert not (tmp_path / "checkpoints" / "last-good.ckpt").exists()
