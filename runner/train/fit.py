@@ -17,10 +17,11 @@ from runner.config.tree import plain
 from runner.errors import ConfigError, RunFailed
 from runner.rundir import resume_command
 from runner.train.callbacks import GracefulStop, LastCheckpoint, ReportPlacement
-from runner.train.checkpoint import AtomicCheckpointIO, RNGState, check_state_dict, safe_load
+from runner.train.checkpoint import AtomicCheckpointIO, RNGState, safe_load
 from runner.train.data import InMemoryData, RandomData
 from runner.train.module import RunnerModule
 from runner.train.reload import verify
+from runner.train.resume import check_resume
 from runner.train.stats_callback import NonFiniteTraining, ParameterStats
 from runner.train.trainer import (
     checkpoint_every,
@@ -67,7 +68,9 @@ def train(
         data.output_shape = output_shape
     data.steps_per_batch = module.steps_per_batch
     if cfg.ckpt_path is not None:
-        check_state_dict(module, safe_load(cfg.ckpt_path).get("state_dict"), "ckpt_path")
+        problems = check_resume(module, safe_load(cfg.ckpt_path), config)
+        if problems:
+            raise ConfigError(problems)
         log.info("resume: from %s", cfg.ckpt_path)
 
     checkpoints = run_dir / "checkpoints"

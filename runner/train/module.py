@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.nn import functional as F
 
 from runner.model.assemble import build_net
+from runner.train.resume import carry_over
 
 TASKS = ("regression", "classification")
 
@@ -29,6 +30,8 @@ def _quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     # Lightning 2.6 on torch 2.13 calls a deprecated pytree API: not ours to fix or show.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # A resumed run writes into its own new directory by design; Lightning warns every time.
+    warnings.filterwarnings("ignore", message=r"The dirpath has changed from")
 
 
 _quiet_lightning()
@@ -141,6 +144,10 @@ class RunnerModule(pl.LightningModule):
         metrics = {f"{stage}/{k}": v for k, v in self._metrics(batch).items()}
         # Epoch means over all batches (and all ranks under DDP).
         self.log_dict(metrics, on_epoch=True, prog_bar=True, sync_dist=self.trainer.world_size > 1)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Resuming (trainer.fit(ckpt_path=...)): the config's optimizer settings win.
+        carry_over(checkpoint, self.hparams["config"], self.automatic_optimization)
 
     def configure_optimizers(self) -> Any:
         optim = self.hparams["config"]["optim"]

@@ -1,0 +1,138 @@
+"""Resuming from a checkpoint with a config that may differ from the one it was trained with.
+
+The config wins where it can, and says so: changed optimizer hyperparameters (lr, momentum,
+weight decay, …) replace the checkpoint's before Lightning restores the optimizer (with a
+schedule running, its progress is kept: the scheduled lr scales with the new base lr); a
+change of fast mode (`trainer.steps_per_batch`) keeps the optimizer-step count. What cannot
+carry over is refused before training starts: another optimizer or scheduler class (their
+state means something else), a fast-mode change in the middle of an epoch, and a checkpoint
+that has already reached the configured end.
+"""
+
+import logging
+from typing import Any
+
+from runner.train.checkpoint import check_state_dict
+
+log = logging.getLogger("runner")
+
+_NOT_HYPERPARAMETERS = ("_target_", "_partial_", "_convert_", "_recursive_", "_args_")
+
+
+def check_resume(module: Any, checkpoint: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """Every reason `checkpoint` cannot resume into `module` built from `config`."""
+    check_state_dict(module, checkpoint.get("state_dict"), "ckpt_path")  # raises on its own
+    old = _config(checkpoint)
+    problems = []
+    for part in ("optimizer", "scheduler"):
+        was, now = _target(old, part), _target(config, part)
+        if was is not None and now is not None and was != now:
+            problems.append(
+                f"optim.{part}._target_: the checkpoint was trained with {was} and this config "
+                f"uses {now}; its {part} state does not carry over to another class. Resume "
+                f"with optim.{part}._target_={was}"
+            )
+    was_k, now_k = _steps_per_batch(old), _steps_per_batch(config)
+    if was_k != now_k and not _at_epoch_end(checkpoint):
+        problems.append(
+            f"trainer.steps_per_batch: the checkpoint was taken in the middle of an epoch with "
+            f"steps_per_batch={was_k}; resume with trainer.steps_per_batch={was_k} (a change "
+            "is fine from a checkpoint taken at an epoch's end)"
+        )
+    trainer = config.get("trainer") or {}
+    epochs_done = _epochs_done(checkpoint)
+    max_epochs, max_steps = trainer.get("max_epochs"), trainer.get("max_steps")
+    if isinstance(max_epochs, int) and max_epochs >= 0 and epochs_done >= max_epochs:
+        problems.append(
+            f"ckpt_path: the checkpoint is already at max_epochs={max_epochs} ({epochs_done} "
+            f"epochs done); raise trainer.max_epochs to train further"
+        )
+    elif isinstance(max_steps, int) and max_steps > 0 and checkpoint["global_step"] >= max_steps:
+        problems.append(
+            f"ckpt_path: the checkpoint is already at max_steps={max_steps} "
+            f"({checkpoint['global_step']} steps done); raise trainer.max_steps to train further"
+        )
+    return problems
+
+
+def carry_over(checkpoint: dict[str, Any], config: dict[str, Any], automatic: bool) -> None:
+    """Rewrite `checkpoint` (as Lightning is about to restore it) so that what the config says
+    wins: its optimizer hyperparameters, and the step count under the current fast mode."""
+    old = _config(checkpoint)
+    was = {k: v for k, v in _section(old, "optimizer").items() if k not in _NOT_HYPERPARAMETERS}
+    now = {k: v for k, v in _section(config, "optimizer").items() if k not in _NOT_HYPERPARAMETERS}
+    changed = {k: v for k, v in now.items() if was.get(k) != v}
+    schedulers = checkpoint.get("lr_schedulers") or []
+    for state in checkpoint.get("optimizer_states") or []:
+        for group in state.get("param_groups", []):
+            for key, value in changed.items():
+                if (
+                    key == "lr"
+                    and schedulers
+                    and isinstance(was.get("lr"), int | float)
+                    and was["lr"]
+                ):
+                    value = group["lr"] * value / was["lr"]  # keep the schedule's progress
+                if key in group:
+                    group[key] = tuple(value) if isinstance(group[key], tuple) else value
+            if "lr" in changed and "initial_lr" in group:
+                group["initial_lr"] = changed["lr"]
+    if "lr" in changed:
+        for scheduler in schedulers:
+            if "base_lrs" in scheduler:
+                scheduler["base_lrs"] = [changed["lr"]] * len(scheduler["base_lrs"])
+    for key, value in changed.items():
+        log.info(
+            "resume: optim.optimizer.%s is %r in the checkpoint and %r in the config: the config "
+            "wins",
+            key,
+            was.get(key),
+            value,
+        )
+    _count_steps_as(checkpoint, automatic)
+
+
+def _count_steps_as(checkpoint: dict[str, Any], automatic: bool) -> None:
+    """Lightning counts optimizer steps in one counter per optimization mode (automatic for the
+    default, manual for fast mode): give the current mode's counter the checkpoint's count."""
+    loop = checkpoint.get("loops", {}).get("fit_loop", {})
+    key = (
+        "epoch_loop.automatic_optimization.optim_progress"
+        if automatic
+        else "epoch_loop.manual_optimization.optim_step_progress"
+    )
+    if key not in loop:
+        return
+    total = loop[key]["optimizer"]["step"]["total"] if automatic else loop[key]["total"]
+    total["ready"] = total["completed"] = checkpoint["global_step"]
+
+
+def _config(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    hparams = checkpoint.get("hyper_parameters") or {}
+    config = hparams.get("config") if isinstance(hparams, dict) else None
+    return config if isinstance(config, dict) else {}
+
+
+def _section(config: dict[str, Any], part: str) -> dict[str, Any]:
+    optim = config.get("optim") or {}
+    section = optim.get(part) if isinstance(optim, dict) else None
+    return section if isinstance(section, dict) else {}
+
+
+def _target(config: dict[str, Any], part: str) -> str | None:
+    target = _section(config, part).get("_target_")
+    return str(target) if target is not None else None
+
+
+def _steps_per_batch(config: dict[str, Any]) -> int:
+    return int((config.get("trainer") or {}).get("steps_per_batch") or 1)
+
+
+def _epochs_done(checkpoint: dict[str, Any]) -> int:
+    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {})
+    return int(progress.get("total", {}).get("processed", checkpoint.get("epoch", 0)))
+
+
+def _at_epoch_end(checkpoint: dict[str, Any]) -> bool:
+    loop = checkpoint.get("loops", {}).get("fit_loop", {})
+    return bool(loop.get("epoch_loop.batch_progress", {}).get("is_last_batch", True))

@@ -1,0 +1,113 @@
+"""Resuming with a config that differs from the checkpoint's: the config wins where it can (and
+the log says so), and what cannot carry over is refused before training starts."""
+
+import logging
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+import runner
+from runner import ConfigError
+from runner.run import run
+
+STEP_LR = "+optim.scheduler={_target_: torch.optim.lr_scheduler.StepLR, _partial_: true, step_size: 1, gamma: 0.5}"
+
+
+def train(out: Path, *overrides: str) -> dict:
+    return run(runner.compose(["model=mlp", "device=cpu", *overrides]), out)
+
+
+@pytest.fixture(scope="module")
+def two_epochs(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("base")
+    return Path(train(out, "trainer.max_epochs=2")["checkpoints"]["last"])
+
+
+def state(path: Path) -> dict:
+    return torch.load(path, weights_only=True)
+
+
+def test_a_changed_learning_rate_wins_and_is_logged(two_epochs, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="runner"):
+        result = train(
+            tmp_path, "trainer.max_epochs=3", "optim.optimizer.lr=0.0", f"ckpt_path={two_epochs}"
+        )
+    assert (
+        "optim.optimizer.lr is 0.1 in the checkpoint and 0.0 in the config: the config wins"
+        in caplog.text
+    )
+    after = state(Path(result["checkpoints"]["last"]))
+    assert after["optimizer_states"][0]["param_groups"][0]["lr"] == 0.0
+    before = state(two_epochs)["state_dict"]
+    assert all(torch.equal(before[k], after["state_dict"][k]) for k in before)  # lr 0: no change
+    assert after["hyper_parameters"]["config"]["optim"]["optimizer"]["lr"] == 0.0  # as recorded
+
+
+def test_a_running_schedule_keeps_its_progress_under_a_new_base_rate(tmp_path):
+    first = train(tmp_path / "a", "trainer.max_epochs=2", STEP_LR)
+    assert state(Path(first["checkpoints"]["last"]))["optimizer_states"][0]["param_groups"][0][
+        "lr"
+    ] == pytest.approx(0.025)
+    resumed = train(
+        tmp_path / "b",
+        "trainer.max_epochs=3",
+        STEP_LR,
+        "optim.optimizer.lr=0.2",
+        f"ckpt_path={first['checkpoints']['last']}",
+    )
+    after = state(Path(resumed["checkpoints"]["last"]))
+    assert after["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(0.025)  # 0.2 × ½³
+    assert after["lr_schedulers"][0]["base_lrs"] == [0.2]
+
+
+def test_another_optimizer_class_is_refused_naming_the_one_to_use(two_epochs, tmp_path):
+    with pytest.raises(ConfigError) as refused:
+        train(tmp_path, "trainer.max_epochs=3", "optim=adam", f"ckpt_path={two_epochs}")
+    assert refused.value.problems == [
+        "optim.optimizer._target_: the checkpoint was trained with torch.optim.SGD and this config uses "
+        "torch.optim.Adam; its optimizer state does not carry over to another class. Resume with "
+        "optim.optimizer._target_=torch.optim.SGD"
+    ]
+
+
+def test_fast_mode_from_an_epoch_end_keeps_the_step_count_and_the_result(two_epochs, tmp_path):
+    default = train(tmp_path / "default", "trainer.max_epochs=3", f"ckpt_path={two_epochs}")
+    fast = train(
+        tmp_path / "fast",
+        "trainer.max_epochs=3",
+        "trainer.steps_per_batch=4",
+        f"ckpt_path={two_epochs}",
+    )
+    assert fast["global_step"] == default["global_step"] == 21
+    a, b = (state(Path(r["checkpoints"]["last"]))["state_dict"] for r in (default, fast))
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_fast_mode_from_the_middle_of_an_epoch_is_refused(two_epochs, tmp_path):
+    mid = state(two_epochs)
+    mid["loops"]["fit_loop"]["epoch_loop.batch_progress"]["is_last_batch"] = False
+    torch.save(mid, tmp_path / "mid.ckpt")
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            "taken in the middle of an epoch with steps_per_batch=1; resume with trainer.steps_per_batch=1"
+        ),
+    ):
+        train(
+            tmp_path / "run",
+            "trainer.max_epochs=3",
+            "trainer.steps_per_batch=4",
+            f"ckpt_path={tmp_path / 'mid.ckpt'}",
+        )
+
+
+def test_a_finished_run_says_so(two_epochs, tmp_path, cli):
+    done = cli("model=mlp", "device=cpu", "trainer.max_epochs=2", f"ckpt_path={two_epochs}")
+    assert done.returncode == 2
+    assert (
+        "ckpt_path: the checkpoint is already at max_epochs=2 (2 epochs done); raise trainer.max_epochs to train further"
+        in done.stderr
+    )
+    assert "Traceback" not in done.stderr and "no checkpoint file" not in done.stderr
