@@ -58,6 +58,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         except RunFailed as e:
             _record(run_dir, {"status": "failed", "task": spec.task, "error": str(e)})
             raise
+        except OSError as e:  # a full disk, a read-only or vanished directory
+            failed = RunFailed(f"cannot write {e.filename or run_dir}: {e.strerror or e}")
+            _record(run_dir, {"status": "failed", "task": spec.task, "error": str(failed)})
+            raise failed from e
         except (Interrupted, KeyboardInterrupt) as e:
             stop = e if isinstance(e, Interrupted) else Interrupted(signal.SIGINT)
             record: dict[str, Any] = {

@@ -94,12 +94,33 @@ def resume_command(last: Path, note: str = "") -> str:
     return f"{command}   # {note}" if note else command
 
 
+def unwritable(directory: Path, key: str) -> str | None:
+    """Why `directory` cannot take a run's files (checked by writing a probe), or None."""
+    probe = directory / f".runner-probe.{os.getpid()}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        where = e.filename if e.filename and str(e.filename) != str(probe) else directory
+        return f"{key}: {str(directory)!r} cannot be written ({where}: {e.strerror})"
+    return None
+
+
 class RunDirGuard(Callback):
-    """Refuses a single run whose directory a live run holds, before Hydra writes into it."""
+    """Refuses, before Hydra writes into it, a run directory that a live run holds or that
+    cannot be written (and a sweep directory that cannot be written)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        problem = in_use(Path(str(config.hydra.run.dir)))
-        if problem is not None:
-            stamp = time.strftime("%H:%M:%S")
-            print(f"[{stamp}] config error: {problem}", file=sys.stderr)
-            sys.exit(2)
+        run_dir = Path(str(config.hydra.run.dir))
+        _refuse(unwritable(run_dir, "hydra.run.dir") or in_use(run_dir))
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _refuse(unwritable(Path(str(config.hydra.sweep.dir)), "hydra.sweep.dir"))
+
+
+def _refuse(problem: str | None) -> None:
+    if problem is not None:
+        stamp = time.strftime("%H:%M:%S")
+        print(f"[{stamp}] config error: {problem}", file=sys.stderr)
+        sys.exit(2)

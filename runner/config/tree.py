@@ -5,9 +5,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from runner.config import schema
+from runner.config import schema, yaml_files
 
 _PACKAGE = Path(__file__).resolve().parents[1]  # runner/
+yaml_files.install()  # a YAML mistake in a config file: its file and line, no traceback
 
 
 def config_dir() -> Path:

@@ -7,9 +7,11 @@
   does not do, so a resumed run continues exactly where it stopped.
 """
 
+import errno
 import os
 import pickle
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,9 @@ def atomic_save(obj: Any, path: Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # torch reports a short write as a RuntimeError
+        tmp.unlink(missing_ok=True)
+        raise _write_error(e, path) from e
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -41,6 +46,16 @@ def atomic_save(obj: Any, path: Path) -> None:
         os.fsync(directory)  # the rename itself survives a power cut
     finally:
         os.close(directory)
+
+
+def _write_error(e: Exception, path: Path) -> OSError:
+    """An OSError naming the file, whatever torch raised; the previous file is untouched."""
+    code = getattr(e, "errno", None)
+    if code is None and shutil.disk_usage(path.parent).free < (1 << 20):
+        code = errno.ENOSPC  # torch's zip writer says "unexpected pos"; the disk is full
+    reason = os.strerror(code) if code else str(e).strip().splitlines()[0]
+    kept = f"; the previous {path.name} is whole" if path.exists() else ""
+    return OSError(code or errno.EIO, f"{reason}{kept}", str(path))
 
 
 def _remove_stale_temps(path: Path) -> None:
