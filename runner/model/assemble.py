@@ -22,6 +22,7 @@ from runner.config.model_spec import ModelSpec
 from runner.config.spec import parse_build
 from runner.errors import Problems
 from runner.model.compile import DryPassError, check_forward, construct, size_lazy
+from runner.model.memory import check_fits
 from runner.params import init_rules, tying
 
 META = torch.device("meta")
@@ -55,7 +56,7 @@ def build_net(cfg: DictConfig, device: torch.device | str | None = None) -> nn.M
 
 def assemble(model: ModelSpec, init: InitSpec, device: torch.device, seed: int | None) -> Built:
     """Build, size, initialize once, tie and edit. Raises ConfigError for config problems."""
-    built = _on_meta(model)
+    built = _on_meta(model, device)
     if isinstance(built, str):  # the reason the meta path cannot work
         if seed is not None:
             torch.manual_seed(seed)
@@ -89,10 +90,12 @@ def assemble(model: ModelSpec, init: InitSpec, device: torch.device, seed: int |
     return built
 
 
-def _on_meta(model: ModelSpec) -> Built | str:
-    """The net built and sized on meta, or why that cannot work for this model."""
+def _on_meta(model: ModelSpec, device: torch.device) -> Built | str:
+    """The net built and sized on meta, or why that cannot work for this model. Raises
+    ConfigError when its tensors cannot fit in `device`'s free memory."""
     with META:
         net, origins = construct(model)
+    check_fits(net, device, origins)
     for name, module in net.named_modules():
         where, kind = origins.get(id(module), name), type(module).__name__
         plain = _plain_tensor_attribute(module)
@@ -105,6 +108,8 @@ def _on_meta(model: ModelSpec) -> Built | str:
         sized = size_lazy(net, model, origins)
     except DryPassError as e:
         return f"the forward of {e.layer} ({e.where}) needs real values ({e.cause})"
+    if sized:
+        check_fits(net, device, origins)  # now with the inferred sizes
     how = "sized on meta, " if sized else ""
     return Built(net, "meta", f"built on meta, {how}materialized with to_empty", sized, origins)
 

@@ -51,7 +51,7 @@ class StatsComputer:
         self.with_grads, self.with_updates = with_grads, with_updates
         self.blocks = list(dict.fromkeys(t.block for t in items))
         device = items[0].tensor.device if items else torch.device("cpu")
-        numels = torch.tensor([t.tensor.numel() for t in items], device=device)
+        numels = torch.tensor([t.tensor.numel() for t in items], dtype=torch.long, device=device)
         self.segment = torch.repeat_interleave(torch.arange(len(items), device=device), numels)
         block_index = {b: i for i, b in enumerate(self.blocks)}
         self.block_of = torch.tensor([block_index[t.block] for t in items], device=device)

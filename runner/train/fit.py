@@ -190,6 +190,13 @@ def _output_shape(module: RunnerModule, spec: RunSpec) -> tuple[int, ...]:
     shape = spec.model.input_shape
     if shape is None:
         raise ConfigError(["model.input_shape: training needs the shape of one input sample"])
+    if not any(True for _ in module.parameters()):
+        raise ConfigError(
+            [
+                "model.net: the network has no parameters, so there is nothing to train; "
+                "task=inspect shows it. Add a layer with parameters, e.g. {type: Linear, ...}"
+            ]
+        )
     device = next(module.parameters()).device
     module.eval()
     with torch.no_grad():
