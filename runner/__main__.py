@@ -3,6 +3,11 @@
 Nothing heavy is imported here, so `--help` and `--cfg job` answer without loading torch.
 """
 
+import os
+import sys
+import time
+import traceback
+
 import hydra
 from omegaconf import DictConfig
 
@@ -12,10 +17,48 @@ schema.register()
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
-def main(cfg: DictConfig) -> None:
+def _app(cfg: DictConfig) -> None:
     from runner.run import main as run_main
 
     run_main(cfg)
+
+
+def main() -> None:
+    """The CLI. A mistake Hydra finds while composing the config (an unknown option, a key the
+    schema refuses, `model=5`) is one `config error:` line and exit code 2, like every other
+    config mistake; Hydra prints some of those as tracebacks. A failure inside a run keeps its
+    traceback (that is a bug to report). HYDRA_FULL_ERROR=1 still shows every traceback."""
+    wants_tracebacks = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises, and this decides what is shown
+    try:
+        _app()
+    except Exception as e:
+        if wants_tracebacks or _raised_in_the_run(e):
+            raise
+        stamp = time.strftime("%H:%M:%S")
+        print(f"[{stamp}] config error: {_message(e)}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _raised_in_the_run(e: BaseException) -> bool:
+    """Whether the run itself (after composing) raised: its frames are in runner/run.py."""
+    run_py = os.path.join(os.path.dirname(__file__), "run.py")
+    return any(frame.filename == run_py for frame in traceback.extract_tb(e.__traceback__))
+
+
+def _message(e: BaseException) -> str:
+    from runner.errors import did_you_mean
+
+    text = str(e).strip().removeprefix("config error: ")
+    cause = e.__cause__
+    if cause is not None and type(cause).__module__.startswith("omegaconf"):
+        text += f"\n{str(cause).strip()}"  # OmegaConf's own line: the full key and the value
+    missing, options = getattr(e, "missing_cfg_file", None), getattr(e, "options", None)
+    if missing and options:  # an unknown option of a group: Hydra lists them, we suggest one
+        text = text.replace("\n", f"{did_you_mean(str(missing).rsplit('/', 1)[-1], options)}\n", 1)
+    if text.startswith("Config group override must be"):
+        text += " (a group's option is a name, as in model=mlp; quote one that looks like a number)"
+    return text or type(e).__name__
 
 
 if __name__ == "__main__":

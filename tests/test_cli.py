@@ -53,10 +53,23 @@ def test_config_mistake_exits_2_with_all_problems_and_no_traceback(cli):
     assert "Traceback" not in result.stderr + result.stdout
 
 
-def test_unknown_option_is_hydras_own_message(cli):
+def test_unknown_option_is_hydras_own_message_with_a_suggestion(cli):
     result = cli("model=rgnett")
-    assert result.returncode != 0
-    assert "Could not find 'model/rgnett'" in result.stderr
+    assert result.returncode == 2
+    assert (
+        "config error: In 'config': Could not find 'model/rgnett'; did you mean 'rgnet'?"
+        in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_a_number_for_a_group_is_a_clear_message_not_a_traceback(cli):
+    result = cli("model=5")
+    assert result.returncode == 2
+    assert (
+        "config error: Config group override must be a string or a list. Got int (a group's option is a name"
+        in result.stderr
+    )
     assert "Traceback" not in result.stderr
 
 
@@ -66,7 +79,7 @@ def test_misspelled_model_key_in_a_yaml_file_fails_at_compose_time(cli, tmp_path
         "defaults: [/schema/model@_here_, _self_]\ninputshape: [4]\nnet: [ReLU]\n"
     )
     result = cli("--config-dir", str(tmp_path / "mine"), "model=typo")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "Key 'inputshape' not in 'ModelConfig'" in result.stderr
     assert "Traceback" not in result.stderr
 
