@@ -58,6 +58,9 @@ def _message(e: BaseException) -> str:
         text = text.replace("\n", f"{did_you_mean(str(missing).rsplit('/', 1)[-1], options)}\n", 1)
     if text.startswith("Config group override must be"):
         text += " (a group's option is a name, as in model=mlp; quote one that looks like a number)"
+    if not type(e).__module__.startswith(("hydra", "omegaconf")):  # Hydra tripped over a value
+        overrides = " ".join(a for a in sys.argv[1:] if not a.startswith("-"))
+        text = f"{text or type(e).__name__} (while Hydra composed the overrides: {overrides})"
     return text or type(e).__name__
 
 

@@ -154,3 +154,10 @@ def _modules_loaded(cwd, *args) -> set[str]:
         if line.startswith("import time:") and "|" in line:
             names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
     return names
+
+
+def test_a_value_hydra_trips_over_names_the_overrides(cli):
+    result = cli("logger=[1, 2]")
+    assert result.returncode == 2
+    assert "(while Hydra composed the overrides: logger=[1, 2]" in result.stderr
+    assert "Traceback" not in result.stderr
