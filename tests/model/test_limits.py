@@ -30,7 +30,9 @@ def test_the_limit_is_the_free_memory_of_the_device(compose, monkeypatch):
         ConfigError, match=r"need 1\.1 KiB \(1,080 bytes\) on cpu, but 1000 B are free"
     ):
         runner.build_net(
-            compose("model=centered", "model.net=[{type: Linear, in_features: 8, out_features: 30}]")
+            compose(
+                "model=centered", "model.net=[{type: Linear, in_features: 8, out_features: 30}]"
+            )
         )
     monkeypatch.setattr(memory, "available", lambda device: 10_000)
     assert runner.build_net(

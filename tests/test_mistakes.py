@@ -1,0 +1,98 @@
+"""Every class of user mistake, through the CLI as a user meets it: the documented exit code,
+one message naming the config key (or file) and the bad value, and never a traceback.
+
+Value checks of each config section have their own table (tests/config/test_values.py); this
+one covers the other classes: composition, files, checkpoints, devices, resumption, sizes.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+CASES = [
+    # (id, arguments, exit code, a fragment of the message)
+    ("unknown task", ["task=inspct"], 2, "task: unknown task 'inspct'"),
+    ("unknown option", ["model=rgnett"], 2, "Could not find 'model/rgnett'; did you mean 'rgnet'?"),
+    ("a number for a group", ["model=5"], 2, "Config group override must be a string"),
+    (
+        "a list for a group",
+        ["logger=[1, 2]"],
+        2,
+        "while Hydra composed the overrides: logger=[1, 2]",
+    ),
+    ("a key past the schema", ["+model.foo=1"], 2, "model.foo: unknown key"),
+    (
+        "an unset environment variable",
+        ["model.net.0.type=${oc.env:RUNNER_NOPE}"],
+        2,
+        "model.net[0].type: cannot resolve the value",
+    ),
+    (
+        "export without a checkpoint",
+        ["task=export"],
+        2,
+        "ckpt_path: task=export needs the checkpoint",
+    ),
+    (
+        "a checkpoint that is not there",
+        ["task=export", "ckpt_path=/nonexistent/x.ckpt"],
+        2,
+        "ckpt_path: no checkpoint file at '/nonexistent/x.ckpt'",
+    ),
+    (
+        "a checkpoint of random bytes",
+        ["task=export", "ckpt_path={random}"],
+        2,
+        "is not a checkpoint (not a file torch.save wrote)",
+    ),
+    (
+        "a GPU that is not there",
+        ["device=gpu", "task=inspect"],
+        2,
+        "device.accelerator: 'gpu', but no GPU is visible",
+    ),
+    (
+        "16-bit on the CPU",
+        ["device=cpu", "device.precision=16-mixed"],
+        2,
+        "device.precision: '16-mixed' needs a GPU",
+    ),
+    (
+        "a model too large",
+        [
+            "task=inspect",
+            "model.num_outputs=null",
+            "model.net=[{type: Linear, in_features: 20, out_features: 1000000000000}]",
+        ],
+        2,
+        "model: its parameters and buffers need 76.4 TiB",
+    ),
+    (
+        "a model with nothing to train",
+        ["device=cpu", "model.num_outputs=null", "model.net=[ReLU]"],
+        2,
+        "model.net: the network has no parameters",
+    ),
+    (
+        "a run directory nobody can write",
+        ["task=inspect", "hydra.run.dir=/proc/runner"],
+        2,
+        "hydra.run.dir: '/proc/runner' cannot be written",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_a_mistake_gets_one_clear_message_and_no_traceback(cli, tmp_path, args, code, fragment):
+    random = tmp_path / "random.ckpt"
+    random.write_bytes(os.urandom(512))
+    args = [a.replace("{random}", str(random)) for a in args]
+    run_dirs = [Path(a.split("=", 1)[1]) for a in args if a.startswith("hydra.run.dir=")]
+    args = [a for a in args if not a.startswith("hydra.run.dir=")]
+    done = cli(*args, run_dir=run_dirs[0] if run_dirs else None, env={"CUDA_VISIBLE_DEVICES": ""})
+    assert done.returncode == code, done.stderr
+    assert fragment in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
