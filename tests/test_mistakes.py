@@ -75,6 +75,23 @@ CASES = [
         "model.net: the network has no parameters",
     ),
     (
+        "an empty net",
+        ["task=inspect", "model.net=[]"],
+        2,
+        "model.net: empty: a model needs at least one entry",
+    ),
+    (
+        "a norm layer of the wrong size",
+        [
+            "task=inspect",
+            "model=centered",
+            "model.input_shape=[1]",
+            "model.net=[{type: LayerNorm, normalized_shape: 5}]",
+        ],
+        2,
+        "model.net[0].normalized_shape: 5 does not match the 1 features coming in",
+    ),
+    (
         "a run directory nobody can write",
         ["task=inspect", "hydra.run.dir=/proc/runner"],
         2,

@@ -1,9 +1,10 @@
 """Keyword arguments from YAML, checked against the signature of what they will be passed to."""
 
 import inspect
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeGuard
 
+from runner.config.values import Check
 from runner.errors import Problems, did_you_mean, one_of
 
 # Annotations are types, or strings under `from __future__ import annotations`.
@@ -19,13 +20,15 @@ def check_arguments(
     problems: Problems,
     skip_first: bool = False,
     hidden: tuple[str, ...] = (),
+    values: Mapping[str, Check] | None = None,
 ) -> tuple[dict[str, Any], list[str]] | None:
     """Check `kwargs` for `target(**kwargs)`; add a problem for each unknown or mistyped one.
 
     Returns the kwargs (a `null` for a required argument counts as left out) and the names of
     required arguments still missing, or None when an argument is unknown. `skip_first` skips
     the first parameter (the tensor an initializer fills); `hidden` arguments are set by someone
-    else and left out of the allowed list.
+    else and left out of the allowed list. `values` checks the value of the arguments it names
+    (instead of their annotated type), where the target takes them.
     """
     params = _keyword_params(target, skip_first)
     if params is None:  # takes **kwargs: anything goes
@@ -43,16 +46,28 @@ def check_arguments(
             f"{label} takes no argument {key!r}; allowed: {one_of(params) or 'none'}"
             + did_you_mean(key, list(params)),
         )
-    if unknown:
-        return None
     for key, value in kwargs.items():
+        if key in unknown:
+            continue
+        check = (values or {}).get(key)
+        wrong = check.problem(value) if check is not None else None
+        if wrong:
+            problems.add(f"{path}.{key}", wrong)
         expected = _SIMPLE.get(params[key].annotation)
-        if expected is not None and not _matches(value, expected):
+        if check is None and expected is not None and not _matches(value, expected):
             problems.add(
                 f"{path}.{key}", f"{label} expects {expected.__name__} for {key}; got {value!r}"
             )
+    if unknown:
+        return None
     missing = [n for n, p in params.items() if p.default is p.empty and n not in kwargs]
     return kwargs, missing
+
+
+def signature_defaults(target: Callable[..., Any]) -> dict[str, Any]:
+    """The default of each keyword argument `target` has one for."""
+    params = _keyword_params(target, skip_first=False) or {}
+    return {k: p.default for k, p in params.items() if p.default is not p.empty}
 
 
 def _keyword_params(
@@ -81,5 +96,6 @@ def _matches(value: Any, expected: type) -> bool:
     return isinstance(value, expected)
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: Any) -> TypeGuard[int]:
+    """An int that is not a bool (YAML's true/false would pass isinstance(value, int))."""
     return isinstance(value, int) and not isinstance(value, bool)

@@ -19,8 +19,9 @@ from torch import nn
 from runner.config.arguments import check_arguments, is_int
 from runner.config.model_spec import LayerSpec, ModelSpec, Node, RefSpec, SeqSpec
 from runner.config.schema import ModelConfig
-from runner.config.shapes import check_features
+from runner.config.shapes import check_features, check_sizes
 from runner.config.ties import parse_ties
+from runner.config.values import error_key, error_text
 from runner.errors import Problems, did_you_mean, one_of
 from runner.registry import layers as registry
 
@@ -41,13 +42,19 @@ def parse_model_section(cfg: DictConfig, problems: Problems) -> ModelSpec | None
     try:
         resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except MissingMandatoryValue as e:
-        problems.add(f"model.{e.full_key}", "required, and no value was given")
+        problems.add(error_key("model", e), "required, and no value was given")
         return None
     except OmegaConfBaseException as e:
-        key = f"model.{e.full_key}" if getattr(e, "full_key", None) else "model"
-        problems.add(key, f"cannot resolve the value: {getattr(e, 'msg', e)}")
+        problems.add(error_key("model", e), f"cannot resolve the value: {error_text(e)}")
         return None
-    assert isinstance(resolved, dict)
+    if not isinstance(resolved, dict):  # a model file that is a list, or a bare value
+        problems.add(
+            "model",
+            f"expected a mapping with a net: entry (and input_shape, blocks, …); got "
+            f"{type(resolved).__name__} {_short(resolved)}; a model file lists its layers "
+            "under net:, e.g. `net: [ReLU]`",
+        )
+        return None
     raw: dict[str, Any] = {str(k): v for k, v in resolved.items()}
     known = [f.name for f in fields(ModelConfig)]
     for name in raw:
@@ -55,8 +62,18 @@ def parse_model_section(cfg: DictConfig, problems: Problems) -> ModelSpec | None
             problems.add(
                 f"model.{name}", f"unknown key; allowed: {one_of(known)}{did_you_mean(name, known)}"
             )
-    parser = _ModelParser(raw.get("blocks") or {}, raw.get("shared") or {}, problems)
+    tables = {}
+    for table in ("blocks", "shared"):
+        value = raw.get(table) or {}
+        if not isinstance(value, dict):
+            problems.add(f"model.{table}", f"expected a mapping of names to entries; got {value!r}")
+            value = {}
+        tables[table] = value
+    parser = _ModelParser(tables["blocks"], tables["shared"], problems)
     input_shape = _input_shape(raw.get("input_shape"), problems)
+    if raw.get("net") in (None, []):
+        problems.add("model.net", "empty: a model needs at least one entry, e.g. net: [ReLU]")
+        return None
     net = parser.node(raw["net"], "model.net")
     for name in parser.shared_defs:  # report problems in unused shared instances too
         parser.named("shared", name, f"model.shared.{name}")
@@ -235,6 +252,8 @@ class _ModelParser:
         if checked is None:
             return None
         kwargs, missing = checked
+        if not check_sizes(path, type_name, kwargs, self.problems):
+            return None
         if missing:
             lazy = registry.lazy_variant(cls)
             lazy_checked = (
@@ -247,3 +266,8 @@ class _ModelParser:
                 self.problems.add(f"{path}.{key}", f"{type_name} needs {key!r}; it is missing")
             return None
         return LayerSpec(path, type_name, cls, kwargs)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -8,11 +8,12 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
-from runner.config.arguments import check_arguments
+from runner.config.arguments import check_arguments, signature_defaults
 from runner.config.schema import InitConfig, InitEdit, InitRule
+from runner.config.values import check_finite, check_limits, error_key, error_text, show
 from runner.errors import Problems, did_you_mean, one_of
 from runner.registry import layers as registry
-from runner.registry.initializers import Initializer, resolve_initializer
+from runner.registry.initializers import LIMITS, Initializer, resolve_initializer
 
 POSITIONS = ("first", "last")
 OPS = ("set", "add", "mul")
@@ -30,7 +31,13 @@ class RuleSpec:
 
     @property
     def label(self) -> str:
+        """How the init report names the rule."""
         return f"rules[{self.index}]"
+
+    @property
+    def path(self) -> str:
+        """Its full config key, for problems."""
+        return f"init.{self.label}"
 
     def text(self) -> str:
         """`rules[1]: module=Linear position=last role=weight → constant(value=42)`."""
@@ -66,8 +73,7 @@ def parse_init(cfg: DictConfig | None, problems: Problems) -> InitSpec:
         merged = OmegaConf.merge(OmegaConf.structured(InitConfig), cfg or {})
         raw = OmegaConf.to_container(merged, resolve=True, throw_on_missing=True)
     except OmegaConfBaseException as e:
-        key = f"init.{e.full_key}" if getattr(e, "full_key", None) else "init"
-        problems.add(key, f"{getattr(e, 'msg', e)}".splitlines()[0])
+        problems.add(error_key("init", e), error_text(e))
         return InitSpec(True, (), ())
     assert isinstance(raw, dict)
     before = len(problems.items)
@@ -87,16 +93,27 @@ def parse_init(cfg: DictConfig | None, problems: Problems) -> InitSpec:
         parsed = _parse_rule(i, rule, problems)
         if parsed is not None:
             rules.append(parsed)
-    edits = []
-    for i, edit in enumerate(raw.get("edits") or []):
-        path = f"init.edits[{i}]"
-        if edit["op"] not in OPS:
-            problems.add(f"{path}.op", f"unknown op {edit['op']!r}; allowed: {one_of(OPS)}")
-        at = edit.get("index")
-        edits.append(
-            EditSpec(i, edit["param"], edit["op"], edit["value"], tuple(at) if at else None)
-        )
+    edits = [_parse_edit(i, edit, problems) for i, edit in enumerate(raw.get("edits") or [])]
     return InitSpec(bool(raw.get("strict", True)), tuple(rules), tuple(edits))
+
+
+def _parse_edit(i: int, edit: dict[str, Any], problems: Problems) -> EditSpec:
+    path = f"init.edits[{i}]"
+    if edit["op"] not in OPS:
+        problems.add(
+            f"{path}.op",
+            f"unknown op; got {show(edit['op'])}; allowed: {one_of(OPS)}"
+            + did_you_mean(edit["op"], OPS),
+        )
+    check_finite(path, {"value": edit["value"]}, problems)
+    at = edit.get("index")
+    if at is not None and not at:
+        problems.add(
+            f"{path}.index",
+            "an empty index; got []; allowed: one integer per leading dimension, e.g. [0, 0] "
+            "for one element or [0] for a row; leave it out to edit the whole tensor",
+        )
+    return EditSpec(i, edit["param"], edit["op"], edit["value"], tuple(at) if at else None)
 
 
 def _parse_rule(i: int, rule: dict[str, Any], problems: Problems) -> RuleSpec | None:
@@ -107,15 +124,21 @@ def _parse_rule(i: int, rule: dict[str, Any], problems: Problems) -> RuleSpec | 
     except LookupError as e:
         problems.add(f"{path}.init", str(e))
         return None
-    checked = check_arguments(
-        fn, rule.get("args") or {}, f"{path}.args", rule["init"], problems, True
-    )
+    given = rule.get("args") or {}
+    before = len(problems.items)
+    checked = check_arguments(fn, given, f"{path}.args", rule["init"], problems, True)
     if checked is None:
         ok = False
     elif checked[1]:
         for key in checked[1]:
             problems.add(f"{path}.args.{key}", f"{rule['init']} needs {key!r}; it is missing")
         ok = False
+    elif rule["init"] in LIMITS:  # a built-in: its values are checked too
+        args = {**signature_defaults(fn), **checked[0]}
+        check_finite(f"{path}.args", checked[0], problems)
+        if len(problems.items) == before:  # types and finiteness first, then the limits
+            check_limits(f"{path}.args", rule["init"], args, given, LIMITS[rule["init"]], problems)
+    ok = ok and len(problems.items) == before
     module_cls = None
     if rule.get("module") is not None:
         try:

@@ -6,8 +6,11 @@ Everything else is left to the dry forward pass in runner.model.compile, which n
 layer.
 """
 
+from typing import Any
+
 from torch import nn
 
+from runner.config.arguments import is_int
 from runner.config.model_spec import LayerSpec, ModelSpec, Node, RefSpec, SeqSpec
 from runner.errors import Problems
 from runner.registry.chapter import CenteredLayer, LazyMyDense, MyDense
@@ -19,8 +22,14 @@ _SIZES: dict[type[nn.Module], tuple[str | None, str]] = {
     MyDense: ("in_units", "units"),
     LazyMyDense: (None, "units"),
 }
+# Layers that keep the feature size but declare it: the declaration must match what comes in.
+_DECLARES_FEATURES: dict[type[nn.Module], str] = {
+    nn.BatchNorm1d: "num_features",
+    nn.InstanceNorm1d: "num_features",
+    nn.LayerNorm: "normalized_shape",
+}
 _CHANGE_FEATURES = (nn.MultiheadAttention, nn.GLU)
-_KEEPS_FEATURES = (nn.Identity, nn.LayerNorm, CenteredLayer)
+_KEEPS_FEATURES = (nn.Identity, CenteredLayer)
 
 Features = tuple[int, str] | None  # (size, where it came from), or unknown
 
@@ -73,9 +82,65 @@ def _layer(layer: LayerSpec, incoming: Features, problems: Problems) -> Features
                 f"{incoming[1]}; set it to {incoming[0]} or leave it out to infer it",
             )
         return (out, f"{layer.path}.{out_key}")
+    if layer.cls in _DECLARES_FEATURES:
+        key = _DECLARES_FEATURES[layer.cls]
+        declared = layer.kwargs.get(key)
+        size = (
+            declared[-1] if isinstance(declared, list | tuple) and len(declared) == 1 else declared
+        )
+        if not _is_size(size) or size is None:
+            return None  # several dimensions, or a bad value the size check names
+        if incoming is not None and size != incoming[0]:
+            problems.add(
+                f"{layer.path}.{key}",
+                f"{declared} does not match the {incoming[0]} features coming in from "
+                f"{incoming[1]}; set it to {incoming[0]}",
+            )
+        return incoming
     if _keeps_features(layer.cls):
         return incoming
     return None
+
+
+# Arguments that count features, channels or units, or give a kernel's or a hidden state's
+# size: every such int must be ≥ 1 (torch builds some of these with a 0 and fails later, or
+# never). The rule is by name, so it covers your own layers too: a name ending in `features`,
+# `channels` or `units` (in_features, num_features, in1_features, out_channels, num_channels,
+# units, in_units), or one of torch.nn's other sizes below. Not every `*_size` or `*_dim` is a
+# size: LSTM's proj_size 0 means no projection, Unflatten's unflattened_size may hold -1, and
+# Flatten's start_dim/end_dim and Softmax's dim are axes, negative from the end.
+_SIZE_SUFFIXES = ("features", "channels", "units")
+_SIZE_NAMES = {
+    "normalized_shape",
+    "kernel_size",
+    "input_size",
+    "hidden_size",
+    "num_embeddings",
+    "embedding_dim",
+    "embed_dim",
+    "d_model",
+    "nhead",
+    "num_heads",
+    "dim_feedforward",
+}
+
+
+def check_sizes(path: str, label: str, kwargs: dict[str, Any], problems: Problems) -> bool:
+    """Add a problem for each size argument that is an int < 1 (alone or in a list, such as
+    kernel_size: [3, 0]). Returns False when there was one."""
+    ok = True
+    for name, value in kwargs.items():
+        if not (name.endswith(_SIZE_SUFFIXES) or name in _SIZE_NAMES):
+            continue
+        items = value if isinstance(value, list | tuple) else [value]
+        if any(is_int(v) and v < 1 for v in items):
+            problems.add(
+                f"{path}.{name}",
+                f"not a size for {label}; got {value!r}; allowed: an integer ≥ 1"
+                + (", one per dimension" if isinstance(value, list | tuple) else ""),
+            )
+            ok = False
+    return ok
 
 
 def _is_size(value: object) -> bool:

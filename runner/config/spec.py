@@ -1,8 +1,10 @@
 """The whole config → a RunSpec: every section checked, every problem found, before anything runs.
 
 Sections are checked in config.yaml's order of concern, each by its own module: the device
-(`device`), the model and its ties (`grammar`, `ties`, `shapes`), the init rules (`init`), and
-for training the trainer, data, optimizer, statistics and logger sections (`training`).
+(`device`: its values, then where the run lands), the model and its ties (`grammar`, `ties`,
+`shapes`), the init rules (`init`), and for training the data, optimizer, trainer, statistics
+and logger sections and the strategy (`training`, `optim`). Values are checked with the
+helpers in `values`.
 """
 
 from dataclasses import dataclass
@@ -10,11 +12,12 @@ from dataclasses import dataclass
 from omegaconf import DictConfig
 
 from runner.config.arguments import is_int
-from runner.config.device import DeviceSpec, parse_device
+from runner.config.device import ACCELERATORS, DeviceSpec, parse_device, place
 from runner.config.grammar import parse_model_section
 from runner.config.init import InitSpec, parse_init
 from runner.config.model_spec import ModelSpec
 from runner.config.training import check_training
+from runner.config.values import UNRESOLVED, resolve, show
 from runner.errors import Problems, did_you_mean, one_of
 
 TASKS = ("train", "inspect", "export")
@@ -32,25 +35,27 @@ class RunSpec:
 def parse_run(cfg: DictConfig) -> RunSpec:
     """Validate the whole config. Raises ConfigError listing every problem."""
     problems = Problems()
-    task = cfg.get("task")
-    if task not in TASKS:
+    task = resolve(cfg, "task", problems)
+    if task is not UNRESOLVED and task not in TASKS:
         problems.add(
-            "task", f"unknown task {task!r}; allowed: {one_of(TASKS)}{did_you_mean(task, TASKS)}"
+            "task",
+            f"unknown task {show(task)}; allowed: {one_of(TASKS)}{did_you_mean(task, TASKS)}",
         )
-    seed = cfg.get("seed")
-    if not is_int(seed):
+    seed = resolve(cfg, "seed", problems)
+    if seed is not UNRESOLVED and not is_int(seed):
         problems.add("seed", f"expected an integer; got {seed!r}")
-    if cfg.get("ckpt_path") is not None and task == "inspect":
+    ckpt_path = resolve(cfg, "ckpt_path", problems)
+    if ckpt_path not in (None, UNRESOLVED) and task == "inspect":
         problems.add(
             "ckpt_path",
-            f"{cfg.ckpt_path!r} given, but task=inspect builds from the config and reads no "
+            f"{ckpt_path!r} given, but task=inspect builds from the config and reads no "
             "checkpoint; remove the override",
         )
-    if cfg.get("ckpt_path") is None and task == "export":
+    if ckpt_path is None and task == "export":
         problems.add("ckpt_path", "task=export needs the checkpoint to export: ckpt_path=PATH")
+    model, init, device = _parse_build(cfg, problems, task)
     if task == "train":
-        check_training(cfg, problems)
-    model, init, device = _parse_build(cfg, problems)
+        check_training(cfg, problems, device)
     problems.raise_if_any()
     assert model is not None
     return RunSpec(task=str(task), seed=int(seed), model=model, init=init, device=device)
@@ -66,8 +71,11 @@ def parse_build(cfg: DictConfig) -> tuple[ModelSpec, InitSpec, DeviceSpec]:
 
 
 def _parse_build(
-    cfg: DictConfig, problems: Problems
+    cfg: DictConfig, problems: Problems, task: object = None
 ) -> tuple[ModelSpec | None, InitSpec, DeviceSpec]:
     # Device first: problems are reported in config.yaml's order of concern.
-    device = parse_device(cfg.device, problems)
+    device = parse_device(resolve(cfg, "device", problems), problems)
+    if task in ("train", "inspect") and device.accelerator in ACCELERATORS:
+        # Where it runs (a GPU that is not there, GPU indices on the CPU), with the rest.
+        place(device, problems, training=task == "train")
     return parse_model_section(cfg.model, problems), parse_init(cfg.get("init"), problems), device

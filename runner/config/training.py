@@ -1,19 +1,34 @@
-"""The training sections → problems found before anything runs: trainer, data, statistics and
-logger. The trainer group is checked against Lightning's own `Trainer` signature; Lightning is
+"""The training sections → problems found before anything runs: data, optimizer, trainer,
+statistics and logger, and the device's strategy. The trainer group is checked against
+Lightning's own `Trainer` signature and the strategy against Lightning's registry; Lightning is
 imported for that only when the task trains (task=inspect never loads it)."""
 
+import math
+from collections.abc import Callable
 from typing import Any
 
 from hydra.utils import get_class
 from omegaconf import DictConfig
 
-from runner.config.arguments import check_arguments
-from runner.config.tree import plain
+from runner.config.arguments import check_arguments, signature_defaults
+from runner.config.device import DeviceSpec
+from runner.config.optim import check_optim
+from runner.config.values import UNRESOLVED, Check, Number, resolve, show
 from runner.errors import Problems, did_you_mean, one_of
 
 # The base class of the runner's data modules, named rather than imported: it lives in the
 # training code (runner.train.data), which sits above this package. A test keeps the name true.
 DATA_BASE = "runner.train.data.InMemoryData"
+# Data modules with a fixed number of samples (scikit-learn's digits); the others take
+# `num_samples`. A test keeps the size true.
+FIXED_SIZES = {"runner.train.data.Digits": 1797}
+DATA_VALUES: dict[str, Check] = {
+    "batch_size": Number(lo=1, integer=True),
+    "num_samples": Number(lo=1, integer=True),
+    "val_fraction": Number(lo=0, hi=1, hi_open=True, note="0: no validation"),
+    # The runner tests on this split and checks the reloaded checkpoint on its first samples.
+    "test_fraction": Number(lo=0, hi=1, lo_open=True, hi_open=True, note="the runner tests on it"),
+}
 VALUE_STATS = ("mean", "std", "min", "max", "norm", "zero_frac", "nonfinite")
 ALL_STATS = (*VALUE_STATS, "grad_norm", "update_ratio")  # what `stats.stats` may list
 ON_NAN = ("stop", "warn")  # what the NaN/Inf guard does
@@ -32,28 +47,122 @@ OWNED = {
     "enable_progress_bar": "the runner (shown when stderr is a terminal)",
     "enable_model_summary": "the runner (task=inspect shows the model)",
 }
+# The trainer group's numbers: what Lightning 2.6 accepts (Trainer's docstring, its loops),
+# narrowed where the runner needs more. Lightning checks some only once fit has started (with a
+# traceback), some never (a negative clip value disables clipping silently).
+TRAINER_VALUES: dict[str, Check] = {
+    # Lightning also takes 0, which trains nothing: the run would end with no checkpoint.
+    "max_epochs": Number(
+        lo=1,
+        integer=True,
+        special=(
+            (-1, "no epoch limit: max_steps decides"),
+            (None, "Lightning's default: 1000, unless max_steps is set"),
+        ),
+    ),
+    "max_steps": Number(lo=1, integer=True, special=((-1, "no step limit"),)),
+    # Lightning reads 0 as "never log within an epoch", but the runner's module, which keeps
+    # the cadence itself, would read it as 50: refused rather than meaning two things.
+    "log_every_n_steps": Number(lo=1, integer=True, special=((None, "Lightning's default: 50"),)),
+    "check_val_every_n_epoch": Number(
+        lo=1, integer=True, special=((None, "validate by trainer.val_check_interval batches"),)
+    ),
+    "gradient_clip_val": Number(lo=0, note="0: no clipping", special=((None, "no clipping"),)),
+    "accumulate_grad_batches": Number(lo=1, integer=True),
+}
+# Keys of the trainer group that the runner reads itself (runner.train.trainer.RUNNER_KEYS).
+RUNNER_VALUES = {
+    "steps_per_batch": Number(lo=1, integer=True, note="fast mode: optimizer steps per batch"),
+    "checkpoint_every_n_steps": Number(lo=0, integer=True, note="0: at each epoch's end only"),
+}
 LOGGERS = ("csv", "tensorboard")
+# Each training group's default option (conf/config.yaml), to suggest when none is chosen.
+DEFAULTS = {
+    "data": "random",
+    "optim": "sgd",
+    "trainer": "default",
+    "stats": "default",
+    "logger": "csv",
+}
 
 
-def check_training(cfg: DictConfig, problems: Problems) -> None:
-    """Problems in the trainer, data and logger groups, found before anything runs."""
+def check_training(cfg: DictConfig, problems: Problems, device: DeviceSpec) -> None:
+    """Problems in the data, optim, trainer, stats and logger groups and the device's strategy,
+    found before anything runs."""
     import pytorch_lightning as pl  # only for a training run: inspect never loads Lightning
+    from pytorch_lightning.strategies import StrategyRegistry
 
-    trainer = plain(cfg.trainer)
+    # Lightning's names, not a list of ours: the installed version and any strategy a user
+    # registered are what the Trainer will accept. Checked for training only (the only task
+    # that uses a strategy), as importing Lightning is what task=inspect must not do. Exact
+    # case, though Lightning lowers it: the runner reads a `ddp` prefix to mean distributed.
+    strategies = ("auto", *StrategyRegistry.available_strategies())
+    if device.strategy not in strategies:
+        shown = [s for s in strategies if "find_unused" not in s]  # variants of the ddp ones
+        problems.add(
+            "device.strategy",
+            f"unknown strategy; got {show(device.strategy)}; allowed: one of Lightning's "
+            f"({one_of(shown)}){did_you_mean(device.strategy, strategies)}",
+        )
+    checks: dict[str, Callable[[dict[str, Any], Problems], None]] = {
+        "data": _check_data,
+        "optim": check_optim,
+        "trainer": lambda trainer, problems: _check_trainer(trainer, pl.Trainer, problems),
+        "stats": _check_stats,
+        "logger": _check_logger,
+    }
+    for key, check in checks.items():
+        section = resolve(cfg, key, problems)
+        if isinstance(section, dict):
+            check(section, problems)
+        elif section is not UNRESOLVED:  # `logger=[]` or `~logger` choose no option
+            got = f"no {key} section" if section is None else show(section)
+            allowed = one_of(LOGGERS) if key == "logger" else f"an option from conf/{key}/"
+            example = f"{key}={DEFAULTS[key]}"
+            problems.add(
+                key, f"no {key} option chosen; got {got}; allowed: {allowed}, e.g. {example}"
+            )
+
+
+def _check_logger(logger: dict[str, Any], problems: Problems) -> None:
+    name = logger.get("name")
+    if name not in LOGGERS:
+        problems.add(
+            "logger.name",
+            f"unknown logger; got {show(name)}; allowed: {one_of(LOGGERS)}"
+            + did_you_mean(name, LOGGERS),
+        )
+
+
+def _check_trainer(trainer: dict[str, Any], trainer_cls: type, problems: Problems) -> None:
     for key in trainer:
         if key in OWNED:
             problems.add(f"trainer.{key}", f"set by {OWNED[key]}, not by the trainer group")
-    k = trainer.pop("steps_per_batch", 1)
-    if not (isinstance(k, int) and k >= 1):
-        problems.add("trainer.steps_per_batch", f"expected an integer ≥ 1; got {k!r}")
-    elif k > 1 and trainer.get("accumulate_grad_batches", 1) != 1:
+    for key, check in RUNNER_VALUES.items():
+        wrong = check.problem(trainer[key]) if key in trainer else None
+        if wrong:
+            problems.add(f"trainer.{key}", wrong)
+    k = trainer.get("steps_per_batch", 1)
+    fast = k != 1 and RUNNER_VALUES["steps_per_batch"].problem(k) is None
+    if fast and trainer.get("accumulate_grad_batches", 1) != 1:
         problems.add(
             "trainer.accumulate_grad_batches",
             "cannot be combined with trainer.steps_per_batch > 1 (every minibatch is a step)",
         )
-    rest = {k: v for k, v in trainer.items() if k not in OWNED}
-    check_arguments(pl.Trainer, rest, "trainer", "Trainer", problems, hidden=tuple(OWNED))
-    data = plain(cfg.data)
+    rest = {k: v for k, v in trainer.items() if k not in OWNED and k not in RUNNER_VALUES}
+    check_arguments(
+        trainer_cls,
+        rest,
+        "trainer",
+        "Trainer",
+        problems,
+        hidden=tuple(OWNED),
+        values=TRAINER_VALUES,
+    )
+
+
+def _check_data(data: dict[str, Any], problems: Problems) -> None:
+    data = dict(data)
     target = data.pop("_target_", None)
     try:
         data_cls = get_class(str(target))
@@ -62,17 +171,50 @@ def check_training(cfg: DictConfig, problems: Problems) -> None:
         problems.add(
             "data._target_", f"{target!r} is not a runner data module (runner.train.data.*)"
         )
-    else:
-        checked = check_arguments(data_cls, data, "data", data_cls.__name__, problems)
-        for key in checked[1] if checked else []:
-            problems.add(f"data.{key}", f"{data_cls.__name__} needs {key!r}; it is missing")
-    _check_stats(plain(cfg.stats), problems)
-    if cfg.logger.name not in LOGGERS:
+        return
+    name = data_cls.__name__
+    checked = check_arguments(data_cls, data, "data", name, problems, values=DATA_VALUES)
+    for key in checked[1] if checked else []:
+        problems.add(f"data.{key}", f"{name} needs {key!r}; it is missing")
+    sized = ("num_samples", "val_fraction", "test_fraction")
+    if checked and all(DATA_VALUES[k].problem(data[k]) is None for k in sized if k in data):
+        _check_splits(f"{data_cls.__module__}.{data_cls.__qualname__}", data, data_cls, problems)
+
+
+def _check_splits(dotted: str, data: dict[str, Any], data_cls: type, problems: Problems) -> None:
+    """Every split the run uses gets samples: computed as runner.train.data splits them (the
+    first floor(val_fraction·n) samples of a permutation validate, the next floor(test_fraction·n)
+    test, the rest train)."""
+    args = {**signature_defaults(data_cls), **data}
+    n = FIXED_SIZES.get(dotted, args.get("num_samples"))
+    val, test = args.get("val_fraction"), args.get("test_fraction")
+    if not (isinstance(n, int) and isinstance(val, int | float) and isinstance(test, int | float)):
+        return  # a data module of another kind: its own code decides
+    n_val, n_test = math.floor(val * n), math.floor(test * n)
+    n_train = max(0, n - n_val - n_test)
+    if n_train == 0:
         problems.add(
-            "logger.name",
-            f"unknown logger {cfg.logger.name!r}; allowed: {one_of(LOGGERS)}"
-            + did_you_mean(cfg.logger.name, LOGGERS),
+            "data.val_fraction" if val >= test else "data.test_fraction",
+            f"leaves 0 training samples of {n}; got val_fraction={val:g}, test_fraction={test:g}; "
+            "allowed: fractions that together leave at least one training sample",
         )
+    for key, split, count, fraction in (
+        ("val_fraction", "validation", n_val, val),
+        ("test_fraction", "test", n_test, test),
+    ):
+        if fraction > 0 and count == 0:
+            zero = ", or 0 (no validation)" if key == "val_fraction" else ""
+            problems.add(
+                f"data.{key}",
+                f"gives 0 {split} samples of {n}; got {fraction:g}; allowed: at least "
+                f"{_at_least(1 / n):g} for {n} samples{zero}",
+            )
+
+
+def _at_least(x: float) -> float:
+    """`x` rounded up to 3 significant digits: a fraction that still gives one sample."""
+    scale = 10 ** (2 - math.floor(math.log10(x)))
+    return math.ceil(round(x * scale, 6)) / scale
 
 
 def _check_stats(cfg: dict[str, Any], problems: Problems) -> None:
@@ -88,7 +230,14 @@ def _check_stats(cfg: dict[str, Any], problems: Problems) -> None:
             "stats.every_n_steps",
             f"expected an integer ≥ 0 (0: only at init and end); got {every!r}",
         )
-    for i, name in enumerate(cfg.get("stats") or []):
+    names = cfg.get("stats") or []
+    if not isinstance(names, list):
+        problems.add(
+            "stats.stats",
+            f"not a list; got {show(names)}; allowed: a list of {one_of(ALL_STATS)}, or []",
+        )
+        names = []
+    for i, name in enumerate(names):
         if name not in ALL_STATS:
             problems.add(
                 f"stats.stats[{i}]",

@@ -57,7 +57,7 @@ def plan(net: nn.Module, spec: InitSpec, problems: Problems) -> dict[int, RuleSp
         flat = [e for e in all_entries if chosen.get(id(e.tensor)) is rule and e.tensor.dim() < 2]
         if flat:
             problems.add(
-                rule.label,
+                rule.path,
                 f"{rule.init} needs tensors of 2 or more dimensions, but it matches "
                 f"{flat[0].names[0]} of shape {list(flat[0].tensor.shape)}; add `role: weight` "
                 "or `min_ndim: 2`",
@@ -85,11 +85,15 @@ def _matches(rule: RuleSpec, all_entries: list[Entry]) -> list[Entry]:
 def _unmatched(rule: RuleSpec, all_entries: list[Entry], strict: bool, problems: Problems) -> None:
     names = [n for e in all_entries for n in e.names]
     hint = did_you_mean(rule.selectors["param"], names) if "param" in rule.selectors else ""
-    message = f"matches no parameter; the parameters are {one_of(names, limit=20)}{hint}"
+    got = ", ".join(f"{k}={v!r}" for k, v in rule.selectors.items())  # as the user wrote them
+    message = (
+        f"matches no parameter; got {got or 'no selector'}; "
+        f"the parameters are {one_of(names, limit=20)}{hint}"
+    )
     if strict:
-        problems.add(rule.label, message + " (init.strict: false makes this a warning)")
+        problems.add(rule.path, message + " (init.strict: false makes this a warning)")
     else:
-        log.warning("init.%s: %s", rule.label, message)
+        log.warning("%s: %s", rule.path, message)
 
 
 def apply_rules(net: nn.Module, chosen: dict[int, RuleSpec]) -> int:

@@ -5,6 +5,8 @@ Add your own with @runner.register_initializer, or name any such function by dot
 """
 
 import importlib
+import inspect
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +21,36 @@ Initializer = Callable[..., Any]
 _registered: dict[str, Initializer] = {}
 # Fan-based initializers need a tensor of at least 2 dimensions (fan-in and fan-out).
 NEEDS_2D = {"xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal"}
+
+# Every built-in, with what its arguments may be, checked by runner.config.init before anything
+# is built (torch checks some only when it fills a tensor, some never: a negative gain flips
+# signs silently). A limit is (argument, operator, bound): the bound is a number, another
+# argument's name (`a < b`), or the allowed choices (operator "in"). Besides these, a built-in's
+# float arguments must be finite. Initializers of your own get their signature checked only.
+Limit = tuple[str, str, float | str | tuple[str, ...]]
+# The names torch.nn.init.calculate_gain accepts, read from its own annotation (a Literal).
+NONLINEARITIES: tuple[str, ...] = typing.get_args(
+    typing.get_type_hints(nn.init.calculate_gain)["nonlinearity"]
+)
+_KAIMING: tuple[Limit, ...] = (
+    ("mode", "in", ("fan_in", "fan_out")),
+    ("nonlinearity", "in", NONLINEARITIES),
+)
+LIMITS: dict[str, tuple[Limit, ...]] = {
+    "normal": (("std", ">=", 0.0),),
+    "uniform": (("a", "<", "b"),),
+    "trunc_normal": (("std", ">", 0.0), ("a", "<", "b")),  # std 0 divides by zero in torch
+    "xavier_uniform": (("gain", ">=", 0.0),),
+    "xavier_normal": (("gain", ">=", 0.0),),
+    "orthogonal": (("gain", ">=", 0.0),),
+    "kaiming_uniform": _KAIMING,
+    "kaiming_normal": _KAIMING,
+    "constant": (),
+    "default": (),
+    "zeros": (),
+    "ones": (),
+    "d2l_custom": (),
+}
 
 
 def register_initializer(fn: Initializer | None = None, *, name: str | None = None) -> Any:
@@ -53,14 +85,36 @@ def resolve_initializer(name: str) -> Initializer:
             fn = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as e:
             raise LookupError(f"cannot import initializer {name!r}: {e}") from e
-        if not callable(fn):
-            raise LookupError(f"{name!r} is not a function")
+        what = _not_an_initializer(fn)
+        if what:
+            raise LookupError(
+                f"{name!r} is not an initializer; got {what}; allowed: a Python function "
+                "fn(tensor, **args) by dotted path, or a registered name "
+                f"({', '.join(initializer_names())})"
+            )
         return fn
     raise LookupError(
         f"unknown initializer {name!r}; allowed: {', '.join(initializer_names())}, one registered "
         "with @runner.register_initializer, or a dotted path to fn(tensor, **args)"
         + did_you_mean(name, initializer_names())
     )
+
+
+def _not_an_initializer(obj: object) -> str:
+    """What `obj` is when it cannot be an initializer (a function taking a tensor first); ""."""
+    if isinstance(obj, type):
+        return f"the class {obj.__name__}"
+    if inspect.isbuiltin(obj):
+        return "a built-in function"  # os.remove, print: written in C, they take no tensor
+    if not callable(obj):
+        return f"a {type(obj).__name__}, which cannot be called"
+    if not inspect.isfunction(obj):
+        return f"a {type(obj).__name__} object, not a function"
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    params = inspect.signature(obj).parameters.values()
+    if not any(p.kind in positional or p.kind is p.VAR_POSITIONAL for p in params):
+        return "a function that takes no tensor"
+    return ""
 
 
 # The built-ins. `default` is handled by the rule engine: the module's own reset, untouched.

@@ -43,3 +43,15 @@ def test_the_same_through_compose(tmp_path):
         match=re.escape("dup.yaml, line 3, column 1: found duplicate key net"),
     ):
         runner.compose(["model=dup", f"hydra.searchpath=[file://{tmp_path}]"])
+
+
+def test_a_model_file_that_is_not_a_mapping_says_what_it_is(cli, tmp_path):
+    (tmp_path / "mine" / "model").mkdir(parents=True)
+    (tmp_path / "mine" / "model" / "alist.yaml").write_text("- ReLU\n- Tanh\n")
+    done = cli("--config-dir", str(tmp_path / "mine"), "model=alist", "task=inspect")
+    assert done.returncode == 2
+    assert (
+        "model: expected a mapping with a net: entry (and input_shape, blocks, …); got list ['ReLU', 'Tanh']"
+        in done.stderr
+    )
+    assert "Traceback" not in done.stderr

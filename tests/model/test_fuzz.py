@@ -169,6 +169,123 @@ EDITS = st.lists(
 )
 
 
+@st.composite
+def near_valid(draw):
+    """A model that would build — sizes chained, some left out, a repeated block, a tie — then,
+    often, one field made wrong: these reach the meta build, the sizing pass, the init rules and
+    the ties, which random configs rarely do."""
+    width = draw(st.integers(1, 16))
+    net, block = [], []
+    for _ in range(draw(st.integers(1, 5))):
+        out = draw(st.integers(1, 16))
+        kind = draw(
+            st.sampled_from(
+                [
+                    "Linear",
+                    "lazy",
+                    "MyDense",
+                    "ReLU",
+                    "Tanh",
+                    "BatchNorm1d",
+                    "LayerNorm",
+                    "Dropout",
+                    "CenteredLayer",
+                ]
+            )
+        )
+        if kind == "Linear":
+            net.append({"type": "Linear", "in_features": width, "out_features": out})
+        elif kind == "lazy":
+            net.append({"type": "Linear", "out_features": out})
+        elif kind == "MyDense":
+            net.append({"type": "MyDense", "in_units": width, "units": out})
+        elif kind == "BatchNorm1d":
+            net.append({"type": "BatchNorm1d", "num_features": width})
+        elif kind == "LayerNorm":
+            net.append({"type": "LayerNorm", "normalized_shape": width})
+        else:
+            net.append(kind)
+        width = out if kind in ("Linear", "lazy", "MyDense") else width
+    block = [{"type": "Linear", "in_features": width, "out_features": width}, "ReLU"]
+    net.append({"block": "b1", "repeat": draw(st.integers(1, 3)), "name": "rep {i}"})
+    model = {
+        "input_shape": [draw(st.integers(1, 16)) if draw(st.booleans()) else net_input(net)],
+        "net": net,
+        "blocks": {"b1": block},
+    }
+    if draw(st.booleans()):
+        model["tie"] = [
+            ["rep 0.0.weight", "rep 0.0.weight" if draw(st.booleans()) else "rep 1.0.weight"]
+        ]
+    if draw(st.booleans()):  # one field made wrong
+        victim = draw(st.sampled_from(net[:-1] or net))
+        if isinstance(victim, dict):
+            key = draw(st.sampled_from(sorted(k for k in victim if k != "type") or ["type"]))
+            victim[key] = draw(SCALARS)
+    return model
+
+
+def net_input(net: list) -> int:
+    first = net[0]
+    if isinstance(first, dict):
+        return (
+            first.get("in_features")
+            or first.get("in_units")
+            or first.get("num_features")
+            or first.get("normalized_shape")
+            or 4
+        )
+    return 4
+
+
+GOOD_RULES = st.lists(
+    st.fixed_dictionaries(
+        {
+            "init": st.sampled_from(
+                [
+                    "normal",
+                    "xavier_uniform",
+                    "constant",
+                    "zeros",
+                    "kaiming_normal",
+                    "d2l_custom",
+                    "default",
+                ]
+            )
+        },
+        optional={
+            "role": st.sampled_from(["weight", "bias"]),
+            "position": st.sampled_from(["first", "last"]),
+            "module": st.sampled_from(["Linear", "MyDense"]),
+        },
+    ).map(
+        lambda r: (
+            {**r, "args": {"value": 0.5}}
+            if r["init"] == "constant"
+            else ({**r, "min_ndim": 2} if r["init"] in ("xavier_uniform", "kaiming_normal") else r)
+        )
+    ),
+    max_size=3,
+)
+
+
+@given(model=near_valid(), rules=GOOD_RULES | RULES)
+def test_a_nearly_right_model_builds_or_raises_config_error(base, model, rules):
+    cfg = with_sections(base, model, {"strict": False, "rules": rules, "edits": []})
+    try:
+        net = runner.build_net(cfg)
+    except ConfigError as e:
+        assert e.problems and all(isinstance(p, str) and ":" in p for p in e.problems)
+        return
+    import torch
+
+    width = model["input_shape"][0]
+    net.eval()
+    with torch.no_grad():  # what was built runs on its declared input: the shape checks hold
+        out = net(torch.zeros(2, width))
+    assert out.shape[0] == 2
+
+
 @pytest.fixture(scope="module")
 def base():
     return runner.compose(["device=cpu"])

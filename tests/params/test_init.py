@@ -165,7 +165,9 @@ def test_a_rule_matching_nothing_is_an_error_naming_the_parameters(assemble_mode
     with pytest.raises(ConfigError) as info:
         assemble_model(BIG, {"rules": [{"param": "0.wieght", "init": "zeros"}]})
     (p,) = info.value.problems
-    assert p.startswith("rules[0]: matches no parameter; the parameters are 0.bias, 0.weight")
+    assert p.startswith(
+        "init.rules[0]: matches no parameter; got param='0.wieght'; the parameters are 0.bias, 0.weight"
+    )
     assert "did you mean '0.weight'?" in p
 
 

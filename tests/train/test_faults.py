@@ -106,6 +106,18 @@ def test_kill_9_loses_at_most_one_epoch_and_the_next_run_takes_the_directory_ove
     assert again.returncode == 0, again.stderr
 
 
+def test_a_step_interval_bounds_what_a_kill_loses_within_an_epoch(cli, tmp_path):
+    run_dir = tmp_path / "run"
+    args = [
+        *rgnet(at=2 * STEPS_PER_EPOCH + 4, signum=signal.SIGKILL),
+        "trainer.checkpoint_every_n_steps=3",
+    ]
+    killed = cli(*args, run_dir=run_dir)
+    assert killed.returncode == -signal.SIGKILL
+    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["global_step"] == 15  # the last multiple of 3 before the kill at step 18
+
+
 def test_a_second_run_into_a_live_runs_directory_is_refused_and_the_first_completes(cli, tmp_path):
     run_dir = tmp_path / "shared"
     first = subprocess.Popen(

@@ -216,14 +216,16 @@ def test_training_mistakes_are_reported_together(compose, tmp_path):
     )
     with pytest.raises(ConfigError) as info:
         run(cfg, tmp_path)
+    # One list in config.yaml's order of concern: the device first, then data and trainer.
     assert info.value.problems == [
+        "device.precision: '16-mixed' needs a GPU, but the run is on the CPU; allowed there: 32, bf16-mixed",
+        "data.batch_sze: RandomData takes no argument 'batch_sze'; allowed: batch_size, hidden, input_shape, "
+        "num_samples, seed, test_fraction, val_fraction; did you mean 'batch_size'?",
         "trainer.accelerator: set by the device group, not by the trainer group",
         "trainer.max_epoch: Trainer takes no argument 'max_epoch'; allowed: accumulate_grad_batches, barebones, "
         "benchmark, check_val_every_n_epoch, detect_anomaly, deterministic, enable_autolog_hparams, fast_dev_run, "
         "gradient_clip_algorithm, gradient_clip_val, inference_mode, limit_predict_batches, … (18 more); "
         "did you mean 'max_epochs'?",
-        "data.batch_sze: RandomData takes no argument 'batch_sze'; allowed: batch_size, hidden, input_shape, "
-        "num_samples, seed, test_fraction, val_fraction; did you mean 'batch_size'?",
     ]
     with pytest.raises(ConfigError, match=r"device.precision: '16-mixed' needs a GPU"):
         run(compose("device.precision=16-mixed"), tmp_path)
