@@ -17,10 +17,10 @@ schema.register()
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
-def _app(cfg: DictConfig) -> None:
-    from runner.run import main as run_main
+def _app(cfg: DictConfig) -> float | None:
+    from runner.cli import main as run_main
 
-    run_main(cfg)
+    return run_main(cfg)  # a sweep's search (Optuna) minimizes what a job returns
 
 
 def main() -> None:
@@ -36,14 +36,23 @@ def main() -> None:
         if wants_tracebacks or _raised_in_the_run(e):
             raise
         stamp = time.strftime("%H:%M:%S")
+        if _raised_by_a_sweeper(e):  # after its jobs ran: their summary says what happened
+            print(f"[{stamp}] sweep: the sweeper stopped: {e} (see summary.md)", file=sys.stderr)
+            sys.exit(1)
         print(f"[{stamp}] config error: {_message(e)}", file=sys.stderr)
         sys.exit(2)
 
 
 def _raised_in_the_run(e: BaseException) -> bool:
-    """Whether the run itself (after composing) raised: its frames are in runner/run.py."""
-    run_py = os.path.join(os.path.dirname(__file__), "run.py")
-    return any(frame.filename == run_py for frame in traceback.extract_tb(e.__traceback__))
+    """Whether the run itself (after composing) raised: its frames are in run.py or cli.py."""
+    ours = {os.path.join(os.path.dirname(__file__), name) for name in ("run.py", "cli.py")}
+    return any(frame.filename in ours for frame in traceback.extract_tb(e.__traceback__))
+
+
+def _raised_by_a_sweeper(e: BaseException) -> bool:
+    """A sweeper plugin's own failure once the jobs ran (Optuna when every trial failed)."""
+    frames = traceback.extract_tb(e.__traceback__)
+    return any("sweeper" in f.filename and "hydra_plugins" in f.filename for f in frames[-3:])
 
 
 def _message(e: BaseException) -> str:

@@ -1,8 +1,8 @@
-"""run(cfg): validate → build → the task's work → result.json, one log line per stage."""
+"""run(cfg, run_dir): validate → the task's work → result.json, whatever the outcome."""
 
 import logging
 import signal
-import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,66 +15,49 @@ from runner.rundir import claim, resume_command, write_result
 log = logging.getLogger("runner")
 
 
-def main(cfg: DictConfig) -> None:
-    """Hydra's entry point: run in Hydra's run directory. A config mistake exits 2, a failed run
-    1, a signal 128 + its number (130 for Ctrl-C, 143 for SIGTERM); none with a traceback."""
-    from hydra.core.hydra_config import HydraConfig
-
-    hydra_cfg = HydraConfig.get()
-    # Hydra lists the choices last group first; show them in config.yaml's order.
-    picked = reversed(list(hydra_cfg.runtime.choices.items()))
-    choices = " ".join(f"{k}={v}" for k, v in picked if v is not None and _is_user_group(k))
-    log.info("compose: task=%s %s", cfg.get("task"), choices)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupted)  # Ctrl-C raises on its own
-    try:
-        result = run(cfg, Path(hydra_cfg.runtime.output_dir))
-    except ConfigError as e:
-        log.error("config error: %s", e)
-        sys.exit(2)
-    except RunFailed as e:
-        log.error("run failed: %s", e)
-        sys.exit(1)
-    except Interrupted as e:
-        log.error("interrupted by %s: %s", e.name, _kept(e))
-        sys.exit(128 + e.signum)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    if not result.get("verification", {}).get("ok", True):
-        log.error("the reloaded checkpoint does not reproduce the trained model: see result.json")
-        sys.exit(1)
-
-
-def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the task `cfg.task` with its files in `run_dir`; return what result.json holds.
 
     Raises ConfigError (all problems at once) before anything is built, or when a live run
-    holds `run_dir`; RunFailed when a started run cannot finish; Interrupted on SIGINT or
-    SIGTERM. result.json then says why (status "failed" or "interrupted").
+    holds `run_dir`; RunFailed when a started run cannot finish (or its checkpoint does not
+    reproduce it); Interrupted on SIGINT or SIGTERM. result.json says which (`status`: ok,
+    failed, interrupted), with the wall time and, in a sweep, the `job` fields given.
     """
-    spec = parse_run(cfg)
-    with claim(run_dir):
+    start = time.perf_counter()
+    with claim(run_dir):  # a live run's directory: refused before anything is written
+
+        def record(outcome: dict[str, Any]) -> dict[str, Any]:
+            outcome = {**outcome, **(job or {}), "seconds": time.perf_counter() - start}
+            _record(run_dir, outcome)
+            return outcome
+
+        task = cfg.get("task")
         try:
-            result = {"status": "ok", **TASKS[spec.task](cfg, spec, run_dir)}
-        except RunFailed as e:
-            _record(run_dir, {"status": "failed", "task": spec.task, "error": str(e)})
+            spec = parse_run(cfg)
+            result = record({"status": "ok", **TASKS[spec.task](cfg, spec, run_dir)})
+        except (ConfigError, RunFailed) as e:
+            record({"status": "failed", "task": task, "error": str(e)})
             raise
         except OSError as e:  # a full disk, a read-only or vanished directory
             failed = RunFailed(f"cannot write {e.filename or run_dir}: {e.strerror or e}")
-            _record(run_dir, {"status": "failed", "task": spec.task, "error": str(failed)})
+            record({"status": "failed", "task": task, "error": str(failed)})
             raise failed from e
         except (Interrupted, KeyboardInterrupt) as e:
             stop = e if isinstance(e, Interrupted) else Interrupted(signal.SIGINT)
-            record: dict[str, Any] = {
+            interrupted: dict[str, Any] = {
                 "status": "interrupted",
-                "task": spec.task,
+                "task": task,
                 "signal": stop.name,
             }
             if stop.checkpoint is not None:
-                record |= {"step": stop.step, "checkpoint": str(stop.checkpoint)}
-                record["resume"] = resume_command(Path(str(stop.checkpoint)))
-            _record(run_dir, record)
+                interrupted |= {"step": stop.step, "checkpoint": str(stop.checkpoint)}
+                interrupted["resume"] = resume_command(Path(str(stop.checkpoint)))
+            record(interrupted)
             raise stop from None
-        _record(run_dir, result)
+        if not result.get("verification", {}).get("ok", True):
+            message = "the reloaded checkpoint does not reproduce the trained model"
+            record({**result, "status": "failed", "error": f"{message}: see verification"})
+            raise RunFailed(f"{message}: see {run_dir / 'result.json'}")
     return result
 
 
@@ -83,18 +66,6 @@ def _record(run_dir: Path, result: dict[str, Any]) -> None:
         write_result(run_dir, result)
     except OSError as e:  # a full or read-only disk must not hide the run's own outcome
         log.error("could not write %s: %s", run_dir / "result.json", e.strerror)
-
-
-def _raise_interrupted(signum: int, frame: Any) -> None:
-    raise Interrupted(signum)
-
-
-def _kept(stop: Interrupted) -> str:
-    if stop.checkpoint is None:
-        return "stopped before any checkpoint was saved; nothing to resume from"
-    when = f"at step {stop.step}" if stop.step is not None else "before the interruption"
-    resume = resume_command(Path(str(stop.checkpoint)))
-    return f"kept {stop.checkpoint} (saved {when}); resume with: {resume}"
 
 
 def inspect(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
@@ -116,7 +87,3 @@ def export(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
 
 
 TASKS = {"train": train, "inspect": inspect, "export": export}
-
-
-def _is_user_group(name: str) -> bool:
-    return not name.startswith(("hydra", "schema")) and "/" not in name

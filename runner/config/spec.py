@@ -8,6 +8,7 @@ helpers in `values`.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -53,12 +54,36 @@ def parse_run(cfg: DictConfig) -> RunSpec:
         )
     if ckpt_path is None and task == "export":
         problems.add("ckpt_path", "task=export needs the checkpoint to export: ckpt_path=PATH")
+    _check_sweep(resolve(cfg, "sweep", problems), problems)
     model, init, device = _parse_build(cfg, problems, task)
     if task == "train":
         check_training(cfg, problems, device)
     problems.raise_if_any()
     assert model is not None
     return RunSpec(task=str(task), seed=int(seed), model=model, init=init, device=device)
+
+
+def _check_sweep(section: Any, problems: Problems) -> None:
+    """The `sweep` section (read by multirun jobs): resume on or off, and the objective."""
+    if section in (None, UNRESOLVED):
+        return
+    if not isinstance(section, dict):
+        problems.add("sweep", f"expected a mapping (resume, objective); got {show(section)}")
+        return
+    known = ("resume", "objective")
+    for key in section:
+        if key not in known:
+            problems.add(
+                f"sweep.{key}", f"unknown key; allowed: {one_of(known)}{did_you_mean(key, known)}"
+            )
+    if not isinstance(section.get("resume", False), bool):
+        problems.add("sweep.resume", f"expected true or false; got {show(section['resume'])}")
+    objective = section.get("objective", "val/loss")
+    if not (isinstance(objective, str) and objective):
+        problems.add(
+            "sweep.objective",
+            f"expected a metric name such as val/loss or val/acc; got {show(objective)}",
+        )
 
 
 def parse_build(cfg: DictConfig) -> tuple[ModelSpec, InitSpec, DeviceSpec]:

@@ -15,6 +15,7 @@ from runner.config.device import resolve_device
 from runner.config.spec import RunSpec
 from runner.config.tree import plain
 from runner.errors import ConfigError, RunFailed
+from runner.params.tensors import distinct_parameters
 from runner.rundir import resume_command
 from runner.train.callbacks import GracefulStop, LastCheckpoint, ReportPlacement
 from runner.train.checkpoint import AtomicCheckpointIO, RNGState, safe_load
@@ -149,6 +150,7 @@ def train(
     log.info("resume with: %s", resume)
     return {
         "task": "train",
+        "parameters": sum(t.numel() for _, t in distinct_parameters(module.net)),
         "device": trainer_args,
         "epochs": epochs,
         "global_step": steps,

@@ -116,7 +116,7 @@ CASES = [
     (["trainer.check_val_every_n_epoch=0"], "trainer.check_val_every_n_epoch", "got 0"),
     (["trainer.steps_per_batch=0"], "trainer.steps_per_batch", "out of range; got 0"),
     (["+trainer.accumulate_grad_batches=0"], "trainer.accumulate_grad_batches", "got 0"),
-    (["+trainer.checkpoint_every_n_steps=-1"], "trainer.checkpoint_every_n_steps", "got -1"),
+    (["trainer.checkpoint_every_n_steps=-1"], "trainer.checkpoint_every_n_steps", "got -1"),
     (["stats.stats=abc"], "stats.stats", "not a list; got 'abc'"),
     # 3. data: values, and the split sizes they give
     (["data.batch_size=0"], "data.batch_size", "out of range; got 0; allowed: an integer ≥ 1"),
@@ -278,7 +278,7 @@ def test_no_key_doubles_its_section(compose):
         ["model=rgnet", "init=xavier", "device=ddp_cpu", "logger=tensorboard"],
         ["model=mydense", "init=custom", "stats=off", "trainer.max_epochs=-1", "device=cpu"],
         ["init=normal", "trainer.max_epochs=null", "trainer.max_steps=5", "data.val_fraction=0"],
-        ["trainer.gradient_clip_val=0", "+trainer.checkpoint_every_n_steps=0"],
+        ["trainer.gradient_clip_val=0", "trainer.checkpoint_every_n_steps=0"],
         ["device=cpu", "device.devices=auto", "device.strategy=ddp_spawn", "init=constant"],
     ],
 )

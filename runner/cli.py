@@ -1,0 +1,132 @@
+"""The Hydra task function behind `python -m runner`: one run, or one job of a sweep.
+
+A single run ends with the documented exit code: 2 for a config mistake, 1 for a failed run,
+128 + the signal for an interrupted one (130 for Ctrl-C, 143 for SIGTERM), none with a
+traceback. A job of a sweep never ends the sweep: whatever happens is recorded in its
+result.json and the next job runs (the summary counts the failures at the end); it returns its
+objective (`sweep.objective`, val/loss by default) for a search such as Optuna, None when it
+failed (Optuna records a failed trial). A signal stops an in-process sweep, after writing
+its summary, so that `sweep.resume=true` can finish it.
+"""
+
+import logging
+import math
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, open_dict
+
+from runner.errors import ConfigError, Interrupted, RunFailed
+from runner.run import run
+from runner.rundir import resume_command, write_result
+from runner.sweep import job as sweep_job
+
+log = logging.getLogger("runner")
+
+
+def main(cfg: DictConfig) -> float | None:
+    hydra_cfg = HydraConfig.get()
+    # Hydra lists the choices last group first; show them in config.yaml's order.
+    choices = {k: str(v) for k, v in reversed(list(hydra_cfg.runtime.choices.items()))}
+    choices = {k: v for k, v in choices.items() if v != "None" and _is_user_group(k)}
+    log.info(
+        "compose: task=%s %s", cfg.get("task"), " ".join(f"{k}={v}" for k, v in choices.items())
+    )
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    job = None
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        overrides = tuple(o for o in hydra_cfg.overrides.task if not o.startswith("sweep.resume="))
+        job = sweep_job.Job(int(hydra_cfg.job.num), overrides, choices, run_dir)
+    fields: dict[str, Any] = job.record if job else {}
+    if job is not None and cfg.get("sweep", {}).get("resume"):
+        try:
+            plan = sweep_job.plan(job)
+        except ConfigError as e:  # another sweep's directory: stop before touching it
+            log.error("config error: %s", e)
+            if _in_process(hydra_cfg):
+                sys.exit(2)
+            return None
+        if plan.action == "skip":
+            log.info("sweep: job %d ended ok in an earlier run of this sweep: skipped", job.number)
+            write_result(run_dir, {**plan.previous, "sweep_status": "skipped"})
+            return _objective(plan.previous, cfg)
+        sweep_job.set_aside(job, plan.attempt)
+        fields["attempt"] = plan.attempt
+        if plan.action == "resume":
+            log.info("sweep: job %d resumes from %s", job.number, plan.checkpoint)
+            with open_dict(cfg):
+                cfg.ckpt_path = str(plan.checkpoint)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted)  # Ctrl-C raises on its own
+    try:
+        result = run(cfg, run_dir, fields)
+    except ConfigError as e:
+        return _ended(job, "config error: %s", e, 2)
+    except RunFailed as e:
+        return _ended(job, "run failed: %s", e, 1)
+    except Interrupted as e:
+        log.error("interrupted by %s: %s", e.name, _kept(e))
+        if job is not None and not _in_process(hydra_cfg):
+            return None  # its own process: the other jobs go on
+        if job is not None:
+            _stop_sweep(hydra_cfg)
+        sys.exit(128 + e.signum)
+    except Exception as e:  # a bug: a run shows its traceback; a sweep records it and goes on
+        if job is None:
+            raise
+        log.error("job %d failed:\n%s", job.number, traceback.format_exc())
+        write_result(run_dir, {"status": "failed", "error": f"{type(e).__name__}: {e}", **fields})
+        return None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return _objective(result, cfg)
+
+
+def _ended(job: sweep_job.Job | None, what: str, error: Exception, code: int) -> float | None:
+    log.error(what, error)
+    if job is None:
+        sys.exit(code)
+    log.info("sweep: job %d recorded as failed; the sweep goes on", job.number)
+    return None
+
+
+def _objective(result: dict[str, Any], cfg: DictConfig) -> float | None:
+    """The job's value for a search: its final `sweep.objective` metric; None when missing."""
+    name = str(cfg.get("sweep", {}).get("objective") or "val/loss")
+    value = (result.get("metrics") or {}).get(name)
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def _in_process(hydra_cfg: Any) -> bool:
+    """Whether the sweep's jobs run in this very process (Hydra's basic launcher)."""
+    return "BasicLauncher" in str(hydra_cfg.launcher.get("_target_", ""))
+
+
+def _stop_sweep(hydra_cfg: Any) -> None:
+    from runner.sweep.callback import resume_hint, say
+    from runner.sweep.summary import write_summary
+
+    sweep_dir = Path(str(hydra_cfg.sweep.dir))
+    write_summary(sweep_dir)
+    say(f"sweep: stopped; summary so far: {sweep_dir / 'summary.md'}")
+    say(f"sweep: finish it with: {resume_hint(sweep_dir)}")
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    raise Interrupted(signum)
+
+
+def _kept(stop: Interrupted) -> str:
+    if stop.checkpoint is None:
+        return "stopped before any checkpoint was saved; nothing to resume from"
+    when = f"at step {stop.step}" if stop.step is not None else "before the interruption"
+    resume = resume_command(Path(str(stop.checkpoint)))
+    return f"kept {stop.checkpoint} (saved {when}); resume with: {resume}"
+
+
+def _is_user_group(name: str) -> bool:
+    return not name.startswith(("hydra", "schema")) and "/" not in name

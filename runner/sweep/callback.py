@@ -1,0 +1,57 @@
+"""The summary as a Hydra callback (configured in conf/config.yaml), so it works under every
+launcher: after each job, wherever that job ran, the table so far; when the sweep ends, the
+table and the plot, one line per outcome, and a non-zero exit when any job failed."""
+
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from runner.sweep.summary import write_summary
+
+
+class SweepSummary(Callback):
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            write_summary(_sweep_dir(config), _objective(config), plot=False)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = _sweep_dir(config)
+        summary = write_summary(sweep_dir, _objective(config))
+        records, failed = summary.records, summary.failed
+        say(f"sweep: {len(records)} job(s) in {sweep_dir}; summary: {sweep_dir / 'summary.md'}")
+        best = summary.best
+        if best is not None:
+            value = best.metric(summary.objective)
+            say(f"sweep: best by {summary.objective}: job {best.number}, {value:.4g}")
+        if failed:
+            numbers = ", ".join(str(r.number) for r in failed)
+            say(f"sweep: {len(failed)} of {len(records)} jobs failed: {numbers}")
+            say(f"sweep: rerun the failed ones with: {resume_hint(sweep_dir)}")
+            sys.exit(1)
+
+
+def say(line: str) -> None:
+    """A line on stderr like the runner's log (the sweep's own process has no job logging)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr)
+
+
+def resume_hint(sweep_dir: Path) -> str:
+    """The command that resumes this sweep: the same one, with its directory and resume on."""
+    args = [a for a in sys.argv[1:] if not a.startswith(("hydra.sweep.dir=", "sweep.resume="))]
+    parts = [*args, f"hydra.sweep.dir={sweep_dir.resolve()}", "sweep.resume=true"]
+    return " ".join(["python -m runner", *map(shlex.quote, parts)])
+
+
+def _sweep_dir(config: DictConfig) -> Path:
+    return Path(str(config.hydra.sweep.dir))
+
+
+def _objective(config: DictConfig) -> str:
+    return str(config.get("sweep", {}).get("objective") or "val/loss")

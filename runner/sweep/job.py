@@ -1,0 +1,84 @@
+"""One job of a sweep: who it is (its number, overrides and the option of every config group),
+and, with `sweep.resume=true`, what to do with what an earlier invocation left in its directory:
+a job that ended ok is skipped, an interrupted (or killed) one resumes from its last.ckpt, a
+failed one runs again. An earlier attempt's files are moved to `attempts/<n>/`, never deleted.
+"""
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.errors import ConfigError
+
+_ATTEMPT_FILES = ("result.json", "logs", "param_stats.csv", "plots", "params.csv", "init.csv")
+
+
+@dataclass(frozen=True)
+class Job:
+    number: int
+    overrides: tuple[str, ...]  # as given on the command line, less sweep.resume
+    choices: dict[str, str]  # config group → option
+    directory: Path
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """What result.json says about the job, whatever its outcome."""
+        return {"job": self.number, "overrides": list(self.overrides), "choices": self.choices}
+
+
+@dataclass(frozen=True)
+class Plan:
+    action: str  # "run", "skip" or "resume"
+    checkpoint: Path | None = None
+    previous: dict[str, Any] = field(default_factory=dict)
+    attempt: int = 1
+
+
+def plan(job: Job) -> Plan:
+    """What `sweep.resume=true` does with this job. Raises ConfigError when the directory holds
+    another job under the same number (a different sweep)."""
+    previous = _json(job.directory / "result.json")
+    last = job.directory / "checkpoints" / "last.ckpt"
+    if not previous:
+        return Plan("resume", last) if last.is_file() else Plan("run")  # killed: no record
+    was = previous.get("overrides")
+    if was is not None and list(was) != list(job.overrides):
+        raise ConfigError(
+            [
+                f"hydra.sweep.dir: job {job.number} in {str(job.directory.parent)!r} ran "
+                f"{' '.join(was) or '(no overrides)'}; this sweep's job {job.number} is "
+                f"{' '.join(job.overrides) or '(no overrides)'}. Resume a sweep with the same "
+                "command, or give this one its own hydra.sweep.dir"
+            ]
+        )
+    attempt = int(previous.get("attempt", 1)) + 1
+    status = previous.get("status")
+    if status == "ok":
+        return Plan("skip", previous=previous, attempt=attempt - 1)
+    checkpoint = Path(str(previous.get("checkpoint") or last))
+    if status == "interrupted" and checkpoint.is_file():
+        return Plan("resume", checkpoint, previous, attempt)
+    return Plan("run", previous=previous, attempt=attempt)
+
+
+def set_aside(job: Job, attempt: int) -> Path | None:
+    """Move the previous attempt's result and logs into attempts/<attempt - 1>/ (checkpoints
+    stay: a resumed job reads them)."""
+    present = [job.directory / name for name in _ATTEMPT_FILES if (job.directory / name).exists()]
+    if not present:
+        return None
+    target = job.directory / "attempts" / str(attempt - 1)
+    target.mkdir(parents=True, exist_ok=True)
+    for path in present:
+        shutil.move(str(path), str(target / path.name))
+    return target
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}

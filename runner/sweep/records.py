@@ -1,0 +1,98 @@
+"""A sweep directory read back: one record per job, from each job's result.json.
+
+Every job directory (`hydra.sweep.dir/<job number>`) holds Hydra's `.hydra/` as soon as the job
+starts and `result.json` once it ends, however it ends (ok, failed, interrupted). A directory
+with no result.json is a job still running (its lock is held) or one that was killed outright.
+"""
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.rundir import in_use
+
+STATUSES = ("ok", "failed", "interrupted", "skipped", "running", "killed")
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    number: int
+    status: str  # one of STATUSES; "skipped": done by an earlier invocation, kept (resume)
+    overrides: tuple[str, ...]
+    metrics: dict[str, float] = field(default_factory=dict)
+    parameters: int | None = None
+    seconds: float | None = None
+    error: str = ""
+    directory: Path = Path()
+    attempts: int = 1
+
+    def metric(self, name: str) -> float | None:
+        value = self.metrics.get(name)
+        return value if value is not None and math.isfinite(value) else None
+
+
+def read_jobs(sweep_dir: Path) -> list[JobRecord]:
+    """Every job of the sweep in `sweep_dir`, by job number."""
+    records = []
+    for directory in sweep_dir.iterdir() if sweep_dir.is_dir() else []:
+        if directory.is_dir() and directory.name.isdigit() and (directory / ".hydra").is_dir():
+            records.append(read_job(directory))
+    return sorted(records, key=lambda r: r.number)
+
+
+def read_job(directory: Path) -> JobRecord:
+    result = _json(directory / "result.json")
+    overrides = tuple(result.get("overrides") or _hydra_overrides(directory))
+    number = int(result.get("job", directory.name))
+    if not result:
+        status = "running" if in_use(directory) else "killed"
+        return JobRecord(number, status, overrides, directory=directory)
+    return JobRecord(
+        number=number,
+        status=str(result.get("sweep_status") or result.get("status", "failed")),
+        overrides=overrides,
+        metrics={k: float(v) for k, v in (result.get("metrics") or {}).items()},
+        parameters=result.get("parameters"),
+        seconds=result.get("seconds"),
+        error=str(result.get("error") or _interruption(result)),
+        directory=directory,
+        attempts=int(result.get("attempt", 1)),
+    )
+
+
+def varying(records: list[JobRecord]) -> dict[int, str]:
+    """Each job's label: its overrides that not every job shares (`model=rgnet init=xavier`)."""
+    if not records:
+        return {}
+    common = set(records[0].overrides).intersection(*(r.overrides for r in records[1:]))
+    return {
+        r.number: " ".join(o for o in r.overrides if o not in common) or "(no overrides)"
+        for r in records
+    }
+
+
+def _interruption(result: dict[str, Any]) -> str:
+    if result.get("status") != "interrupted":
+        return ""
+    step = result.get("step")
+    kept = f"last.ckpt kept at step {step}" if step is not None else "no checkpoint of that step"
+    return f"{result.get('signal', 'a signal')}; {kept}; sweep.resume=true finishes it"
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _hydra_overrides(directory: Path) -> list[str]:
+    """The job's overrides from Hydra's own record, for a job that never wrote result.json."""
+    try:
+        lines = (directory / ".hydra" / "overrides.yaml").read_text().splitlines()
+    except OSError:
+        return []
+    return [line[2:].strip().strip("'\"") for line in lines if line.startswith("- ")]
