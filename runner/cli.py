@@ -42,6 +42,8 @@ def main(cfg: DictConfig) -> float | None:
     if hydra_cfg.mode == RunMode.MULTIRUN:
         overrides = tuple(o for o in hydra_cfg.overrides.task if not o.startswith("sweep.resume="))
         job = sweep_job.Job(int(hydra_cfg.job.num), overrides, choices, run_dir)
+    if job is not None and not _in_process(hydra_cfg):
+        _one_gpu_each(cfg, job)
     fields: dict[str, Any] = job.record if job else {}
     if job is not None and cfg.get("sweep", {}).get("resume"):
         try:
@@ -99,6 +101,21 @@ def _objective(result: dict[str, Any], cfg: DictConfig) -> float | None:
     name = str(cfg.get("sweep", {}).get("objective") or "val/loss")
     value = (result.get("metrics") or {}).get(name)
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def _one_gpu_each(cfg: DictConfig, job: sweep_job.Job) -> None:
+    """In a parallel sweep, a job asking for one GPU (not a given one) takes its own."""
+    device = cfg.device
+    if device.accelerator not in ("gpu", "auto") or device.devices != 1 or device.index is not None:
+        return
+    import torch
+
+    gpu = sweep_job.gpu_for(job, torch.cuda.device_count() if torch.cuda.is_available() else 0)
+    if gpu is None:
+        return
+    with open_dict(cfg):
+        cfg.device.accelerator, cfg.device.index = "gpu", gpu
+    log.info("sweep: job %d takes GPU %d (one GPU per job, round-robin)", job.number, gpu)
 
 
 def _in_process(hydra_cfg: Any) -> bool:

@@ -56,11 +56,28 @@ def parse_run(cfg: DictConfig) -> RunSpec:
         problems.add("ckpt_path", "task=export needs the checkpoint to export: ckpt_path=PATH")
     _check_sweep(resolve(cfg, "sweep", problems), problems)
     model, init, device = _parse_build(cfg, problems, task)
+    if model is not None:
+        _check_sharded(model, device, problems)
     if task == "train":
         check_training(cfg, problems, device)
     problems.raise_if_any()
     assert model is not None
     return RunSpec(task=str(task), seed=int(seed), model=model, init=init, device=device)
+
+
+def _check_sharded(model: ModelSpec, device: DeviceSpec, problems: Problems) -> None:
+    """FSDP shards parameters across devices: a tie group split over two shards stops being one
+    tensor. Until tie groups are wrapped into one FSDP unit, tied models are refused."""
+    if not str(device.strategy).lower().startswith("fsdp"):
+        return
+    tied = [g.label for g in model.ties] + [f"model.shared.{name}" for name in model.shared]
+    if tied:
+        problems.add(
+            "device.strategy",
+            f"{device.strategy!r} shards parameters across GPUs, and this model ties or shares "
+            f"some ({', '.join(tied)}); a tie split over two shards stops being one tensor. "
+            "Use device=gpus (DDP keeps every tie), or untie them",
+        )
 
 
 def _check_sweep(section: Any, problems: Problems) -> None:

@@ -63,6 +63,12 @@ def plan(job: Job) -> Plan:
     return Plan("run", previous=previous, attempt=attempt)
 
 
+def gpu_for(job: Job, visible: int) -> int | None:
+    """The GPU a one-GPU job of a parallel sweep takes: round-robin by job number, so jobs that
+    run at once on a machine with several GPUs do not all land on the first one."""
+    return job.number % visible if visible > 1 else None
+
+
 def set_aside(job: Job, attempt: int) -> Path | None:
     """Move the previous attempt's result and logs into attempts/<attempt - 1>/ (checkpoints
     stay: a resumed job reads them)."""
