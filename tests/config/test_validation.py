@@ -1,5 +1,7 @@
 """Every kind of config mistake: one clear message per problem, all problems at once."""
 
+import json
+
 import pytest
 from omegaconf import OmegaConf
 
@@ -191,7 +193,9 @@ def test_all_problems_across_the_config_come_together(compose, tmp_path):
         "@runner.register_layer, or a dotted path to an nn.Module class; did you mean 'Linear'?",
     ]
     assert str(info.value).startswith("5 problems in the config:\n  - task: ")
-    assert not (tmp_path / "result.json").exists()  # nothing was run
+    record = json.loads((tmp_path / "result.json").read_text())  # nothing ran; it says why
+    assert record["status"] == "failed" and record["error"] == str(info.value)
+    assert not (tmp_path / "checkpoints").exists()
 
 
 def test_gpu_without_a_gpu_says_what_was_found(compose, tmp_path, monkeypatch):
