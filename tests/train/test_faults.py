@@ -55,12 +55,7 @@ def rerun(command: str, run_dir: Path, cwd: Path) -> subprocess.CompletedProcess
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_a_signal_saves_the_current_step_and_the_printed_command_finishes_the_run_bitwise(
-    cli, tmp_path, signum, code
-):
-    full = cli(*rgnet(at=10**6), run_dir=tmp_path / "full")
-    assert full.returncode == 0, full.stderr
-
+def test_a_signal_saves_the_current_step_and_says_how_to_resume(cli, tmp_path, signum, code):
     stopped = cli(*rgnet(at=10, signum=signum), run_dir=tmp_path / "stopped")
     name = signal.Signals(signum).name
     assert stopped.returncode == code, stopped.stderr
@@ -71,25 +66,31 @@ def test_a_signal_saves_the_current_step_and_the_printed_command_finishes_the_ru
     )
     record = result(tmp_path / "stopped")
     assert (record["status"], record["signal"], record["step"]) == ("interrupted", name, 10)
+    assert record["resume"].startswith("python -m runner model=rgnet")
     mid_epoch = runner.load(record["checkpoint"], allow=("tests.",))
     assert mid_epoch.net is not None
 
+
+def test_the_printed_resume_command_finishes_an_interrupted_run_bitwise(cli, tmp_path):
+    full = cli(*rgnet(at=10**6), run_dir=tmp_path / "full")
+    assert full.returncode == 0, full.stderr
+    stopped = cli(*rgnet(at=10), run_dir=tmp_path / "stopped")
+    assert stopped.returncode == 143, stopped.stderr
+
     # The printed command resumes; its process signals itself again at its own 10th step, so
     # it may take more than one resume to finish. Each picks up exactly where the last stopped.
-    command, attempt = record["resume"], 0
+    command, attempt = result(tmp_path / "stopped")["resume"], 0
     while True:
         attempt += 1
         done = rerun(command, tmp_path / f"resumed{attempt}", tmp_path)
         record = result(tmp_path / f"resumed{attempt}")
         if done.returncode == 0:
             break
-        assert done.returncode == code and attempt < 3, done.stderr
+        assert done.returncode == 143 and attempt < 3, done.stderr
         command = record["resume"]
     assert record["status"] == "ok" and record["global_step"] == 3 * STEPS_PER_EPOCH
-    final, reference = (
-        weights(Path(record["checkpoints"]["last"])),
-        weights(tmp_path / "full" / "checkpoints" / "last.ckpt"),
-    )
+    final = weights(Path(record["checkpoints"]["last"]))
+    reference = weights(tmp_path / "full" / "checkpoints" / "last.ckpt")
     assert all(torch.equal(final[k], reference[k]) for k in reference)
 
 
