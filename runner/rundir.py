@@ -65,6 +65,16 @@ def _busy(run_dir: Path, owner: bytes) -> str:
     )
 
 
+def read_result(run_dir: Path) -> dict[str, Any]:
+    """A run's result.json as written by write_result; {} when there is none (yet) or it is not
+    a JSON object."""
+    try:
+        value = json.loads((run_dir / "result.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def write_result(run_dir: Path, result: dict[str, Any]) -> Path:
     """result.json, written to a temp file and renamed: a reader never sees half of it."""
     path = run_dir / "result.json"

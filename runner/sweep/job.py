@@ -4,13 +4,13 @@ a job that ended ok is skipped, an interrupted (or killed) one resumes from its 
 failed one runs again. An earlier attempt's files are moved to `attempts/<n>/`, never deleted.
 """
 
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from runner.errors import ConfigError
+from runner.rundir import read_result
 
 _ATTEMPT_FILES = ("result.json", "logs", "param_stats.csv", "plots", "params.csv", "init.csv")
 
@@ -39,7 +39,7 @@ class Plan:
 def plan(job: Job) -> Plan:
     """What `sweep.resume=true` does with this job. Raises ConfigError when the directory holds
     another job under the same number (a different sweep)."""
-    previous = _json(job.directory / "result.json")
+    previous = read_result(job.directory)
     last = job.directory / "checkpoints" / "last.ckpt"
     if not previous:
         return Plan("resume", last) if last.is_file() else Plan("run")  # killed: no record
@@ -80,11 +80,3 @@ def set_aside(job: Job, attempt: int) -> Path | None:
     for path in present:
         shutil.move(str(path), str(target / path.name))
     return target
-
-
-def _json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}

@@ -5,13 +5,12 @@ starts and `result.json` once it ends, however it ends (ok, failed, interrupted)
 with no result.json is a job still running (its lock is held) or one that was killed outright.
 """
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.rundir import in_use
+from runner.rundir import in_use, read_result
 
 STATUSES = ("ok", "failed", "interrupted", "skipped", "running", "killed")
 
@@ -43,7 +42,7 @@ def read_jobs(sweep_dir: Path) -> list[JobRecord]:
 
 
 def read_job(directory: Path) -> JobRecord:
-    result = _json(directory / "result.json")
+    result = read_result(directory)
     overrides = tuple(result.get("overrides") or _hydra_overrides(directory))
     number = int(result.get("job", directory.name))
     if not result:
@@ -79,14 +78,6 @@ def _interruption(result: dict[str, Any]) -> str:
     step = result.get("step")
     kept = f"last.ckpt kept at step {step}" if step is not None else "no checkpoint of that step"
     return f"{result.get('signal', 'a signal')}; {kept}; sweep.resume=true finishes it"
-
-
-def _json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _hydra_overrides(directory: Path) -> list[str]:
