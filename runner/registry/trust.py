@@ -19,7 +19,8 @@ _allowed: ContextVar[tuple[str, ...] | None] = ContextVar("runner_allowed_import
 @contextmanager
 def untrusted(extra: tuple[str, ...] = ()) -> Iterator[None]:
     """Within this block, only allow-listed dotted paths may be imported."""
-    token = _allowed.set(SAFE_PREFIXES + tuple(extra))
+    extra = (extra,) if isinstance(extra, str) else tuple(extra)  # a prefix, not its letters
+    token = _allowed.set(SAFE_PREFIXES + extra)
     try:
         yield
     finally:

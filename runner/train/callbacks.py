@@ -104,7 +104,10 @@ class ReportPlacement(pl.Callback):
     """One log line with where the parameters live once training starts (the chapter's
     `x.device`); Lightning moves the module back to the CPU after fit, so look now."""
 
+    started = False  # set once training starts (after a resumed checkpoint is restored)
+
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.started = True
         if trainer.is_global_zero:
             where = Counter(str(p.device) for p in pl_module.parameters())
             places = ", ".join(f"{n} tensors on {d}" for d, n in where.items())

@@ -24,7 +24,8 @@ from runner.train.data import InMemoryData
 
 # Modules whose classes a file's config may name, by kind; `allow` adds the caller's prefixes.
 _DEFINED_IN = {
-    "layer": ("runner.", "torch.nn."),
+    "layer": ("torch.nn.",),  # and the runner's registered layers, by identity (not by module:
+    # a runner class such as RunnerModule builds a whole nested config of its own)
     "optimizer": ("torch.optim.",),
     "scheduler": ("torch.optim.",),
     "data module": ("runner.train.data",),
@@ -102,6 +103,8 @@ def _name_problem(where: str, key: str, name: str, allow: tuple[str, ...]) -> li
         cls = layers.resolve_layer(name)
     except LookupError as e:
         return [f"{where}: {_first_line(e)}"]
+    if any(cls is registered for registered in layers.runner_layers().values()):
+        return []
     return _object_problem(where, name, cls, "layer", _subclass(cls, nn.Module), allow)
 
 

@@ -90,6 +90,7 @@ def train(
         monitor="val/loss",
     )
     last_checkpoint = LastCheckpoint(checkpoints, every_n_steps=checkpoint_every(cfg))
+    placement_report = ReportPlacement()
     trainer = pl.Trainer(
         **trainer_args,
         **trainer_arguments(cfg, manual=not module.automatic_optimization),
@@ -99,7 +100,7 @@ def train(
             last_checkpoint,
             GracefulStop(last_checkpoint),
             RNGState(),
-            ReportPlacement(),
+            placement_report,
             parameter_stats,
             *extra_callbacks,
         ],
@@ -114,9 +115,19 @@ def train(
     except NonFiniteTraining as e:
         raise RunFailed(str(e)) from e
     except Exception as e:  # from a DDP worker the guard's error arrives wrapped
-        if NonFiniteTraining.__name__ not in str(e):
-            raise
-        raise RunFailed(str(e).strip().splitlines()[-1].split(": ", 1)[-1]) from e
+        if NonFiniteTraining.__name__ in str(e):
+            raise RunFailed(str(e).strip().splitlines()[-1].split(": ", 1)[-1]) from e
+        if cfg.ckpt_path is not None and not placement_report.started:
+            # Lightning restores loops, callbacks, RNG and optimizer state before training
+            # starts: a failure there is a checkpoint that cannot be resumed, not a crash.
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise ConfigError(
+                [
+                    f"ckpt_path: {str(cfg.ckpt_path)!r} cannot be resumed: its training state "
+                    f"is damaged or from another version ({type(e).__name__}: {reason[:200]})"
+                ]
+            ) from e
+        raise
     fit_seconds = time.perf_counter() - fit_start
     fit_metrics = _floats(trainer.callback_metrics)
     last = checkpoints / "last.ckpt"

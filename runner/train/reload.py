@@ -6,6 +6,7 @@ What a config embedded in a file names is checked before anything is built
 """
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,10 @@ def load(
     and data, torch's layers and optimizers, registered initializers, and what `allow` adds.
     Raises ConfigError, prefixed with `key`, for an unreadable, unsafe or mismatched file.
     """
+    if isinstance(allow, str):  # allow="mypkg." would otherwise allow every one of its letters
+        allow = (allow,)
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"runner.load: path must be a file path; got {type(path).__name__}")
     path = Path(path)
     if path.suffix == ".safetensors":
         return load_safetensors(path, device, allow, key)

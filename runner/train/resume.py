@@ -22,6 +22,9 @@ _NOT_HYPERPARAMETERS = ("_target_", "_partial_", "_convert_", "_recursive_", "_a
 def check_resume(module: Any, checkpoint: dict[str, Any], config: dict[str, Any]) -> list[str]:
     """Every reason `checkpoint` cannot resume into `module` built from `config`."""
     check_state_dict(module, checkpoint.get("state_dict"), "ckpt_path")  # raises on its own
+    damage = _damaged(checkpoint)
+    if damage:
+        return [f"ckpt_path: cannot be resumed: {damage}"]
     old = _config(checkpoint)
     problems = []
     for part in ("optimizer", "scheduler"):
@@ -90,6 +93,23 @@ def carry_over(checkpoint: dict[str, Any], config: dict[str, Any], automatic: bo
             value,
         )
     _count_steps_as(checkpoint, automatic)
+    _forget_paths(checkpoint)
+
+
+# ModelCheckpoint states name files it may later delete (Lightning removes a former "best" as a
+# better one is saved, recursively, and treats other URL schemes as removable). A resumed run
+# writes into a new directory and keeps its own: the file paths in the checkpoint are dropped.
+_PATH_KEYS = ("best_model_path", "kth_best_model_path", "last_model_path", "dirpath")
+
+
+def _forget_paths(checkpoint: dict[str, Any]) -> None:
+    for state in (checkpoint.get("callbacks") or {}).values():
+        if isinstance(state, dict):
+            for key in _PATH_KEYS:
+                if key in state:
+                    state[key] = ""
+            if "best_k_models" in state:
+                state["best_k_models"] = {}
 
 
 def _count_steps_as(checkpoint: dict[str, Any], automatic: bool) -> None:
@@ -105,6 +125,29 @@ def _count_steps_as(checkpoint: dict[str, Any], automatic: bool) -> None:
         return
     total = loop[key]["optimizer"]["step"]["total"] if automatic else loop[key]["total"]
     total["ready"] = total["completed"] = checkpoint["global_step"]
+
+
+def _damaged(checkpoint: dict[str, Any]) -> str:
+    """What is wrong with the training state the resume would restore (its counters and the
+    optimizer's numbers), or "". Lightning itself restores the rest and its errors are caught."""
+    step = checkpoint.get("global_step")
+    if not (isinstance(step, int) and not isinstance(step, bool) and step >= 0):
+        return f"global_step is {step!r}, not a step count"
+    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {})
+    for part in ("total", "current"):
+        for key, value in (progress.get(part) or {}).items():
+            if not isinstance(value, int):
+                return f"the epoch counter {part}.{key} is {value!r}, not a count"
+    for i, state in enumerate(checkpoint.get("optimizer_states") or []):
+        groups = state.get("param_groups", []) if isinstance(state, dict) else None
+        for group in groups if isinstance(groups, list) else [None]:
+            if not isinstance(group, dict):
+                return f"optimizer state {i} has no parameter groups"
+            for key, value in group.items():
+                numbers = value if isinstance(value, list | tuple) else [value]
+                if key != "params" and any(isinstance(v, str | dict) for v in numbers):
+                    return f"the optimizer's {key} is {value!r}, not a number"
+    return ""
 
 
 def _config(checkpoint: dict[str, Any]) -> dict[str, Any]:

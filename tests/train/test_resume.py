@@ -111,3 +111,43 @@ def test_a_finished_run_says_so(two_epochs, tmp_path, cli):
         in done.stderr
     )
     assert "Traceback" not in done.stderr and "no checkpoint file" not in done.stderr
+
+
+DAMAGE = {
+    "a step count that is text": (
+        lambda c: c.__setitem__("global_step", "x"),
+        "global_step is 'x', not a step count",
+    ),
+    "an epoch counter that is text": (
+        lambda c: c["loops"]["fit_loop"]["epoch_progress"]["total"].__setitem__("processed", "abc"),
+        "the epoch counter total.processed is 'abc'",
+    ),
+    "a learning rate that is text": (
+        lambda c: c["optimizer_states"][0]["param_groups"][0].__setitem__("lr", "evil"),
+        "the optimizer's lr is 'evil', not a number",
+    ),
+    "an RNG state missing a part": (
+        lambda c: c["callbacks"]["RNGState"].pop("numpy"),
+        "cannot be resumed: its training state is damaged or from another version (KeyError: 'numpy')",
+    ),
+    "callback states that are a list": (
+        lambda c: c.__setitem__("callbacks", [1, 2]),
+        "cannot be resumed: its training state is damaged",
+    ),
+    "another Lightning's loops": (
+        lambda c: c.__setitem__("pytorch-lightning_version", "0.0.1"),
+        "cannot be resumed: its training state is damaged or from another version",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", DAMAGE)
+def test_a_damaged_training_state_is_refused_naming_ckpt_path(two_epochs, tmp_path, case):
+    damage, message = DAMAGE[case]
+    checkpoint = state(two_epochs)
+    damage(checkpoint)
+    torch.save(checkpoint, tmp_path / "damaged.ckpt")
+    with pytest.raises(ConfigError) as refused:
+        train(tmp_path / "run", "trainer.max_epochs=3", f"ckpt_path={tmp_path / 'damaged.ckpt'}")
+    assert refused.value.problems[0].startswith("ckpt_path:")
+    assert message in refused.value.problems[0]

@@ -116,6 +116,20 @@ ATTACKS = [
         "model.num_outputs: interpolations are not allowed in a config read from a file",
     ),
     (
+        "a runner class that builds a nested config of its own",
+        _set(
+            "model",
+            "net",
+            [
+                {
+                    "type": "runner.train.module.RunnerModule",
+                    "config": {"init": {"rules": [{"init": "runner.rundir._refuse"}]}},
+                }
+            ],
+        ),
+        "model.net[0].type: 'runner.train.module.RunnerModule' is defined in runner.train.module, which a file's config may not name for a layer",
+    ),
+    (
         "an unknown task",
         lambda config, checkpoint: checkpoint["hyper_parameters"].__setitem__("task", "evil"),
         "task: 'evil' is not one of regression, classification",
@@ -260,3 +274,35 @@ def test_a_safetensors_export_with_crafted_metadata_is_refused(trained, tmp_path
         runner.load(crafted)
     assert not (tmp_path / "marker").exists()
     assert isinstance(runner.load(exported), torch.nn.Module)  # the untouched export loads
+
+
+def test_a_string_allow_is_one_prefix_not_its_letters(trained, tmp_path):
+    marker = tmp_path / "marker"
+    path = craft(
+        trained,
+        tmp_path,
+        _set("init", "rules", [{"init": "torch.serialization.save", "args": {"f": str(marker)}}]),
+    )
+    with pytest.raises(ConfigError, match="not on the allow-list"):
+        runner.load(path, allow="tests.")  # "t" would otherwise allow torch.*
+    assert not marker.exists()
+
+
+def test_resuming_never_deletes_what_a_checkpoints_callback_state_names(trained, tmp_path):
+    victim = tmp_path / "victim"
+    (victim / "sub").mkdir(parents=True)
+    (victim / "sub" / "a.txt").write_text("precious")
+    checkpoint = copy.deepcopy(trained[1])
+    for state in checkpoint["callbacks"].values():
+        if "best_model_path" in state:
+            state["best_model_path"] = f"local://{victim}"
+    torch.save(checkpoint, tmp_path / "evil.ckpt")
+    overrides = [
+        "model=linear",
+        "data=synthetic",
+        "device=cpu",
+        "trainer.max_epochs=3",
+        f"ckpt_path={tmp_path / 'evil.ckpt'}",
+    ]
+    assert run(runner.compose(overrides), tmp_path / "run")["status"] == "ok"
+    assert (victim / "sub" / "a.txt").read_text() == "precious"
