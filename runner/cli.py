@@ -63,7 +63,9 @@ def main(cfg: DictConfig) -> float | None:
             log.info("sweep: job %d resumes from %s", job.number, plan.checkpoint)
             with open_dict(cfg):
                 cfg.ckpt_path = str(plan.checkpoint)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupted)  # Ctrl-C raises on its own
+    # SIGTERM, and Ctrl-C outside training (where Lightning would exit(1) on KeyboardInterrupt),
+    # raise Interrupted; during training GracefulStop takes both over.
+    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         result = run(cfg, run_dir, fields)
     except ConfigError as e:
@@ -84,7 +86,8 @@ def main(cfg: DictConfig) -> float | None:
         write_result(run_dir, {"status": "failed", "error": f"{type(e).__name__}: {e}", **fields})
         return None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return _objective(result, cfg)
 
 

@@ -44,6 +44,9 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
             raise failed from e
         except (Interrupted, KeyboardInterrupt) as e:
             stop = e if isinstance(e, Interrupted) else Interrupted(signal.SIGINT)
+            last = run_dir / "checkpoints" / "last.ckpt"
+            if stop.checkpoint is None and last.is_file():  # stopped after training (test, verify)
+                stop = Interrupted(stop.signum, checkpoint=last, step=None)
             interrupted: dict[str, Any] = {
                 "status": "interrupted",
                 "task": task,

@@ -99,7 +99,8 @@ def resume_command(last: Path, note: str = "") -> str:
         overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith(replaced)]
     except ValueError:  # run() called from Python, not from the command line
         pass
-    parts = ["python -m runner", *map(shlex.quote, overrides)]
+    parts = ["python -m runner", *(f"--config-dir {shlex.quote(d)}" for d in _config_dirs())]
+    parts += map(shlex.quote, overrides)
     command = " ".join([*parts, shlex.quote(f"ckpt_path={last.resolve()}")])
     return f"{command}   # {note}" if note else command
 
@@ -115,6 +116,21 @@ def unwritable(directory: Path, key: str) -> str | None:
         where = e.filename if e.filename and str(e.filename) != str(probe) else directory
         return f"{key}: {str(directory)!r} cannot be written ({where}: {e.strerror})"
     return None
+
+
+def _config_dirs() -> list[str]:
+    """The --config-dir folders this run was given (they hold the options it chose)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        sources = HydraConfig.get().runtime.config_sources
+    except ValueError:
+        return []
+    return [
+        str(s.path).removeprefix("file://")
+        for s in sources
+        if s.provider == "command-line" and str(s.schema) == "file"
+    ]
 
 
 class RunDirGuard(Callback):

@@ -75,6 +75,24 @@ CASES = [
         "model.net: the network has no parameters",
     ),
     (
+        "a seed past 32 bits",
+        ["task=inspect", "seed=99999999999999999999"],
+        2,
+        "seed: expected an integer from 0 to 4294967295",
+    ),
+    (
+        "fsdp on the CPU",
+        ["device=cpu", "device.strategy=fsdp"],
+        2,
+        "device.strategy: 'fsdp' shards across GPUs; on the CPU use ddp_cpu",
+    ),
+    (
+        "a repeat of a million",
+        ["task=inspect", "model=rgnet", "model.blocks.block2.0.repeat=1000000"],
+        2,
+        "model.blocks.block2[0].repeat: expected an integer from 1 to 10,000",
+    ),
+    (
         "an empty net",
         ["task=inspect", "model.net=[]"],
         2,

@@ -55,11 +55,20 @@ class SignalAt(nn.Module):
 
     calls = 0
 
-    def __init__(self, at: int, signum: int = 15, seconds: float = 0.0, once: str = ""):
+    eval_calls = 0
+
+    def __init__(
+        self, at: int, signum: int = 15, seconds: float = 0.0, once: str = "", eval_at: int = 0
+    ):
         super().__init__()
         self.at, self.signum, self.seconds, self.once = at, signum, seconds, once
+        self.eval_at = eval_at  # > 0: at that evaluation forward instead (validation, test, verify)
 
     def forward(self, x):
+        if not self.training and self.eval_at:
+            SignalAt.eval_calls += 1
+            if SignalAt.eval_calls == self.eval_at:
+                os.kill(os.getpid(), self.signum)
         if self.training:
             SignalAt.calls += 1
             time.sleep(self.seconds)  # > 0: a slow run, for tests that race a second one

@@ -26,6 +26,7 @@ from runner.errors import Problems, did_you_mean, one_of
 from runner.registry import layers as registry
 
 _KINDS = ("type", "block", "seq", "ref")
+MAX_REPEAT = 10_000  # copies of one entry: each is a module object (and a name) before any size
 _PLACEMENT = ("name", "repeat")
 
 
@@ -145,8 +146,10 @@ class _ModelParser:
 
     def _child_names(self, item: Any, path: str, start: int) -> list[str]:
         repeat = item.get("repeat", 1) if isinstance(item, dict) else 1
-        if not (is_int(repeat) and repeat >= 1):
-            self.problems.add(f"{path}.repeat", f"expected an integer ≥ 1; got {repeat!r}")
+        if not (is_int(repeat) and 1 <= repeat <= MAX_REPEAT):
+            self.problems.add(
+                f"{path}.repeat", f"expected an integer from 1 to {MAX_REPEAT:,}; got {repeat!r}"
+            )
             return []
         pattern = item.get("name") if isinstance(item, dict) else None
         if pattern is None:  # positional, like nn.Sequential's own "0", "1", …

@@ -43,8 +43,8 @@ def parse_run(cfg: DictConfig) -> RunSpec:
             f"unknown task {show(task)}; allowed: {one_of(TASKS)}{did_you_mean(task, TASKS)}",
         )
     seed = resolve(cfg, "seed", problems)
-    if seed is not UNRESOLVED and not is_int(seed):
-        problems.add("seed", f"expected an integer; got {seed!r}")
+    if seed is not UNRESOLVED and not (is_int(seed) and 0 <= seed < 2**32):
+        problems.add("seed", f"expected an integer from 0 to 4294967295; got {seed!r}")
     ckpt_path = resolve(cfg, "ckpt_path", problems)
     if ckpt_path not in (None, UNRESOLVED) and task == "inspect":
         problems.add(
@@ -70,6 +70,8 @@ def _check_sharded(model: ModelSpec, device: DeviceSpec, problems: Problems) -> 
     tensor. Until tie groups are wrapped into one FSDP unit, tied models are refused."""
     if not str(device.strategy).lower().startswith("fsdp"):
         return
+    if device.accelerator == "cpu":
+        problems.add("device.strategy", "'fsdp' shards across GPUs; on the CPU use ddp_cpu")
     tied = [g.label for g in model.ties] + [f"model.shared.{name}" for name in model.shared]
     if tied:
         problems.add(

@@ -88,6 +88,8 @@ class GracefulStop(pl.Callback):
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._restore()
+        if self.received is not None:  # it came during the last validation: no step followed
+            raise Interrupted(self.received, checkpoint=self.last.path, step=trainer.global_step)
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException

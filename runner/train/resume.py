@@ -42,6 +42,12 @@ def check_resume(module: Any, checkpoint: dict[str, Any], config: dict[str, Any]
             f"steps_per_batch={was_k}; resume with trainer.steps_per_batch={was_k} (a change "
             "is fine from a checkpoint taken at an epoch's end)"
         )
+    if old.get("data") != config.get("data") and not _at_epoch_end(checkpoint):
+        problems.append(
+            "data: the checkpoint was taken in the middle of an epoch with other data settings "
+            f"({_differences(old.get('data'), config.get('data'))}); the epoch's position would "
+            "mean other samples. Resume with the checkpoint's data settings to finish the epoch"
+        )
     trainer = config.get("trainer") or {}
     epochs_done = _epochs_done(checkpoint)
     max_epochs, max_steps = trainer.get("max_epochs"), trainer.get("max_steps")
@@ -125,6 +131,12 @@ def _count_steps_as(checkpoint: dict[str, Any], automatic: bool) -> None:
         return
     total = loop[key]["optimizer"]["step"]["total"] if automatic else loop[key]["total"]
     total["ready"] = total["completed"] = checkpoint["global_step"]
+
+
+def _differences(was: Any, now: Any) -> str:
+    was, now = was if isinstance(was, dict) else {}, now if isinstance(now, dict) else {}
+    keys = [k for k in {**was, **now} if was.get(k) != now.get(k)]
+    return ", ".join(f"data.{k}: {was.get(k)!r} then, {now.get(k)!r} now" for k in keys)
 
 
 def _damaged(checkpoint: dict[str, Any]) -> str:

@@ -23,10 +23,11 @@ pytestmark = pytest.mark.slow
 STEPS_PER_EPOCH = 7  # rgnet on the default random data: 7 batches of 128
 
 
-def rgnet(at: int, signum: int = 15, seconds: float = 0.0) -> list[str]:
+def rgnet(at: int, signum: int = 15, seconds: float = 0.0, eval_at: int = 0) -> list[str]:
     """rgnet with a SignalAt between its body and its head (no parameters: same state_dict)."""
     signal_at = (
-        f"{{type: tests.user_layers.SignalAt, at: {at}, signum: {signum}, seconds: {seconds}}}"
+        f"{{type: tests.user_layers.SignalAt, at: {at}, signum: {signum}, seconds: {seconds}, "
+        f"eval_at: {eval_at}}}"
     )
     net = f"[{{block: block2}}, {signal_at}, {{type: Linear, in_features: 4, out_features: 1}}]"
     return ["model=rgnet", f"model.net={net}", "device=cpu", "optim=adam", "trainer.max_epochs=3"]
@@ -69,6 +70,36 @@ def test_a_signal_saves_the_current_step_and_says_how_to_resume(cli, tmp_path, s
     assert record["resume"].startswith("python -m runner model=rgnet")
     mid_epoch = runner.load(record["checkpoint"], allow=("tests.",))
     assert mid_epoch.net is not None
+
+
+@pytest.mark.parametrize(
+    ("eval_at", "signum", "code"),
+    [(5, signal.SIGTERM, 143), (6, signal.SIGINT, 130), (7, signal.SIGTERM, 143)],
+)
+def test_a_signal_after_the_last_step_is_not_forgotten(cli, tmp_path, eval_at, signum, code):
+    # Evaluation forwards: 1 the output-shape probe, 2 Lightning's sanity check, 3-5 one
+    # validation batch per epoch, 6 the test split, 7 the reload check. After the last step (the
+    # last validation, the test, the verification) a signal still ends the run as interrupted.
+    done = cli(*rgnet(at=10**6, signum=signum, eval_at=eval_at), run_dir=tmp_path / "run")
+    assert done.returncode == code, done.stderr
+    record = result(tmp_path / "run")
+    assert record["status"] == "interrupted" and record["checkpoint"].endswith("last.ckpt")
+    assert "Traceback" not in done.stderr and "nothing to resume from" not in done.stderr
+
+
+def test_the_resume_command_keeps_the_config_dir_the_run_was_given(cli, tmp_path):
+    (tmp_path / "mine" / "model").mkdir(parents=True)
+    (tmp_path / "mine" / "model" / "sig.yaml").write_text(
+        "defaults: [/schema/model@_here_, _self_]\ninput_shape: [4]\n"
+        "net: [{type: Linear, in_features: 4, out_features: 1}, {type: tests.user_layers.SignalAt, at: 3}]\n"
+    )
+    done = cli(
+        "--config-dir", str(tmp_path / "mine"), "model=sig", "device=cpu", run_dir=tmp_path / "run"
+    )
+    assert done.returncode == 143, done.stderr
+    assert result(tmp_path / "run")["resume"].startswith(
+        f"python -m runner --config-dir {tmp_path / 'mine'} model=sig"
+    )
 
 
 def test_the_printed_resume_command_finishes_an_interrupted_run_bitwise(cli, tmp_path):

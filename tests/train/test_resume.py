@@ -103,6 +103,19 @@ def test_fast_mode_from_the_middle_of_an_epoch_is_refused(two_epochs, tmp_path):
         )
 
 
+def test_other_data_under_a_mid_epoch_checkpoint_is_refused(two_epochs, tmp_path):
+    mid = state(two_epochs)
+    mid["loops"]["fit_loop"]["epoch_loop.batch_progress"]["is_last_batch"] = False
+    torch.save(mid, tmp_path / "mid.ckpt")
+    with pytest.raises(ConfigError, match=re.escape("data.batch_size: 256 then, 128 now")):
+        train(
+            tmp_path / "run",
+            "trainer.max_epochs=3",
+            "data.batch_size=128",
+            f"ckpt_path={tmp_path / 'mid.ckpt'}",
+        )
+
+
 def test_a_finished_run_says_so(two_epochs, tmp_path, cli):
     done = cli("model=mlp", "device=cpu", "trainer.max_epochs=2", f"ckpt_path={two_epochs}")
     assert done.returncode == 2
