@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from runner.config.spec import RunSpec, parse_run
 from runner.errors import ConfigError, Interrupted, RunFailed
-from runner.rundir import claim, resume_command, write_result
+from runner.rundir import claim, resume_command, set_aside_previous, write_result
 
 log = logging.getLogger("runner")
 
@@ -24,6 +24,7 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
     failed, interrupted), with the wall time and, in a sweep, the `job` fields given.
     """
     start = time.perf_counter()
+    run_dir = Path(run_dir)
     with claim(run_dir):  # a live run's directory: refused before anything is written
 
         def record(outcome: dict[str, Any]) -> dict[str, Any]:
@@ -31,6 +32,8 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
             _record(run_dir, outcome)
             return outcome
 
+        if not (job or {}).get("attempt"):  # a sweep's resume sets its attempts aside itself
+            _keep_previous(cfg, run_dir)
         task = cfg.get("task")
         try:
             spec = parse_run(cfg)
@@ -62,6 +65,19 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
             record({**result, "status": "failed", "error": f"{message}: see verification"})
             raise RunFailed(f"{message}: see {run_dir / 'result.json'}")
     return result
+
+
+def _keep_previous(cfg: DictConfig, run_dir: Path) -> None:
+    kept = set_aside_previous(run_dir)
+    if kept is None:
+        return
+    log.info("run dir: an earlier run's files were moved to %s", kept)
+    ckpt = cfg.get("ckpt_path")
+    if isinstance(ckpt, str):  # resuming from a checkpoint that was just moved: follow it
+        path = Path(ckpt).resolve()
+        if run_dir.resolve() in path.parents:
+            with open_dict(cfg):
+                cfg.ckpt_path = str(kept / path.relative_to(run_dir.resolve()))
 
 
 def _record(run_dir: Path, result: dict[str, Any]) -> None:

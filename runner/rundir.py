@@ -65,6 +65,34 @@ def _busy(run_dir: Path, owner: bytes) -> str:
     )
 
 
+# What a run leaves in its directory (Hydra's own .hydra/ and the log are Hydra's to write).
+RUN_FILES = (
+    "result.json",
+    "checkpoints",
+    "logs",
+    "param_stats.csv",
+    "plots",
+    "params.csv",
+    "init.csv",
+)
+
+
+def set_aside_previous(run_dir: Path) -> Path | None:
+    """Move an earlier run's files out of the way, into previous/<n>/, before a new run writes
+    into the same directory: nothing a run made is overwritten. Returns where they went."""
+    present = [run_dir / name for name in RUN_FILES if (run_dir / name).exists()]
+    if not present:
+        return None
+    n = 1
+    while (run_dir / "previous" / str(n)).exists():
+        n += 1
+    target = run_dir / "previous" / str(n)
+    target.mkdir(parents=True)
+    for path in present:
+        os.replace(path, target / path.name)
+    return target
+
+
 def read_result(run_dir: Path) -> dict[str, Any]:
     """A run's result.json as written by write_result; {} when there is none (yet) or it is not
     a JSON object."""

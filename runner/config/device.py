@@ -115,6 +115,10 @@ def place(spec: DeviceSpec, problems: Problems, training: bool = False) -> Place
 
 def _pick(spec: DeviceSpec, problems: Problems) -> Placement | None:
     if spec.accelerator == "cpu":
+        if spec.index is not None:
+            problems.add(
+                "device.index", f"a GPU number, but the accelerator is the CPU; got {spec.index}"
+            )
         return Placement(torch.device("cpu"), "cpu")
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if spec.accelerator == "auto":

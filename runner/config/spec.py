@@ -22,6 +22,21 @@ from runner.config.values import UNRESOLVED, resolve, show
 from runner.errors import Problems, did_you_mean, one_of
 
 TASKS = ("train", "inspect", "export")
+# config.yaml's keys: its groups and its own settings (an experiment may only set these too).
+TOP_LEVEL = (
+    "model",
+    "init",
+    "device",
+    "data",
+    "optim",
+    "trainer",
+    "stats",
+    "logger",
+    "task",
+    "seed",
+    "ckpt_path",
+    "sweep",
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,10 @@ def parse_run(cfg: DictConfig) -> RunSpec:
     if ckpt_path is None and task == "export":
         problems.add("ckpt_path", "task=export needs the checkpoint to export: ckpt_path=PATH")
     _check_sweep(resolve(cfg, "sweep", problems), problems)
+    for key in cfg:  # `+seeed=1` and other keys past the table of contents
+        if str(key) not in TOP_LEVEL:
+            allowed = one_of(TOP_LEVEL, limit=20)
+            problems.add(str(key), f"unknown key; allowed: {allowed}{did_you_mean(key, TOP_LEVEL)}")
     model, init, device = _parse_build(cfg, problems, task)
     if model is not None:
         _check_sharded(model, device, problems)

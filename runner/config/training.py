@@ -224,6 +224,8 @@ def _check_stats(cfg: dict[str, Any], problems: Problems) -> None:
             problems.add(
                 f"stats.{key}", f"unknown key; allowed: {one_of(known)}{did_you_mean(key, known)}"
             )
+    if not isinstance(cfg.get("plots", True), bool):
+        problems.add("stats.plots", f"expected true or false; got {show(cfg['plots'])}")
     every = cfg.get("every_n_steps", 0)
     if not (isinstance(every, int) and not isinstance(every, bool) and every >= 0):
         problems.add(

@@ -20,7 +20,7 @@ from runner.config.device import resolve_device
 from runner.config.init import InitSpec, RuleSpec
 from runner.config.model_spec import ModelSpec
 from runner.config.spec import parse_build
-from runner.errors import Problems
+from runner.errors import ConfigError, Problems
 from runner.model.compile import DryPassError, check_forward, construct, size_lazy
 from runner.model.memory import check_fits
 from runner.params import init_rules, tying
@@ -48,10 +48,25 @@ def build_net(cfg: DictConfig, device: torch.device | str | None = None) -> nn.M
     Seeds torch with `cfg.seed` first, so the same config builds the same parameters on the
     same device. Raises ConfigError for any problem in the config, all of them at once.
     """
+    if not isinstance(cfg, DictConfig):
+        raise TypeError(f"build_net: cfg is what runner.compose returns; got {type(cfg).__name__}")
     model, init, device_spec = parse_build(cfg)
-    target = torch.device(device) if device is not None else resolve_device(device_spec).device
+    target = _device(device) if device is not None else resolve_device(device_spec).device
     seed = cfg.get("seed")
     return assemble(model, init, target, seed if isinstance(seed, int) else None).net
+
+
+def _device(device: torch.device | str) -> torch.device:
+    """The device build_net was given, or a ConfigError saying why it cannot be used."""
+    try:
+        target = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ConfigError([f"device: {device!r} is not a torch device ({e})"]) from e
+    if target.type == "cuda" and not (
+        torch.cuda.is_available() and torch.cuda.device_count() > (target.index or 0)
+    ):
+        raise ConfigError([f"device: {device!r}, but that GPU is not visible here"])
+    return target
 
 
 def assemble(model: ModelSpec, init: InitSpec, device: torch.device, seed: int | None) -> Built:

@@ -217,4 +217,8 @@ def build(cfg: DictConfig) -> RunnerModule:
     """
     from runner.config.tree import plain
 
+    if not isinstance(cfg, DictConfig):
+        raise TypeError(
+            f"runner.build: cfg is what runner.compose returns; got {type(cfg).__name__}"
+        )
     return RunnerModule(plain(cfg), task=data_task(cfg))

@@ -90,7 +90,7 @@ def test_bad_repeat_and_duplicate_and_dotted_names():
             ]
         }
     )
-    assert ps[0] == "model.net[0].repeat: expected an integer ≥ 1; got 0"
+    assert ps[0] == "model.net[0].repeat: expected an integer from 1 to 10,000; got 0"
     assert ps[1] == "model.net[2].name: child name 'a' is used twice"
     assert ps[2].startswith("model.net[3].name: 'x.y' cannot name a submodule")
 
@@ -185,7 +185,7 @@ def test_all_problems_across_the_config_come_together(compose, tmp_path):
         run(cfg, tmp_path)
     assert info.value.problems == [
         "task: unknown task 'inspct'; allowed: export, inspect, train; did you mean 'inspect'?",
-        "seed: expected an integer; got 'one'",
+        "seed: expected an integer from 0 to 4294967295; got 'one'",
         "device.accelerator: unknown accelerator 'tpu'; allowed: auto, cpu, gpu; did you mean 'gpu'?",
         "device.precision: unsupported precision '64'; allowed: 16-mixed, 32, bf16-mixed",
         "model.net[0].type: unknown layer 'Lineer'; allowed: a torch.nn layer (Linear, ReLU, …), "

@@ -195,3 +195,22 @@ def test_a_temp_file_a_killed_writer_left_is_removed_at_the_next_save(tmp_path):
     atomic_save({"x": torch.ones(1)}, path)
     assert not stale.exists() and live.exists()
     assert torch.equal(torch.load(path, weights_only=True)["x"], torch.ones(1))
+
+
+def test_a_run_into_a_used_directory_keeps_the_earlier_runs_files(cli, tmp_path):
+    run_dir = tmp_path / "run"
+    first = cli(*rgnet(at=10**6), run_dir=run_dir)
+    assert first.returncode == 0, first.stderr
+    before = (run_dir / "checkpoints" / "last.ckpt").read_bytes()
+    # Resume into the very directory the checkpoint is in: it moves aside, and is still read.
+    again = cli(
+        *rgnet(at=10**6)[:-1],
+        "trainer.max_epochs=4",
+        f"ckpt_path={run_dir}/checkpoints/last.ckpt",
+        run_dir=run_dir,
+    )
+    assert again.returncode == 0, again.stderr
+    assert f"run dir: an earlier run's files were moved to {run_dir}/previous/1" in again.stderr
+    assert (run_dir / "previous" / "1" / "checkpoints" / "last.ckpt").read_bytes() == before
+    assert result(run_dir / "previous" / "1")["global_step"] == 3 * STEPS_PER_EPOCH
+    assert result(run_dir)["global_step"] == 4 * STEPS_PER_EPOCH
