@@ -93,6 +93,15 @@ CASES = [
         "model.blocks.block2[0].repeat: expected an integer from 1 to 10,000",
     ),
     (
+        "a scheduler's nonsense values",
+        [
+            "device=cpu",
+            "+optim.scheduler={_target_: torch.optim.lr_scheduler.StepLR, _partial_: true, step_size: -1, gamma: nan}",
+        ],
+        2,
+        "optim.scheduler.step_size: out of range; got -1; allowed: an integer ≥ 1",
+    ),
+    (
         "an empty net",
         ["task=inspect", "model.net=[]"],
         2,

@@ -22,6 +22,15 @@ OPTIMIZER_VALUES: dict[str, Check] = {
     "eps": Number(lo=0),
     "betas": Pair(Number(lo=0, hi=1, hi_open=True)),
 }
+# The same for schedulers: torch takes StepLR(step_size=-1) or gamma=nan and schedules nonsense.
+SCHEDULER_VALUES: dict[str, Check] = {
+    "step_size": Number(lo=1, integer=True),
+    "gamma": Number(lo=0, lo_open=True),
+    "T_max": Number(lo=1),
+    "eta_min": Number(lo=0),
+    "factor": Number(lo=0, hi=1, lo_open=True, hi_open=True),
+    "patience": Number(lo=0, integer=True),
+}
 _SCHEDULERS = (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
 # (key, what it must be, its base classes, where to look for a close match, what the runner
 # passes itself: it calls optimizer(params=...) and scheduler(optimizer)).
@@ -73,7 +82,7 @@ def check_optim(optim: dict[str, Any], problems: Problems) -> None:
         cls = _resolve(raw["_target_"], f"{path}._target_", kind, bases, home, problems)
         if cls is None:
             continue
-        values = OPTIMIZER_VALUES if key == "optimizer" else None
+        values = OPTIMIZER_VALUES if key == "optimizer" else SCHEDULER_VALUES
         label = cls.__name__
         checked = check_arguments(
             cls, kwargs, path, label, problems, hidden=(supplied,), values=values
