@@ -2,6 +2,7 @@
 
 import logging
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,9 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
 
     Raises ConfigError (all problems at once) before anything is built, or when a live run
     holds `run_dir`; RunFailed when a started run cannot finish (or its checkpoint does not
-    reproduce it); Interrupted on SIGINT or SIGTERM. result.json says which (`status`: ok,
-    failed, interrupted), with the wall time and, in a sweep, the `job` fields given.
+    reproduce it); Interrupted on SIGINT or SIGTERM (further ones are then ignored: the process
+    is ending). result.json says which (`status`: ok, failed, interrupted), with the wall time
+    and, in a sweep, the `job` fields given.
     """
     start = time.perf_counter()
     run_dir = Path(run_dir)
@@ -46,6 +48,7 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
             record({"status": "failed", "task": task, "error": str(failed)})
             raise failed from e
         except (Interrupted, KeyboardInterrupt) as e:
+            _ignore_signals()  # stopping: a second signal must not cut the record short
             stop = e if isinstance(e, Interrupted) else Interrupted(signal.SIGINT)
             last = run_dir / "checkpoints" / "last.ckpt"
             if stop.checkpoint is None and last.is_file():  # stopped after training (test, verify)
@@ -65,6 +68,14 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
             record({**result, "status": "failed", "error": f"{message}: see verification"})
             raise RunFailed(f"{message}: see {run_dir / 'result.json'}")
     return result
+
+
+def _ignore_signals() -> None:
+    """From here on the run only records how it stopped and ends: SIGINT and SIGTERM are
+    ignored (a scheduler's or an impatient user's repeats), in the main thread where possible."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
 
 
 def _keep_previous(cfg: DictConfig, run_dir: Path) -> None:

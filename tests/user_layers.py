@@ -1,6 +1,7 @@
 """A user's own layer, found by its dotted path: `type: tests.user_layers.Scale`."""
 
 import os
+import threading
 import time
 
 import torch
@@ -54,15 +55,21 @@ class SignalAt(nn.Module):
     deterministic stand-in for Ctrl-C, `timeout`'s SIGTERM or a kill -9 at a chosen step."""
 
     calls = 0
-
     eval_calls = 0
 
     def __init__(
-        self, at: int, signum: int = 15, seconds: float = 0.0, once: str = "", eval_at: int = 0
+        self,
+        at: int,
+        signum: int = 15,
+        seconds: float = 0.0,
+        once: str = "",
+        eval_at: int = 0,
+        burst: int = 1,
     ):
         super().__init__()
         self.at, self.signum, self.seconds, self.once = at, signum, seconds, once
         self.eval_at = eval_at  # > 0: at that evaluation forward instead (validation, test, verify)
+        self.burst = burst  # > 1: that many signals, 1 ms apart (a scheduler or a user insisting)
 
     def forward(self, x):
         if not self.training and self.eval_at:
@@ -75,5 +82,10 @@ class SignalAt(nn.Module):
             if SignalAt.calls == self.at and not (self.once and os.path.exists(self.once)):
                 if self.once:  # signal in one process only, however often the run repeats
                     open(self.once, "w").close()
-                os.kill(os.getpid(), self.signum)
+                threading.Thread(target=self._send, daemon=True).start()
         return x
+
+    def _send(self) -> None:
+        for _ in range(self.burst):
+            os.kill(os.getpid(), self.signum)
+            time.sleep(0.001)

@@ -214,3 +214,21 @@ def test_a_run_into_a_used_directory_keeps_the_earlier_runs_files(cli, tmp_path)
     assert (run_dir / "previous" / "1" / "checkpoints" / "last.ckpt").read_bytes() == before
     assert result(run_dir / "previous" / "1")["global_step"] == 3 * STEPS_PER_EPOCH
     assert result(run_dir)["global_step"] == 4 * STEPS_PER_EPOCH
+
+
+def test_a_storm_of_signals_still_ends_with_the_record_and_the_checkpoint(cli, tmp_path):
+    signal_at = "{type: tests.user_layers.SignalAt, at: 10, burst: 200}"
+    net = f"model.net=[{{block: block2}}, {signal_at}, {{type: Linear, in_features: 4, out_features: 1}}]"
+    done = cli(
+        "model=rgnet",
+        net,
+        "device=cpu",
+        "trainer.checkpoint_every_n_steps=1",
+        run_dir=tmp_path / "run",
+    )
+    # 143, or ended by the storm itself once Python restores the default handlers at exit:
+    # a shell shows both as 143.
+    assert done.returncode in (143, -signal.SIGTERM), done.stderr
+    assert "Traceback" not in done.stderr and "nothing to resume from" not in done.stderr
+    record = result(tmp_path / "run")
+    assert record["status"] == "interrupted" and Path(record["checkpoint"]).is_file()
