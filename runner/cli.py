@@ -57,7 +57,7 @@ def main(cfg: DictConfig) -> float | None:
             log.info("sweep: job %d ended ok in an earlier run of this sweep: skipped", job.number)
             write_result(run_dir, {**plan.previous, "sweep_status": "skipped"})
             return _objective(plan.previous, cfg)
-        sweep_job.set_aside(job, plan.attempt)
+        sweep_job.set_aside(job)
         fields["attempt"] = plan.attempt
         if plan.action == "resume":
             log.info("sweep: job %d resumes from %s", job.number, plan.checkpoint)

@@ -56,6 +56,20 @@ class Problems:
     def add(self, path: str, message: str) -> None:
         self.items.append(f"{path}: {message}")
 
+    def unknown_keys(
+        self, section: str, keys: Iterable[object], known: Iterable[str], limit: int = 12
+    ) -> bool:
+        """A problem for each key not in `known`, at `section.key` (at `key` when the section
+        is ""), with the allowed keys and a close match. Returns whether there was one."""
+        allowed = list(known)
+        unknown = [str(k) for k in keys if str(k) not in allowed]
+        for key in unknown:
+            self.add(
+                f"{section}.{key}" if section else key,
+                f"unknown key; allowed: {one_of(allowed, limit)}{did_you_mean(key, allowed)}",
+            )
+        return bool(unknown)
+
     def raise_if_any(self) -> None:
         if self.items:
             raise ConfigError(self.items)

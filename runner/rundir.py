@@ -77,16 +77,19 @@ RUN_FILES = (
 )
 
 
-def set_aside_previous(run_dir: Path) -> Path | None:
-    """Move an earlier run's files out of the way, into previous/<n>/, before a new run writes
-    into the same directory: nothing a run made is overwritten. Returns where they went."""
-    present = [run_dir / name for name in RUN_FILES if (run_dir / name).exists()]
+def set_aside_previous(
+    run_dir: Path, folder: str = "previous", names: tuple[str, ...] = RUN_FILES
+) -> Path | None:
+    """Move an earlier run's files (`names`) out of the way, into <folder>/<n>/, before a new
+    run writes into the same directory: nothing a run made is overwritten. Returns where they
+    went, or None when there was nothing to move."""
+    present = [run_dir / name for name in names if (run_dir / name).exists()]
     if not present:
         return None
     n = 1
-    while (run_dir / "previous" / str(n)).exists():
+    while (run_dir / folder / str(n)).exists():
         n += 1
-    target = run_dir / "previous" / str(n)
+    target = run_dir / folder / str(n)
     target.mkdir(parents=True)
     for path in present:
         os.replace(path, target / path.name)

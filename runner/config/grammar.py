@@ -57,12 +57,8 @@ def parse_model_section(cfg: DictConfig, problems: Problems) -> ModelSpec | None
         )
         return None
     raw: dict[str, Any] = {str(k): v for k, v in resolved.items()}
-    known = [f.name for f in fields(ModelConfig)]
-    for name in raw:
-        if name not in known:  # `+model.key=…` slips past the schema: catch it here
-            problems.add(
-                f"model.{name}", f"unknown key; allowed: {one_of(known)}{did_you_mean(name, known)}"
-            )
+    # `+model.key=…` slips past the schema: catch it here
+    problems.unknown_keys("model", raw, [f.name for f in fields(ModelConfig)])
     tables = {}
     for table in ("blocks", "shared"):
         value = raw.get(table) or {}

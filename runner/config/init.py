@@ -79,13 +79,8 @@ def parse_init(cfg: DictConfig | None, problems: Problems) -> InitSpec:
     before = len(problems.items)
     for section, schema in (("rules", InitRule), ("edits", InitEdit)):
         known = [f.name for f in fields(schema)]
-        for i, item in enumerate(raw[section]):
-            for key in item:
-                if key not in known:  # added with `+init.rules.0.key=…`, past the schema
-                    problems.add(
-                        f"init.{section}[{i}].{key}",
-                        f"unknown key; allowed: {one_of(known)}{did_you_mean(key, known)}",
-                    )
+        for i, item in enumerate(raw[section]):  # `+init.rules.0.key=…` gets past the schema
+            problems.unknown_keys(f"init.{section}[{i}]", item, known)
     if len(problems.items) > before:
         return InitSpec(True, (), ())
     rules = []

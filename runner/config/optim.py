@@ -54,12 +54,7 @@ _TARGETS = (
 
 def check_optim(optim: dict[str, Any], problems: Problems) -> None:
     """Problems in the optim section: its targets, their arguments and values."""
-    known = [key for key, *_ in _TARGETS]
-    for key in optim:
-        if key not in known:
-            problems.add(
-                f"optim.{key}", f"unknown key; allowed: {one_of(known)}{did_you_mean(key, known)}"
-            )
+    problems.unknown_keys("optim", optim, [key for key, *_ in _TARGETS])
     for key, kind, bases, home, supplied in _TARGETS:
         raw = optim.get(key)
         if key == "scheduler" and not raw:  # none: the learning rate stays as it is

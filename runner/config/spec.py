@@ -70,10 +70,7 @@ def parse_run(cfg: DictConfig) -> RunSpec:
     if ckpt_path is None and task == "export":
         problems.add("ckpt_path", "task=export needs the checkpoint to export: ckpt_path=PATH")
     _check_sweep(resolve(cfg, "sweep", problems), problems)
-    for key in cfg:  # `+seeed=1` and other keys past the table of contents
-        if str(key) not in TOP_LEVEL:
-            allowed = one_of(TOP_LEVEL, limit=20)
-            problems.add(str(key), f"unknown key; allowed: {allowed}{did_you_mean(key, TOP_LEVEL)}")
+    problems.unknown_keys("", cfg, TOP_LEVEL, limit=20)  # `+seeed=1`: past the table of contents
     model, init, device = _parse_build(cfg, problems, task)
     if model is not None:
         _check_sharded(model, device, problems)
@@ -108,12 +105,7 @@ def _check_sweep(section: Any, problems: Problems) -> None:
     if not isinstance(section, dict):
         problems.add("sweep", f"expected a mapping (resume, objective); got {show(section)}")
         return
-    known = ("resume", "objective")
-    for key in section:
-        if key not in known:
-            problems.add(
-                f"sweep.{key}", f"unknown key; allowed: {one_of(known)}{did_you_mean(key, known)}"
-            )
+    problems.unknown_keys("sweep", section, ("resume", "objective"))
     if not isinstance(section.get("resume", False), bool):
         problems.add("sweep.resume", f"expected true or false; got {show(section['resume'])}")
     objective = section.get("objective", "val/loss")

@@ -218,12 +218,7 @@ def _at_least(x: float) -> float:
 
 
 def _check_stats(cfg: dict[str, Any], problems: Problems) -> None:
-    known = ("every_n_steps", "stats", "plots", "on_nan")
-    for key in cfg:
-        if key not in known:
-            problems.add(
-                f"stats.{key}", f"unknown key; allowed: {one_of(known)}{did_you_mean(key, known)}"
-            )
+    problems.unknown_keys("stats", cfg, ("every_n_steps", "stats", "plots", "on_nan"))
     if not isinstance(cfg.get("plots", True), bool):
         problems.add("stats.plots", f"expected true or false; got {show(cfg['plots'])}")
     every = cfg.get("every_n_steps", 0)

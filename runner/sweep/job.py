@@ -4,15 +4,12 @@ a job that ended ok is skipped, an interrupted (or killed) one resumes from its 
 failed one runs again. An earlier attempt's files are moved to `attempts/<n>/`, never deleted.
 """
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from runner.errors import ConfigError
-from runner.rundir import read_result
-
-_ATTEMPT_FILES = ("result.json", "logs", "param_stats.csv", "plots", "params.csv", "init.csv")
+from runner.rundir import RUN_FILES, read_result, set_aside_previous
 
 
 @dataclass(frozen=True)
@@ -69,14 +66,8 @@ def gpu_for(job: Job, visible: int) -> int | None:
     return job.number % visible if visible > 1 else None
 
 
-def set_aside(job: Job, attempt: int) -> Path | None:
-    """Move the previous attempt's result and logs into attempts/<attempt - 1>/ (checkpoints
-    stay: a resumed job reads them)."""
-    present = [job.directory / name for name in _ATTEMPT_FILES if (job.directory / name).exists()]
-    if not present:
-        return None
-    target = job.directory / "attempts" / str(attempt - 1)
-    target.mkdir(parents=True, exist_ok=True)
-    for path in present:
-        shutil.move(str(path), str(target / path.name))
-    return target
+def set_aside(job: Job) -> Path | None:
+    """Move the previous attempt's result and logs into attempts/<n>/ (checkpoints stay: a
+    resumed job reads them)."""
+    kept = tuple(name for name in RUN_FILES if name != "checkpoints")
+    return set_aside_previous(job.directory, folder="attempts", names=kept)
