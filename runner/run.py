@@ -1,9 +1,11 @@
 """run(cfg, run_dir): validate → the task's work → result.json, whatever the outcome."""
 
+import contextlib
 import logging
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,25 @@ from runner.errors import ConfigError, Interrupted, RunFailed
 from runner.rundir import claim, resume_command, set_aside_previous, write_result
 
 log = logging.getLogger("runner")
+
+
+@contextlib.contextmanager
+def _console_log() -> Iterator[None]:
+    """Called from Python with no logging set up, the run's stage lines go to stderr, as on the
+    command line (otherwise a 20 s run shows nothing until it returns). Set-up logging wins."""
+    if log.hasHandlers():
+        yield
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
 
 
 def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -27,7 +48,8 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
     """
     start = time.perf_counter()
     run_dir = Path(run_dir)
-    with claim(run_dir):  # a live run's directory: refused before anything is written
+    # A live run's directory is refused before anything is written.
+    with claim(run_dir), _console_log():
 
         def record(outcome: dict[str, Any]) -> dict[str, Any]:
             outcome = {**outcome, **(job or {}), "seconds": time.perf_counter() - start}

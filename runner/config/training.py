@@ -30,7 +30,9 @@ DATA_VALUES: dict[str, Check] = {
     "test_fraction": Number(lo=0, hi=1, lo_open=True, hi_open=True, note="the runner tests on it"),
 }
 VALUE_STATS = ("mean", "std", "min", "max", "norm", "zero_frac", "nonfinite")
-ALL_STATS = (*VALUE_STATS, "grad_norm", "update_ratio")  # what `stats.stats` may list
+# What `stats.stats` may list. dead_units: per ReLU layer, the share of units that output 0 for
+# a whole batch (measured on the batches a record follows).
+ALL_STATS = (*VALUE_STATS, "grad_norm", "update_ratio", "dead_units")
 ON_NAN = ("stop", "warn")  # what the NaN/Inf guard does
 
 # Trainer arguments the trainer group may not set, and who owns them instead.

@@ -60,8 +60,16 @@ class StatsComputer:
         self.flat_limit = 1 << 24  # elements: above this, no flat copy of the whole model
 
     @torch.no_grad()
-    def table(self) -> tuple[list[str], list[str], list[list[float]]]:
-        """(row names, statistic names, values): rows are the tensors, then `block:<name>`."""
+    def table(
+        self, grad_norms: torch.Tensor | None = None
+    ) -> tuple[list[str], list[str], list[list[float]]]:
+        """(row names, statistic names, values): rows are the tensors, then `block:<name>`.
+
+        `grad_norms`, one per tensor (NaN: no gradient), replaces reading `.grad`: after the
+        last step an optimizer's `zero_grad(set_to_none=True)` may have dropped them. A tensor
+        without a gradient gets grad_norm NaN (absent, never a made-up 0), and so does a block
+        none of whose tensors has one.
+        """
         tensors = [t.tensor.detach() for t in self.items]
         p, b = len(tensors), len(self.blocks)
         # Per tensor, columns that add up (sum, sum of squares, zeros, NaN/Inf, numel, …),
@@ -73,11 +81,10 @@ class StatsComputer:
             additive, lo, hi = self._per_tensor_reductions(tensors)
         extra = [self.numel.to(additive.device)]
         if self.with_grads:
-            grads = [
-                t.tensor.grad if t.tensor.grad is not None else torch.zeros_like(t.tensor)
-                for t in self.items
-            ]
-            extra.append(torch.stack(torch._foreach_norm(grads)).double() ** 2)
+            norms = self.grad_norms() if grad_norms is None else grad_norms
+            norms = norms.to(additive.device, torch.float64)
+            present = ~torch.isnan(norms)
+            extra += [torch.where(present, norms**2, 0.0), present.double()]
         if self.with_updates:
             extra.append(self._delta_sq(tensors, additive.new_full((p,), float("nan"))))
         additive = torch.cat([additive, torch.stack(extra, 1)], 1)
@@ -99,14 +106,24 @@ class StatsComputer:
             "zero_frac": zeros / n,
             "nonfinite": nonfinite,
         }
-        if self.with_grads:
-            columns["grad_norm"] = a[:, 5].sqrt()
+        if self.with_grads:  # columns 5 and 6: the squared norm, how many tensors have one
+            columns["grad_norm"] = torch.where(a[:, 6] > 0, a[:, 5].sqrt(), float("nan"))
         if self.with_updates:
             ratio = a[:, -1].sqrt() / norm
             columns["update_ratio"] = torch.where(norm > 0, ratio, torch.zeros_like(ratio))
         values = torch.stack(list(columns.values()), 1).cpu().tolist()  # the one transfer
         rows = [t.name for t in self.items] + [f"block:{name}" for name in self.blocks]
         return rows, list(columns), values
+
+    def grad_norms(self) -> torch.Tensor:
+        """The L2 norm of each tensor's `.grad` now, NaN where it has none (on their device)."""
+        have = [i for i, t in enumerate(self.items) if t.tensor.grad is not None]
+        norms = self.numel.new_full((len(self.items),), float("nan"))
+        if have:
+            grads = [self.items[i].tensor.grad for i in have]
+            values = torch.stack(torch._foreach_norm(grads))  # type: ignore[arg-type]
+            norms[have] = values.to(norms.device, norms.dtype)
+        return norms
 
     def _flat_reductions(
         self, tensors: list[torch.Tensor]
@@ -139,11 +156,11 @@ class StatsComputer:
         torch._foreach_copy_(self.previous, tensors)
         return torch.stack(torch._foreach_norm(deltas)).double() ** 2
 
-    def compute(self) -> dict[str, dict[str, float]]:
+    def compute(self, grad_norms: torch.Tensor | None = None) -> dict[str, dict[str, float]]:
         """{tensor or block name: {stat: value}}; blocks are keyed `block:<name>`."""
         if not self.items:
             return {}
-        rows, names, values = self.table()
+        rows, names, values = self.table(grad_norms)
         return {row: dict(zip(names, v, strict=True)) for row, v in zip(rows, values, strict=True)}
 
 

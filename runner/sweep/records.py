@@ -13,6 +13,7 @@ from typing import Any
 from runner.rundir import in_use, read_result
 
 STATUSES = ("ok", "failed", "interrupted", "skipped", "running", "killed")
+DIAGNOSED = ("no_gradient", "dead_units")  # result.json's stats keys that name what went wrong
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class JobRecord:
     error: str = ""
     directory: Path = Path()
     attempts: int = 1
+    # What the statistics diagnosed: {"no_gradient": [blocks], "dead_units": [ReLU layers]}.
+    diagnosis: dict[str, list[str]] = field(default_factory=dict)
 
     def metric(self, name: str) -> float | None:
         value = self.metrics.get(name)
@@ -48,6 +51,7 @@ def read_job(directory: Path) -> JobRecord:
     if not result:
         status = "running" if in_use(directory) else "killed"
         return JobRecord(number, status, overrides, directory=directory)
+    stats = result.get("stats") or {}
     return JobRecord(
         number=number,
         status=str(result.get("sweep_status") or result.get("status", "failed")),
@@ -58,6 +62,7 @@ def read_job(directory: Path) -> JobRecord:
         error=str(result.get("error") or _interruption(result)),
         directory=directory,
         attempts=int(result.get("attempt", 1)),
+        diagnosis={k: list(stats.get(k) or []) for k in DIAGNOSED if stats.get(k)},
     )
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.sweep.records import JobRecord, read_jobs, varying
+from runner.sweep.records import DIAGNOSED, JobRecord, read_jobs, varying
 
 log = logging.getLogger("runner")
 
@@ -59,7 +59,17 @@ def _metric_columns(records: list[JobRecord]) -> list[str]:
 def _write_csv(
     sweep_dir: Path, records: list[JobRecord], labels: dict[int, str], metrics: list[str]
 ) -> Path:
-    columns = ["job", "status", "overrides", *metrics, "parameters", "seconds", "error", "dir"]
+    columns = [
+        "job",
+        "status",
+        "overrides",
+        *metrics,
+        "parameters",
+        "seconds",
+        *DIAGNOSED,
+        "error",
+        "dir",
+    ]
     rows = [
         {
             "job": r.number,
@@ -68,6 +78,7 @@ def _write_csv(
             **{m: r.metrics.get(m, "") for m in metrics},
             "parameters": r.parameters if r.parameters is not None else "",
             "seconds": f"{r.seconds:.2f}" if r.seconds is not None else "",
+            **{k: " ".join(r.diagnosis.get(k, [])) for k in DIAGNOSED},
             "error": r.error,
             "dir": str(r.directory),
         }
@@ -112,12 +123,25 @@ def _write_markdown(
             f"{r.seconds:.1f}" if r.seconds is not None else "",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    diagnosed = [r for r in records if r.diagnosis]
+    if diagnosed:
+        lines += ["", "## What the statistics found", ""]
+        lines += [f"- job {r.number} (`{labels[r.number]}`): {_findings(r)}" for r in diagnosed]
     failed = summary.failed
     if failed:
         lines += ["", "## Failed jobs", ""]
         lines += [f"- job {r.number} (`{labels[r.number]}`), {r.status}: {r.error}" for r in failed]
     text = "\n".join(lines) + "\n"
     return _atomic(sweep_dir / "summary.md", lambda f: f.write(text))
+
+
+def _findings(record: JobRecord) -> str:
+    parts = []
+    if "no_gradient" in record.diagnosis:
+        parts.append("no gradient in " + ", ".join(map(repr, record.diagnosis["no_gradient"])))
+    if "dead_units" in record.diagnosis:
+        parts.append("dead ReLU units in " + ", ".join(map(repr, record.diagnosis["dead_units"])))
+    return "; ".join(parts) + " (their runner.log says more)"
 
 
 def _number(value: float | None) -> str:

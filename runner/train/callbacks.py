@@ -1,15 +1,18 @@
 """The runner's own Lightning callbacks besides statistics: `last.ckpt` kept fresh, a graceful
-stop on SIGINT/SIGTERM, and where the parameters live once training starts."""
+stop on SIGINT/SIGTERM, where the parameters live once training starts, and the runner's log
+lines from a DDP worker."""
 
 import logging
+import os
 import signal
+import sys
 import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 
 from runner.errors import Interrupted
 
@@ -114,3 +117,54 @@ class ReportPlacement(pl.Callback):
             where = Counter(str(p.device) for p in pl_module.parameters())
             places = ", ".join(f"{n} tensors on {d}" for d, n in where.items())
             log.info("fit: %s; %d process(es)", places, trainer.world_size)
+
+
+class WorkerLogging(pl.Callback):
+    """Rank 0 of a spawned DDP worker set logs the runner's lines where the launching process
+    does (the console and `runner.log`): workers start with no logging set up, so the `fit:`
+    and `stats:` lines of a `device=ddp_cpu` run were lost. Other ranks stay quiet."""
+
+    def __init__(self) -> None:
+        self.parent = os.getpid()
+        self.targets: list[
+            tuple[str, str, str | None, str | None]
+        ] = []  # kind, where, fmt, datefmt
+        logger: logging.Logger | None = log
+        while logger is not None:  # the handlers a record from `log` reaches (Hydra's on root)
+            for h in logger.handlers:
+                fmt = h.formatter._fmt if h.formatter else None
+                datefmt = h.formatter.datefmt if h.formatter else None
+                if isinstance(h, logging.FileHandler):
+                    self.targets.append(("file", h.baseFilename, fmt, datefmt))
+                elif isinstance(h, logging.StreamHandler) and h.stream in (sys.stderr, sys.stdout):
+                    stream = "stdout" if h.stream is sys.stdout else "stderr"
+                    self.targets.append(("stream", stream, fmt, datefmt))
+            logger = logger.parent if logger.propagate else None
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if os.getpid() == self.parent or not trainer.is_global_zero or log.handlers:
+            return
+        for kind, where, fmt, datefmt in self.targets:
+            handler: logging.Handler = (
+                logging.FileHandler(where, mode="a")
+                if kind == "file"
+                else logging.StreamHandler(getattr(sys, where))
+            )
+            handler.setFormatter(logging.Formatter(fmt, datefmt))
+            log.addHandler(handler)
+        if self.targets:
+            log.setLevel(logging.INFO)
+            log.propagate = False  # the worker's root logger has Lightning's own handlers
+
+
+class ProgressBar(RichProgressBar):
+    """Lightning's bar with the current training metrics (the means since the last log write,
+    not the previous epoch's) and numbers to 4 significant digits: a loss of 1.8e-4 is not
+    "0.000"."""
+
+    def get_metrics(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule
+    ) -> dict[str, int | str | float | dict[str, float]]:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.update(getattr(getattr(pl_module, "running", None), "latest", {}))
+        return {k: f"{v:.4g}" if isinstance(v, float) else v for k, v in metrics.items()}

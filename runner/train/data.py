@@ -188,10 +188,13 @@ class Batches:
 
 
 class RandomData(InMemoryData):
-    """Uniform inputs of the model's input shape; targets from a fixed random teacher network.
+    """Standard-normal inputs of the model's input shape; targets from a fixed random teacher.
 
     The teacher (flatten → Linear → tanh → Linear, drawn from `seed`) gives targets with the
-    model's output shape, which the runner sets as `output_shape` before training.
+    model's output shape, which the runner sets as `output_shape` before training. Inputs are
+    centred, so no first-layer ReLU unit is off for every sample (uniform [0, 1) inputs, the
+    book's `torch.rand`, left whole rgnet blocks without gradient), and targets are
+    standardized, so a loss of 1.0 is what predicting the mean gets: below it, the model learned.
     """
 
     def __init__(
@@ -212,11 +215,12 @@ class RandomData(InMemoryData):
     def make(self) -> Batch:
         assert self.output_shape is not None, "set output_shape from the model first"
         g = torch.Generator().manual_seed(self.seed)
-        X = torch.rand(self.num_samples, *self.input_shape, generator=g)
+        X = torch.randn(self.num_samples, *self.input_shape, generator=g)
         n_in, n_out = math.prod(self.input_shape), math.prod(self.output_shape)
         w1 = torch.randn(n_in, self.hidden, generator=g) / math.sqrt(n_in)
         w2 = torch.randn(self.hidden, n_out, generator=g) / math.sqrt(self.hidden)
         y = torch.tanh(X.flatten(1) @ w1) @ w2
+        y = (y - y.mean(0)) / y.std(0).clamp(min=1e-12)  # (n, n_out): zero mean, unit variance
         return X, y.reshape(self.num_samples, *self.output_shape)
 
 

@@ -15,9 +15,16 @@ from runner.config.device import resolve_device
 from runner.config.spec import RunSpec
 from runner.config.tree import plain
 from runner.errors import ConfigError, RunFailed
+from runner.params.diagnosis import Diagnosis, summarize
 from runner.params.tensors import distinct_parameters
 from runner.rundir import resume_command
-from runner.train.callbacks import GracefulStop, LastCheckpoint, ReportPlacement
+from runner.train.callbacks import (
+    GracefulStop,
+    LastCheckpoint,
+    ProgressBar,
+    ReportPlacement,
+    WorkerLogging,
+)
 from runner.train.checkpoint import AtomicCheckpointIO, RNGState, safe_load
 from runner.train.data import InMemoryData, RandomData
 from runner.train.module import RunnerModule
@@ -102,6 +109,8 @@ def train(
             RNGState(),
             placement_report,
             parameter_stats,
+            WorkerLogging(),
+            *([ProgressBar()] if sys.stderr.isatty() else []),
             *extra_callbacks,
         ],
         plugins=[AtomicCheckpointIO()],
@@ -175,6 +184,8 @@ def train(
             "plots": sorted(str(p) for p in (run_dir / "plots").glob("*.png")),
             # Steps with NaN/Inf gradients that stats.on_nan=warn let through (this process).
             "non_finite_steps": getattr(parameter_stats, "bad_steps", 0),
+            # From the CSV, not the callback: under DDP the workers recorded it.
+            **_diagnosis(parameter_stats.csv),
         },
     }
 
@@ -224,6 +235,12 @@ def _output_shape(module: RunnerModule, spec: RunSpec) -> tuple[int, ...]:
             ]
         )
     return tuple(out.shape[1:])
+
+
+def _diagnosis(csv_path: Path) -> dict[str, Any]:
+    """The warnings the statistics made (blocks without gradient, dead ReLU units)."""
+    findings = Diagnosis.replay(csv_path)
+    return {"warnings": [f.text for f in findings], **summarize(findings)}
 
 
 def _floats(metrics: dict[str, Any]) -> dict[str, float]:

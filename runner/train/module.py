@@ -32,6 +32,9 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     # A resumed run writes into its own new directory by design; Lightning warns every time.
     warnings.filterwarnings("ignore", message=r"The dirpath has changed from")
+    # Lightning's interval for its own step logging, which the runner does not use: the module
+    # writes every log_every_n_steps optimizer steps itself, however few batches an epoch has.
+    warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller")
 
 
 _quiet_lightning()
@@ -130,7 +133,8 @@ class RunnerModule(pl.LightningModule):
         if not means or not self.trainer.is_global_zero:
             return
         values = torch.stack(list(means.values())).tolist()
-        row = {f"train/{name}_step": v for name, v in zip(means, values, strict=True)}
+        self.running.latest = {f"train/{n}": v for n, v in zip(means, values, strict=True)}
+        row = {f"{name}_step": v for name, v in self.running.latest.items()}
         for logger in self.loggers:
             logger.log_metrics(row, step=self.trainer.global_step)
 
@@ -169,6 +173,7 @@ class _Running:
     def __init__(self, logged_at: int):
         self.logged_at = logged_at
         self.last_loss: torch.Tensor | None = None
+        self.latest: dict[str, float] = {}  # the last write's means, for the progress bar
         self.sums: dict[str, torch.Tensor] = {}
         self.steps = 0
         self.new_epoch()

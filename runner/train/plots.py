@@ -1,5 +1,6 @@
 """The statistics as pictures: weight histograms at init vs at the end, and per-block
-trajectories of the weight norm, the gradient norm and the update ratio."""
+trajectories of the weight norm, the gradient norm and the update ratio (and, per ReLU layer,
+the share of dead units)."""
 
 import math
 from pathlib import Path
@@ -78,38 +79,41 @@ def _trajectories(rows: list[tuple[int, str, str, str, str, float]], path: Path)
     import matplotlib.pyplot as plt
 
     panels = [
-        ("norm", "weight L2 norm"),
-        ("grad_norm", "gradient L2 norm"),
-        ("update_ratio", "‖Δw‖ / ‖w‖ since last record\n(log scale; zeros not drawn)"),
+        ("block", "norm", "weight L2 norm"),
+        ("block", "grad_norm", "gradient L2 norm"),
+        ("block", "update_ratio", "‖Δw‖ / ‖w‖ since last record\n(log scale; zeros not drawn)"),
+        ("activation", "dead_units", "dead ReLU units\n(share of the layer)"),
     ]
-    panels = [(s, label) for s, label in panels if any(r[4] == s and r[1] == "block" for r in rows)]
-    blocks = list(dict.fromkeys(r[2] for r in rows if r[1] == "block"))
-    colors = plt.get_cmap("tab20" if len(blocks) > 10 else "tab10")
+    panels = [p for p in panels if any(r[1] == p[0] and r[4] == p[1] for r in rows)]
     fig, axes = plt.subplots(
         len(panels), 1, figsize=(10, 3 * len(panels)), sharex=True, squeeze=False
     )
-    for ax, (stat, label) in zip(axes[:, 0], panels, strict=True):
-        for i, block in enumerate(blocks):
-            points = [
-                (r[0], r[5]) for r in rows if r[1] == "block" and r[2] == block and r[4] == stat
-            ]
+    for ax, (kind, stat, label) in zip(axes[:, 0], panels, strict=True):
+        # One line per block (per ReLU layer in the dead-units panel).
+        names = list(dict.fromkeys(r[2] for r in rows if r[1] == kind))
+        colors = plt.get_cmap("tab20" if len(names) > 10 else "tab10")
+        for i, name in enumerate(names):
+            points = [(r[0], r[5]) for r in rows if r[1] == kind and r[2] == name and r[4] == stat]
             points = [(x, y) for x, y in points if math.isfinite(y)]
             if points:
                 xs, ys = zip(*points, strict=True)
-                ax.plot(xs, ys, marker=".", color=colors(i % colors.N), label=block)
+                ax.plot(xs, ys, marker=".", color=colors(i % colors.N), label=name)
         ax.set_ylabel(label, fontsize=9)
         drawn = [y for line in ax.get_lines() for y in line.get_ydata()]
         if stat == "update_ratio" and any(y > 0 for y in drawn):
             ax.set_yscale("log")
+        if stat == "dead_units":
+            ax.set_ylim(-0.05, 1.05)
         ax.grid(alpha=0.3)
+        if ax is axes[0, 0] or kind == "activation":
+            ax.legend(
+                title="block" if kind == "block" else "ReLU layer",
+                fontsize=8,
+                loc="upper left",
+                bbox_to_anchor=(1.01, 1.0),
+                ncols=1 if len(names) <= 20 else 2,
+            )
     axes[-1, 0].set_xlabel("optimizer step")
-    axes[0, 0].legend(
-        title="block",
-        fontsize=8,
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        ncols=1 if len(blocks) <= 20 else 2,
-    )
     fig.suptitle("Per-block trajectories")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

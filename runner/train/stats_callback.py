@@ -4,7 +4,10 @@ Statistics (runner.params.stats) at init, every `stats.every_n_steps` optimizer 
 end: appended to `param_stats.csv` (long format: step, kind, name, block, stat, value; written
 once per epoch, at the end, and when the run fails), per-block
 norm / gradient norm / update ratio to the loggers (weight and gradient histograms too with
-logger=tensorboard), and plots in `plots/` when training ends.
+logger=tensorboard), and plots in `plots/` when training ends. Records start where the fit
+starts (a resumed run goes on counting from its checkpoint's step). The statistics also
+diagnose (runner.params.diagnosis): a warning, once, names a block whose gradient norm is
+exactly 0 in consecutive records and a ReLU layer most of whose units are dead.
 
 The guard checks the global gradient norm before every optimizer step (one fused norm and one
 host read). On NaN/Inf it saves `checkpoints/last-good.ckpt` (the weights before this step,
@@ -22,6 +25,7 @@ import pytorch_lightning as pl
 import torch
 
 from runner.params import stats
+from runner.params.diagnosis import Diagnosis, ReluWatch, activation_rows
 
 log = logging.getLogger("runner")
 
@@ -47,12 +51,18 @@ class ParameterStats(pl.Callback):
         self.rows: list[tuple[int, str, str, str, str, float]] = []
         self.pending: list[tuple[int, str, str, str, str, float]] = []  # not on disk yet
         self.initial: dict[str, torch.Tensor] = {}
+        self.diagnosis = Diagnosis()
+        self.relus: ReluWatch | None = None
+        # The last optimizer step's gradient norms, kept on the device by the guard: after the
+        # last step the gradients may be gone, and the final record must not show 0 for them.
+        self.step_grads: tuple[list[int], torch.Tensor] | None = None
 
     @property
     def recording(self) -> bool:
         return bool(self.wanted)
 
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Not on_fit_start: a resumed run's step counter is restored only after it.
         net: torch.nn.Module = pl_module.net  # type: ignore[assignment]
         self.params = stats.tracked_parameters(net)
         # For the guard: where this fit started, to tell a bad start from weights that blew up.
@@ -68,14 +78,28 @@ class ParameterStats(pl.Callback):
         with self.csv.open("w", newline="") as f:
             csv.writer(f).writerow(CSV_COLUMNS)
         self.last = trainer.global_step
+        if "dead_units" in self.wanted:
+            self.relus = ReluWatch(net)
         if self.plots:
             self.initial = {t.name: _sample(t.tensor) for t in self.params}
         self._record(trainer, init=True)
 
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any
+    ) -> None:
+        # Arm the ReLU hooks only for a batch whose end is a record: free on other steps.
+        if self.relus is not None and self._due(
+            trainer, ahead=getattr(pl_module, "steps_per_batch", 1)
+        ):
+            self.relus.armed = True
+
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
-        due = self.every and trainer.global_step - getattr(self, "last", 0) >= self.every
-        if self.recording and due and trainer.is_global_zero:
+        if self.recording and trainer.is_global_zero and self._due(trainer):
             self._record(trainer)
+
+    def _due(self, trainer: pl.Trainer, ahead: int = 0) -> bool:
+        """Whether a record is due once `ahead` more optimizer steps are done."""
+        return bool(self.every) and trainer.global_step + ahead - self.last >= self.every
 
     def _flush(self) -> None:
         """Append the pending rows: once per epoch, at the end, and when the run fails, so a
@@ -99,6 +123,8 @@ class ParameterStats(pl.Callback):
         if trainer.global_step != self.last:
             self._record(trainer)
         self._flush()
+        if self.relus is not None:
+            self.relus.remove()
         if self.bad_steps:
             log.warning("stats: %d optimizer step(s) had NaN/Inf gradients", self.bad_steps)
         if self.plots:
@@ -119,7 +145,7 @@ class ParameterStats(pl.Callback):
     def _record(self, trainer: pl.Trainer, init: bool = False) -> None:
         step = trainer.global_step
         self.last = step
-        values = self.computer.compute()
+        values = self.computer.compute(None if init else self._grad_norms())
         new = []
         for row_name, row in values.items():
             kind, name = (
@@ -129,8 +155,11 @@ class ParameterStats(pl.Callback):
             )
             block = name if kind == "block" else self.block_by_name[name]
             for stat in self.wanted:
-                if stat in row and not (init and stat in ("grad_norm", "update_ratio")):
-                    new.append((step, kind, name, block, stat, row[stat]))
+                if stat not in row or (init and stat in ("grad_norm", "update_ratio")):
+                    continue
+                if stat == "grad_norm" and math.isnan(row[stat]):
+                    continue  # no gradient (frozen, or unused by the loss): absent, not 0
+                new.append((step, kind, name, block, stat, row[stat]))
         if self.buffers is not None:
             for name, row in self.buffers.compute().items():
                 if not name.startswith("block:"):
@@ -138,6 +167,10 @@ class ParameterStats(pl.Callback):
                     new += [
                         (step, "buffer", name, block, s, row[s]) for s in self.wanted if s in row
                     ]
+        if self.relus is not None:
+            new += activation_rows(step, self.relus.take())
+        for finding in self.diagnosis.update(new):
+            log.warning("stats: %s", finding.text)
         self.rows += new
         self.pending += new
         metrics = {f"stats/{n}/{s}": v for _, k, n, _, s, v in new if k == "block" and s in LOGGED}
@@ -157,12 +190,14 @@ class ParameterStats(pl.Callback):
     def on_before_optimizer_step(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
     ) -> None:
-        grads = [t.tensor.grad for t in self.params if t.tensor.grad is not None]
+        have = [i for i, t in enumerate(self.params) if t.tensor.grad is not None]
+        grads = [self.params[i].tensor.grad for i in have]
         running = getattr(pl_module, "running", None)
         loss = getattr(running, "last_loss", None)
         if not grads and loss is None:
             return
-        norms = torch.stack(torch._foreach_norm(grads)) if grads else torch.zeros(1)
+        norms = torch.stack(torch._foreach_norm(grads)) if grads else torch.zeros(1)  # type: ignore[arg-type]
+        self.step_grads = (have, norms) if grads else None
         # NaN/Inf anywhere makes the sum non-finite: one reduction, one host read per step.
         if bool(torch.isfinite(norms.sum() + (loss if loss is not None else 0.0))):
             return
@@ -210,6 +245,15 @@ class ParameterStats(pl.Callback):
         saved = self.run_dir / "checkpoints" / "last-good.ckpt"
         trainer.save_checkpoint(saved, weights_only=False)  # before this step: last good state
         return f"the weights before this step are saved in {saved}"
+
+    def _grad_norms(self) -> torch.Tensor | None:
+        """Per tracked tensor, its gradient's norm at the last optimizer step (NaN: none)."""
+        if self.step_grads is None:
+            return None
+        have, norms = self.step_grads
+        full = torch.full((len(self.params),), float("nan"), dtype=norms.dtype, device=norms.device)
+        full[have] = norms
+        return full
 
 
 def _norm(params: list[stats.Tracked]) -> float:

@@ -95,7 +95,7 @@ def test_each_tensor_is_initialized_once_on_the_meta_path(compose, monkeypatch):
         original(self)
 
     monkeypatch.setattr(nn.Linear, "reset_parameters", counting)
-    runner.build_net(compose("model=rgnet", "init=xavier"))  # rules set every weight and bias
+    runner.build_net(compose("model=rgnet", "init=kaiming"))  # rules set every weight and bias
     assert resets == []
     runner.build_net(compose("model=rgnet", "init=mixed"))  # rules set 2 weights: reset all 9
     assert len(resets) == 9

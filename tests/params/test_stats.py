@@ -123,7 +123,7 @@ def test_training_writes_the_documented_csv_and_plots(tmp_path):
         "zero_frac",
         "nonfinite",
     }
-    assert {r["kind"] for r in rows} == {"parameter", "block"}
+    assert {r["kind"] for r in rows} == {"parameter", "block", "activation"}  # ReLUs: dead units
     plots = [Path(p) for p in result["stats"]["plots"]]
     assert [p.name for p in plots] == ["blocks.png", "weights.png"]
     assert all(p.stat().st_size > 10_000 for p in plots)
@@ -182,7 +182,7 @@ def test_stats_mistakes_are_reported(compose, tmp_path):
     with pytest.raises(runner.ConfigError) as info:
         run(compose("stats.stats=[mean,gradnorm]", "stats.on_nan=halt"), tmp_path)
     assert info.value.problems == [
-        "stats.stats[1]: unknown statistic 'gradnorm'; allowed: grad_norm, max, mean, min, nonfinite, norm, std, "
+        "stats.stats[1]: unknown statistic 'gradnorm'; allowed: dead_units, grad_norm, max, mean, min, nonfinite, norm, std, "
         "update_ratio, zero_frac; did you mean 'grad_norm'?",
         "stats.on_nan: unknown choice 'halt'; allowed: stop, warn",
     ]
