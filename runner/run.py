@@ -138,4 +138,10 @@ def export(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     return export_task(cfg, spec, run_dir)
 
 
-TASKS = {"train": train, "inspect": inspect, "export": export}
+def evaluate(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+    from runner.train.evaluate import eval_task
+
+    return eval_task(cfg, spec, run_dir)
+
+
+TASKS = {"train": train, "inspect": inspect, "export": export, "eval": evaluate}

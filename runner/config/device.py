@@ -12,7 +12,7 @@ from runner.config.arguments import is_int
 from runner.config.values import UNRESOLVED, show
 from runner.errors import Problems, did_you_mean, one_of
 
-ACCELERATORS = ("auto", "cpu", "gpu")
+ACCELERATORS = ("auto", "cpu", "gpu", "mps")  # mps: Apple-silicon GPUs (Metal)
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 DEVICES = (
     "a positive integer (how many), a list of GPU indices such as [0, 1], auto, or -1 (every "
@@ -36,7 +36,7 @@ def parse_device(cfg: Any, problems: Problems) -> DeviceSpec:
         if cfg is not UNRESOLVED:  # else a problem says already why it could not be read
             problems.add(
                 "device",
-                f"no device option chosen; got {show(cfg)}; allowed: device=auto, cpu, gpu, …",
+                f"no device option chosen; got {show(cfg)}; allowed: device=auto, cpu, gpu, mps, …",
             )
         return DeviceSpec("auto", None, 1, "auto", "32")
     accelerator, index, devices = cfg.get("accelerator"), cfg.get("index"), cfg.get("devices")
@@ -101,6 +101,15 @@ def place(spec: DeviceSpec, problems: Problems, training: bool = False) -> Place
                 f"'16-mixed' needs a GPU, but the run is on {cpu}; allowed there: 32, bf16-mixed",
             )
         return placement
+    if placement.device.type == "mps":
+        if devices not in (1, "auto"):
+            problems.add("device.devices", f"an Apple GPU is one device; got {show(devices)}")
+        if spec.precision != "32":
+            problems.add(
+                "device.precision",
+                f"{spec.precision!r} is not supported on mps by the runner; allowed there: 32",
+            )
+        return placement
     count = torch.cuda.device_count()
     missing = [i for i in devices if is_int(i) and i >= count] if isinstance(devices, list) else []
     too_many = is_int(devices) and devices > count
@@ -124,7 +133,21 @@ def _pick(spec: DeviceSpec, problems: Problems) -> Placement | None:
     if spec.accelerator == "auto":
         if count:
             return Placement(torch.device("cuda", 0), f"auto → {_gpu_name(0)}")
+        if _mps():
+            return Placement(torch.device("mps"), "auto → mps (Apple GPU)")
         return Placement(torch.device("cpu"), f"auto → cpu: {_no_gpu_reason()}")
+    if spec.accelerator == "mps":
+        if spec.index is not None:
+            problems.add("device.index", f"an Apple GPU has no index; got {spec.index}")
+        if not _mps():
+            problems.add(
+                "device.accelerator",
+                "'mps', but no Apple GPU is usable (torch.backends.mps.is_available() is "
+                "false: it needs an Apple-silicon Mac and a torch build with MPS); use "
+                "device=auto to fall back to the CPU, or device=cpu",
+            )
+            return None
+        return Placement(torch.device("mps"), "mps (Apple GPU)")
     index = spec.index if is_int(spec.index) and spec.index > 0 else 0  # (a bad one is reported)
     if not count:
         problems.add(
@@ -140,6 +163,11 @@ def _pick(spec: DeviceSpec, problems: Problems) -> Placement | None:
         )
         return None
     return Placement(torch.device("cuda", index), f"gpu → {_gpu_name(index)}")
+
+
+def _mps() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
 
 
 def _gpu_name(index: int) -> str:

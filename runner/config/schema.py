@@ -65,7 +65,7 @@ class InitConfig:
 
 @dataclass
 class DeviceConfig:
-    accelerator: str = "auto"  # auto | cpu | gpu
+    accelerator: str = "auto"  # auto | cpu | gpu | mps
     index: int | None = None  # which GPU with accelerator=gpu (None: the first)
     devices: Any = 1  # how many devices (or "auto"), for the trainer
     strategy: str = "auto"  # Lightning's strategy name, e.g. ddp

@@ -21,7 +21,8 @@ from runner.config.training import check_training
 from runner.config.values import UNRESOLVED, resolve, show
 from runner.errors import Problems, did_you_mean, one_of
 
-TASKS = ("train", "inspect", "export")
+TASKS = ("train", "inspect", "export", "eval")
+EVAL_SPLITS = ("test", "val", "train")
 # config.yaml's keys: its groups and its own settings (an experiment may only set these too).
 TOP_LEVEL = (
     "model",
@@ -36,6 +37,7 @@ TOP_LEVEL = (
     "seed",
     "ckpt_path",
     "sweep",
+    "eval",
 )
 
 
@@ -67,14 +69,16 @@ def parse_run(cfg: DictConfig) -> RunSpec:
             f"{ckpt_path!r} given, but task=inspect builds from the config and reads no "
             "checkpoint; remove the override",
         )
-    if ckpt_path is None and task == "export":
-        problems.add("ckpt_path", "task=export needs the checkpoint to export: ckpt_path=PATH")
+    if ckpt_path is None and task in ("export", "eval"):
+        what = "to export" if task == "export" else "to evaluate"
+        problems.add("ckpt_path", f"task={task} needs the checkpoint {what}: ckpt_path=PATH")
+    _check_eval(resolve(cfg, "eval", problems), problems)
     _check_sweep(resolve(cfg, "sweep", problems), problems)
     problems.unknown_keys("", cfg, TOP_LEVEL, limit=20)  # `+seeed=1`: past the table of contents
     model, init, device = _parse_build(cfg, problems, task)
     if model is not None:
         _check_sharded(model, device, problems)
-    if task == "train":
+    if task in ("train", "eval"):  # eval: the trainer, logger and data groups it runs with
         check_training(cfg, problems, device)
     problems.raise_if_any()
     assert model is not None
@@ -116,6 +120,23 @@ def _check_sweep(section: Any, problems: Problems) -> None:
         )
 
 
+def _check_eval(section: Any, problems: Problems) -> None:
+    """The `eval` section (read by task=eval): which split to evaluate."""
+    if section in (None, UNRESOLVED):
+        return
+    if not isinstance(section, dict):
+        problems.add("eval", f"expected a mapping (split); got {show(section)}")
+        return
+    problems.unknown_keys("eval", section, ("split",))
+    split = section.get("split", "test")
+    if split not in EVAL_SPLITS:
+        problems.add(
+            "eval.split",
+            f"unknown split {show(split)}; allowed: {one_of(EVAL_SPLITS)}"
+            + did_you_mean(str(split), EVAL_SPLITS),
+        )
+
+
 def parse_build(cfg: DictConfig) -> tuple[ModelSpec, InitSpec, DeviceSpec]:
     """Validate what building a net needs: model, init and device, all problems at once."""
     problems = Problems()
@@ -130,7 +151,7 @@ def _parse_build(
 ) -> tuple[ModelSpec | None, InitSpec, DeviceSpec]:
     # Device first: problems are reported in config.yaml's order of concern.
     device = parse_device(resolve(cfg, "device", problems), problems)
-    if task in ("train", "inspect") and device.accelerator in ACCELERATORS:
+    if task in ("train", "inspect", "eval") and device.accelerator in ACCELERATORS:
         # Where it runs (a GPU that is not there, GPU indices on the CPU), with the rest.
         place(device, problems, training=task == "train")
     return parse_model_section(cfg.model, problems), parse_init(cfg.get("init"), problems), device

@@ -26,7 +26,8 @@ from runner.train.callbacks import (
     WorkerLogging,
 )
 from runner.train.checkpoint import AtomicCheckpointIO, RNGState, safe_load
-from runner.train.data import InMemoryData, RandomData
+from runner.train.data import RandomData
+from runner.train.evaluate import evaluate
 from runner.train.module import RunnerModule
 from runner.train.reload import verify
 from runner.train.resume import check_resume
@@ -148,7 +149,7 @@ def train(
     log.info(
         "fit: %d epochs, %d steps in %.1f s; %s", epochs, steps, fit_seconds, _show(fit_metrics)
     )
-    tested = _test(module, data, trainer_args, cfg.logger.name, run_dir)
+    tested = evaluate(module, data, cfg, trainer_args, run_dir)
     log.info("test: %s", _show(tested))
 
     # On the training device and precision (rank 0's device under DDP).
@@ -188,25 +189,6 @@ def train(
             **_diagnosis(parameter_stats.csv),
         },
     }
-
-
-def _test(
-    module: RunnerModule, data: InMemoryData, placement: dict[str, Any], logger: str, run_dir: Path
-) -> dict[str, float]:
-    """Evaluate the test split once, in this process, on one device (under DDP, a spawned
-    test would start new workers and overwrite the fit's logs). Logs go to logs/test/."""
-    devices = placement["devices"] if isinstance(placement["devices"], list) else 1
-    tester = pl.Trainer(
-        accelerator=placement["accelerator"],
-        devices=devices,
-        precision=placement["precision"],
-        logger=make_logger(logger, run_dir, version="test"),
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-    )
-    (metrics,) = tester.test(module, datamodule=data, verbose=False)
-    return {k: float(v) for k, v in metrics.items()}
 
 
 def _output_shape(module: RunnerModule, spec: RunSpec) -> tuple[int, ...]:

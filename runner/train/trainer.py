@@ -24,6 +24,8 @@ def trainer_placement(spec: DeviceSpec, placement: Placement) -> dict[str, Any]:
     devices = spec.devices
     if on_gpu and spec.index is not None and devices == 1:
         devices = [spec.index]  # device=gpu device.index=N: that one GPU
+    if placement.device.type == "mps":
+        return {"accelerator": "mps", "devices": 1, "strategy": "auto", "precision": "32"}
     return {
         "accelerator": "gpu" if on_gpu else "cpu",
         "devices": devices,

@@ -1,0 +1,165 @@
+"""Evaluation: the test stage of task=train, and task=eval of any checkpoint.
+
+One Trainer configuration for every stage: the trainer group (limit_test_batches, fast_dev_run,
+deterministic, …) reaches evaluation as it reaches fit, on the device group's accelerator and
+precision. Evaluation runs in this process, on one device: under DDP a spawned test would start
+new workers and overwrite the fit's logs.
+"""
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from runner.config.device import resolve_device
+from runner.config.spec import RunSpec
+from runner.config.tree import compose, plain
+from runner.errors import ConfigError
+from runner.train.data import InMemoryData, RandomData
+from runner.train.module import RunnerModule
+from runner.train.reload import load
+from runner.train.trainer import make_logger, trainer_arguments, trainer_placement
+
+log = logging.getLogger("runner")
+
+SPLITS = ("test", "val", "train")
+
+
+def evaluate(
+    module: RunnerModule,
+    data: InMemoryData,
+    cfg: DictConfig,
+    placement: dict[str, Any],
+    run_dir: Path,
+    split: str = "test",
+    logs: str = "test",
+) -> dict[str, float]:
+    """The module's metrics on one split of `data`, named `<split>/<metric>`; logs go to
+    `logs/<logs>/`."""
+    devices = placement["devices"] if isinstance(placement["devices"], list) else 1
+    args = trainer_arguments(cfg, manual=not module.automatic_optimization)
+    evaluator = pl.Trainer(
+        **args,
+        accelerator=placement["accelerator"],
+        devices=devices,
+        precision=placement["precision"],
+        logger=make_logger(cfg.logger.name, run_dir, version=logs),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    # Lightning tests with test_step and logs `test/…`: other splits are served as the test one.
+    view = _AsTest(data, split) if split != "test" else data
+    (metrics,) = evaluator.test(module, datamodule=view, verbose=False)
+    return {f"{split}/{k.removeprefix('test/')}": float(v) for k, v in metrics.items()}
+
+
+class _AsTest(pl.LightningDataModule):
+    """`data` with `split` (unshuffled) in the place of its test split."""
+
+    def __init__(self, data: InMemoryData, split: str):
+        super().__init__()
+        self.data, self.split = data, split
+
+    def setup(self, stage: str | None = None) -> None:
+        self.data.setup(stage)
+
+    def test_dataloader(self) -> Any:
+        from runner.train.data import Batches
+
+        return Batches(self.data, self.split, shuffle=False)
+
+    def transfer_batch_to_device(self, batch: Any, device: Any, dataloader_idx: int) -> Any:
+        return self.data.transfer_batch_to_device(batch, device, dataloader_idx)
+
+
+def eval_task(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+    """task=eval: load `ckpt_path` safely and evaluate it on a split (`eval.split`, test by
+    default) of the data it was trained on, or of the data given on the command line."""
+    source = Path(cfg.ckpt_path)
+    module = load(source, key="ckpt_path", allow=tuple(cfg.get("imports") or ()))
+    trained = module.hparams["config"]
+    data_cfg, origin = _data_section(cfg, trained)
+    data = instantiate(data_cfg)
+    if isinstance(data, RandomData):
+        data.output_shape = _output_shape(module)
+    _check_fits(module, data, origin)
+    device = resolve_device(spec.device)
+    log.info("device: %s", device.reason)
+    module = module.to(device.device)
+    placement = trainer_placement(spec.device, device)
+    split = str(cfg.eval.split)
+    log.info("eval: %s on the %s split of %s", source, split, origin)
+    metrics = evaluate(module, data, cfg, placement, run_dir, split=split, logs=f"eval-{split}")
+    log.info("eval: %s", ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+    return {
+        "task": "eval",
+        "source": str(source),
+        "split": split,
+        "data": OmegaConf.to_container(data_cfg, resolve=True),
+        "metrics": metrics,
+    }
+
+
+def _data_section(cfg: DictConfig, trained: dict[str, Any]) -> tuple[DictConfig, str]:
+    """The data to evaluate on: the checkpoint's own, unless this command chose other data
+    (its data section differs from the default one). Interpolations in a chosen section
+    (`${model.input_shape}`, `${seed}`) resolve against the checkpoint's model."""
+    chosen = OmegaConf.to_container(cfg.data, resolve=False)
+    if not _data_chosen(chosen):
+        return OmegaConf.create(trained["data"]), "the data it was trained on"
+    context = OmegaConf.create({**trained, "data": chosen, "seed": cfg.seed})
+    return OmegaConf.create(plain(context)["data"]), "the data given here"
+
+
+def _check_fits(module: RunnerModule, data: InMemoryData, origin: str) -> None:
+    """The data must be of the checkpoint's kind (classification or regression) and shape."""
+    trained = module.hparams["config"]
+    kind = module.hparams.get("task", "regression")
+    problems = []
+    if data.task != kind:
+        problems.append(
+            f"data: {origin} is {data.task} data, but the checkpoint's model was trained for "
+            f"{kind} (data={_name(trained['data'])}); choose data of the same kind"
+        )
+    data.setup("test")
+    sample = list(data.splits["test"][0].shape[1:])
+    expected = list(trained["model"]["input_shape"])
+    if not problems and sample != expected:
+        problems.append(
+            f"data: {origin} has samples of shape {sample}, but the checkpoint's model takes "
+            f"{expected}; choose data of that shape"
+        )
+    if problems:
+        raise ConfigError(problems)
+
+
+def _name(data: dict[str, Any]) -> str:
+    """A data section's class name, lowercased, as a hint (`digits`, `randomdata`)."""
+    return str(data.get("_target_", "?")).rsplit(".", 1)[-1].lower()
+
+
+def _data_chosen(section: Any) -> bool:
+    """Whether this command chose data: on the command line, any `data…` override (even
+    `data=random`, the default); from Python, a data section other than the default one."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        overrides = HydraConfig.get().overrides.task
+    except ValueError:  # runner.run() from Python: no command line to read
+        return section != OmegaConf.to_container(compose(["task=eval"]).data, resolve=False)
+    return any(o.lstrip("+~").split("=")[0].split(".")[0] == "data" for o in overrides)
+
+
+def _output_shape(module: RunnerModule) -> tuple[int, ...]:
+    """What one sample's output looks like (RandomData's teacher needs it)."""
+    import torch
+
+    shape = module.hparams["config"]["model"]["input_shape"]
+    param = next(module.parameters())
+    with torch.no_grad():
+        out = module.eval().net(torch.zeros(1, *shape, device=param.device, dtype=param.dtype))
+    return tuple(out.shape[1:])
