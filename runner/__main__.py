@@ -4,6 +4,7 @@ Nothing heavy is imported here, so `--help` and `--cfg job` answer without loadi
 """
 
 import os
+import re
 import sys
 import time
 import traceback
@@ -65,6 +66,10 @@ def _message(e: BaseException) -> str:
     missing, options = getattr(e, "missing_cfg_file", None), getattr(e, "options", None)
     if missing and options:  # an unknown option of a group: Hydra lists them, we suggest one
         text = text.replace("\n", f"{did_you_mean(str(missing).rsplit('/', 1)[-1], options)}\n", 1)
+    multiple = re.match(r"Multiple values for (\S+)\.", text)
+    if multiple:  # `+experiment=NAME` for a group already in the defaults list (as null)
+        group = multiple.group(1)
+        text = f"{group}: choose it with {group}=NAME, without '+' ({group} is in the defaults list)"
     if text.startswith("Config group override must be"):
         text += " (a group's option is a name, as in model=mlp; quote one that looks like a number)"
     if not type(e).__module__.startswith(("hydra", "omegaconf")):  # Hydra tripped over a value
