@@ -69,7 +69,7 @@ def _message(e: BaseException) -> str:
     multiple = re.match(r"Multiple values for (\S+)\.", text)
     if multiple:  # `+experiment=NAME` for a group already in the defaults list (as null)
         group = multiple.group(1)
-        text = f"{group}: choose it with {group}=NAME, without '+' ({group} is in the defaults list)"
+        text = f"{group}: choose it with {group}=NAME, without '+' (the defaults list has it)"
     if text.startswith("Config group override must be"):
         text += " (a group's option is a name, as in model=mlp; quote one that looks like a number)"
     if not type(e).__module__.startswith(("hydra", "omegaconf")):  # Hydra tripped over a value
