@@ -32,7 +32,10 @@ def test_an_experiment_sets_top_level_keys_and_the_command_line_wins(tmp_path):
 def test_plus_experiment_says_to_drop_the_plus(cli):
     done = cli("+experiment=tying")
     assert done.returncode == 2
-    assert "config error: experiment: choose it with experiment=NAME, without '+' (the defaults list has it)" in done.stderr
+    assert (
+        "config error: experiment: choose it with experiment=NAME, without '+' (the defaults list has it)"
+        in done.stderr
+    )
     assert "Traceback" not in done.stderr
 
 
