@@ -29,11 +29,12 @@ def main() -> None:
     schema refuses, `model=5`) is one `config error:` line and exit code 2, like every other
     config mistake; Hydra prints some of those as tracebacks. A failure inside a run keeps its
     traceback (that is a bug to report). HYDRA_FULL_ERROR=1 still shows every traceback."""
-    wants_tracebacks = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    was = os.environ.get("HYDRA_FULL_ERROR")
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises, and this decides what is shown
     try:
         _app()
     except Exception as e:
+        wants_tracebacks = was == "1"
         if wants_tracebacks or _raised_in_the_run(e):
             raise
         stamp = time.strftime("%H:%M:%S")
@@ -42,6 +43,11 @@ def main() -> None:
             sys.exit(1)
         print(f"[{stamp}] config error: {_message(e)}", file=sys.stderr)
         sys.exit(2)
+    finally:  # called again in the same process (a test, a notebook): as the caller had it
+        if was is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = was
 
 
 def _raised_in_the_run(e: BaseException) -> bool:

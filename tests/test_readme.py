@@ -1,0 +1,224 @@
+"""README.md is a promise: every command and code block in it runs as printed, in order.
+
+The tour is read from README.md itself, not copied here, so the two cannot drift apart:
+- a line in an indented block that starts with a command word (`python`, `make`, `$`, …) is a
+  command: `python -m runner …` runs (in this process, through the same `main()` as the
+  console; with DDP in a subprocess), `make run ARGS="…"` runs as the Makefile defines it,
+  `$ python -m runner …` runs and the lines printed under it must appear in its output, and
+  set-up and development commands (`make test`, `pip install torch …`) are listed below with
+  why they are not run here;
+- a ```python block runs in a fresh interpreter;
+- all of it in one fresh directory, in README order; `outputs/…/checkpoints/last.ckpt` is the
+  newest checkpoint written so far;
+- a command that needs a GPU is skipped, visibly, where none is visible.
+A command line the harness cannot classify fails `test_every_command_is_classified`.
+"""
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+PLACEHOLDER = "outputs/…/checkpoints/last.ckpt"
+COMMAND_WORDS = ("python", "python3", "make", "$", "pip", ".venv/bin/pip", "pytest", "mlflow")
+GPU_WORDS = ("device=gpu", "device=gpus", "device=fsdp", "device=mps")
+# Not run by this test, and why (exact lines of README.md).
+NOT_RUN = {
+    "make test": "the suite itself: CI runs it (.ci/run)",
+    "make test-fast": "the suite without slow tests: CI runs the whole of it",
+    "make format": "rewrites the sources",
+    "make bench": "benchmarks: minutes of timing, reported under bench/",
+    "python3 -m venv .venv": "GPU set-up, before `make`",
+    ".venv/bin/pip install torch --index-url https://download.pytorch.org/whl/cu128": (
+        "GPU set-up: a CUDA build of torch"
+    ),
+}
+
+
+@dataclass
+class Step:
+    kind: str  # "runner" (a python -m runner command), "python" (a code block)
+    text: str
+    line: int
+    expected: list[str] = field(default_factory=list)  # output lines printed under `$ …`
+
+    @property
+    def id(self) -> str:
+        return f"L{self.line}:{self.text.splitlines()[0][:60]}"
+
+
+def _commands_and_blocks() -> tuple[list[Step], list[tuple[int, str]]]:
+    """The runnable steps in README order, and every command-like line (for classification)."""
+    steps: list[Step] = []
+    commands: list[tuple[int, str]] = []
+    lines = README.read_text().splitlines()
+    fence: str | None = None
+    block: list[str] = []
+    previous_blank = True
+    in_indented = False
+    for number, line in enumerate(lines, 1):
+        if fence is not None:
+            if line.startswith("```"):
+                if fence == "python":
+                    steps.append(Step("python", "\n".join(block), number - len(block)))
+                fence, block = None, []
+            else:
+                block.append(line)
+            continue
+        if line.startswith("```"):
+            fence, block = line[3:].strip(), []
+            continue
+        in_indented = line.startswith("    ") and (previous_blank or in_indented)
+        previous_blank = not line.strip()
+        if not in_indented:
+            continue
+        text = line.strip()
+        word = text.split()[0] if text else ""
+        if word in COMMAND_WORDS:
+            commands.append((number, _without_comment(text)))
+            if text.startswith("$ "):
+                steps.append(Step("runner", _without_comment(text[2:]), number))
+            elif text.startswith(("python -m runner", 'make run ARGS="')):
+                steps.append(Step("runner", _without_comment(text), number))
+        elif text and steps and lines[steps[-1].line - 1].strip().startswith("$ "):
+            steps[-1].expected.append(text)  # output printed under a `$ …` command
+    return steps, commands
+
+
+def _without_comment(text: str) -> str:
+    return re.sub(r"\s+#\s.*$", "", text)  # a trailing `   # what it does`
+
+
+STEPS, COMMANDS = _commands_and_blocks()
+
+
+def test_every_command_is_classified():
+    runnable = {s.text for s in STEPS if s.kind == "runner"}
+    unknown = [
+        (n, c)
+        for n, c in COMMANDS
+        if c.removeprefix("$ ") not in runnable
+        and c not in NOT_RUN
+        and not c.startswith(("python -m runner", "make run ARGS="))
+    ]
+    assert unknown == [], "README commands this test neither runs nor lists in NOT_RUN"
+    stale = [c for c in NOT_RUN if c not in {c for _, c in COMMANDS}]
+    assert stale == [], "NOT_RUN lists lines README.md no longer has"
+
+
+def test_make_run_is_python_m_runner():
+    recipe = (ROOT / "Makefile").read_text().split("\nrun: setup\n", 1)[1].splitlines()[0]
+    assert recipe.strip() == "$(BIN)/python -m runner $(ARGS)"
+
+
+@pytest.fixture(scope="module")
+def tour(tmp_path_factory):
+    """One fresh working directory for the whole tour, like a newcomer's."""
+    return tmp_path_factory.mktemp("tour")
+
+
+def _argv(step: Step, tour: Path) -> list[str]:
+    text = step.text
+    if text.startswith('make run ARGS="'):
+        text = "python -m runner " + text.removeprefix('make run ARGS="').removesuffix('"')
+    if PLACEHOLDER in text:
+        text = text.replace(PLACEHOLDER, shlex.quote(str(_newest_checkpoint(tour))))
+    argv = shlex.split(text)
+    assert argv[:3] == ["python", "-m", "runner"], text
+    return argv[3:]
+
+
+def _newest_checkpoint(tour: Path) -> Path:
+    found = list((tour / "outputs").glob("*/*/checkpoints/last.ckpt"))
+    assert found, "no checkpoint yet: run the whole tour (the README trains before it uses one)"
+    return max(found, key=lambda p: p.stat().st_mtime)
+
+
+def _run_cli(args: list[str], tour: Path, capfd) -> tuple[int, str]:
+    if any(a.startswith("device=ddp") for a in args):  # spawned workers: a process of its own
+        done = subprocess.run(
+            [sys.executable, "-m", "runner", *args],
+            cwd=tour,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=600,
+        )
+        return done.returncode, done.stdout + done.stderr
+    from runner.__main__ import main
+
+    old_argv, old_cwd = sys.argv, os.getcwd()
+    sys.argv = ["runner", *args]
+    os.chdir(tour)
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    finally:
+        sys.argv = old_argv
+        os.chdir(old_cwd)
+    out, err = capfd.readouterr()
+    return code, out + err
+
+
+def _check_claims(step: Step, tour: Path, output: str) -> None:
+    """What the README says next to a command, checked where it is a number or a file."""
+    text = step.text
+    if text.startswith("python -m runner task=inspect model=rgnet"):
+        assert "Total params: 309" in output
+    if text == "python -m runner model=mlp data=digits":
+        assert _newest_result(tour)["metrics"]["test/acc"] >= 0.9
+    if text == "python -m runner model=linear data=synthetic":
+        assert _newest_result(tour)["metrics"]["test/loss"] < 1e-3
+    if text.startswith("python -m runner -m") and "launcher" not in text:
+        sweep = max((tour / "outputs" / "multirun").glob("*/*"), key=lambda p: p.stat().st_mtime)
+        assert (sweep / "summary.md").is_file() and "0 failed" not in output
+    if text.startswith("python -m runner task=eval"):
+        assert "eval: test/loss" in output
+
+
+def _newest_result(tour: Path) -> dict:
+    results = (tour / "outputs").glob("*/*/result.json")
+    return json.loads(max(results, key=lambda p: p.stat().st_mtime).read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("step", STEPS, ids=[s.id for s in STEPS])
+def test_the_readme_runs_as_printed(step, tour, capfd):
+    if step.kind == "python":
+        code = step.text
+        if PLACEHOLDER in code:
+            code = code.replace(PLACEHOLDER, str(_newest_checkpoint(tour)))
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=tour,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=600,
+        )
+        assert done.returncode == 0, f"README line {step.line}:\n{done.stderr[-3000:]}"
+        return
+    args = _argv(step, tour)
+    if any(word in args for word in GPU_WORDS) and not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU; none is visible")
+    code, output = _run_cli(args, tour, capfd)
+    if step.expected:  # a `$ …` example: its printed lines, without their timestamps
+        for expected in step.expected:
+            shown = re.sub(r"^\[\d\d:\d\d:\d\d\] ", "", expected).removesuffix("...")
+            shown = shown.split(", ...")[0]
+            assert shown in output, f"README line {step.line}: {shown!r} not in the output"
+        return
+    assert code == 0, f"README line {step.line}: exit {code}\n{output[-3000:]}"
+    assert "Traceback" not in output
+    _check_claims(step, tour, output)
