@@ -121,6 +121,13 @@ def _record(run_dir: Path, result: dict[str, Any]) -> None:
 
 
 def inspect(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+    if cfg.get("ckpt_path") is not None:  # a trained model: read it the way runner.load does
+        from runner.model.inspect import inspect_checkpoint
+        from runner.train.reload import load
+
+        source = Path(cfg.ckpt_path)
+        net = load(source, key="ckpt_path", allow=tuple(cfg.get("imports") or ())).net
+        return inspect_checkpoint(net, source, "cpu", run_dir)
     from runner.model.inspect import inspect as inspect_task  # torch, but not Lightning
 
     return inspect_task(cfg, spec, run_dir)

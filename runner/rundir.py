@@ -118,9 +118,10 @@ def write_result(run_dir: Path, result: dict[str, Any]) -> Path:
     return path
 
 
-def resume_command(last: Path, note: str = "") -> str:
+def resume_command(last: Path, note: str = "", changes: dict[str, Any] | None = None) -> str:
     """The command line that continues this run from `last`: the same overrides, but for
-    `ckpt_path`, which points at `last`."""
+    `ckpt_path`, which points at `last`, and `changes` (key → value: a finished run's raised
+    max_epochs), each key once."""
     overrides: list[str] = []
     try:
         from hydra.core.hydra_config import HydraConfig
@@ -130,8 +131,12 @@ def resume_command(last: Path, note: str = "") -> str:
         overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith(replaced)]
     except ValueError:  # run() called from Python, not from the command line
         pass
+    changed = [f"{key}={value}" for key, value in (changes or {}).items()]
+    keys = {o.split("=", 1)[0] for o in changed}
+    latest = {o.split("=", 1)[0].lstrip("+~"): o for o in overrides}  # Hydra: the last one wins
+    overrides = [o for o in latest.values() if o.split("=", 1)[0].lstrip("+~") not in keys]
     parts = ["python -m runner", *(f"--config-dir {shlex.quote(d)}" for d in _config_dirs())]
-    parts += map(shlex.quote, overrides)
+    parts += map(shlex.quote, [*overrides, *changed])
     command = " ".join([*parts, shlex.quote(f"ckpt_path={last.resolve()}")])
     return f"{command}   # {note}" if note else command
 

@@ -179,7 +179,11 @@ def _check_claims(step: Step, tour: Path, output: str) -> None:
     if text == "python -m runner model=mlp data=digits":
         assert _newest_result(tour)["metrics"]["test/acc"] >= 0.9
     if text == "python -m runner model=linear data=synthetic":
-        assert _newest_result(tour)["metrics"]["test/loss"] < 1e-3
+        learned = _newest_result(tour)["learned"]
+        assert learned["w"] == pytest.approx([2, -3.4], abs=0.01)
+        assert learned["b"] == pytest.approx(4.2, abs=0.01)
+        printed = re.search(r"# ends: (result: .*)", README.read_text()).group(1)
+        assert printed in output  # the README shows the run's own line
     if text.startswith("python -m runner -m") and "launcher" not in text:
         sweep = max((tour / "outputs" / "multirun").glob("*/*"), key=lambda p: p.stat().st_mtime)
         assert (sweep / "summary.md").is_file() and "0 failed" not in output

@@ -63,12 +63,6 @@ def parse_run(cfg: DictConfig) -> RunSpec:
     if seed is not UNRESOLVED and not (is_int(seed) and 0 <= seed < 2**32):
         problems.add("seed", f"expected an integer from 0 to 4294967295; got {seed!r}")
     ckpt_path = resolve(cfg, "ckpt_path", problems)
-    if ckpt_path not in (None, UNRESOLVED) and task == "inspect":
-        problems.add(
-            "ckpt_path",
-            f"{ckpt_path!r} given, but task=inspect builds from the config and reads no "
-            "checkpoint; remove the override",
-        )
     if ckpt_path is None and task in ("export", "eval"):
         what = "to export" if task == "export" else "to evaluate"
         problems.add("ckpt_path", f"task={task} needs the checkpoint {what}: ckpt_path=PATH")

@@ -52,3 +52,21 @@ def inspect(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
         "totals": asdict(total),
         "files": {k: str(v) for k, v in files.items()},
     }
+
+
+def inspect_checkpoint(net: Any, source: Path, device: str, run_dir: Path) -> dict[str, Any]:
+    """task=inspect ckpt_path=…: the parameter table of a trained model, with its values."""
+    total = summary.totals(net)
+    rows = summary.tensor_rows(net)
+    summary.print_report(net, rows, total, [], [])
+    summary.print_values(net, str(source))
+    files = {"params": run_dir / "params.csv"}
+    summary.write_csv(rows, files["params"])
+    log.info("inspect: %s; wrote %s", source, files["params"])
+    return {
+        "task": "inspect",
+        "source": str(source),
+        "device": device,
+        "totals": asdict(total),
+        "files": {k: str(v) for k, v in files.items()},
+    }

@@ -152,7 +152,8 @@ def print_report(
         shapes = {r.name: r.shape for r in rows}
         for name in sized:
             console.print(f"  {name}: uninitialized → {shapes.get(name, '?')}", markup=False)
-    console.print(_init_table(init_rows))
+    if init_rows:
+        console.print(_init_table(init_rows))
 
 
 def _init_table(init_rows: list[ReportRow]) -> "Table":
@@ -220,3 +221,35 @@ def _size(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.2f} {unit}"
         size /= 1024
     raise AssertionError("unreachable")
+
+
+def print_values(net: nn.Module, source: str, small: int = 8) -> None:
+    """A checkpoint's parameters: each tensor's value statistics, and the values themselves
+    for tensors of at most `small` elements (as the book prints `net[2].state_dict()`)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from runner.params.stats import snapshot
+
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = max(console.width, 140)
+    values = snapshot(net)
+    table = Table(title=f"Values in {source}", title_justify="left")
+    table.add_column("name", overflow="fold")
+    table.add_column("shape", justify="right")
+    for stat in INIT_STATS:
+        table.add_column(stat.replace("_", " "), justify="right")
+    table.add_column("values", overflow="fold")
+    for name, row in values.items():
+        if name.startswith("block:"):
+            continue
+        tensor = net.get_parameter(name.split(" = ")[0])
+        shown = tensor.detach().reshape(-1).cpu().tolist() if tensor.numel() <= small else None
+        table.add_row(
+            name,
+            str(list(tensor.shape)),
+            *(_num(row.get(stat)) for stat in INIT_STATS),
+            "" if shown is None else "[" + ", ".join(f"{v + 0.0:.6g}" for v in shown) + "]",
+        )
+    console.print(table)

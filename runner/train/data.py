@@ -241,6 +241,22 @@ class SyntheticRegression(InMemoryData):
         super().__init__(batch_size, val_fraction, test_fraction, seed)
         self.w, self.b, self.noise, self.num_samples = torch.tensor(w), b, noise, num_samples
 
+    def learned(self, net: torch.nn.Module) -> dict[str, Any] | None:
+        """The book's point: the learned w and b next to the true ones, when `net` is one
+        Linear layer (alone or in a Sequential); None for any other model."""
+        linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+        if len(linears) != 1 or sum(1 for _ in net.parameters()) > 2:
+            return None
+        (linear,) = linears
+        if linear.bias is None or linear.weight.shape != (1, len(self.w)):
+            return None
+        return {
+            "w": linear.weight.detach().reshape(-1).cpu().tolist(),
+            "w_true": self.w.tolist(),
+            "b": float(linear.bias.detach().reshape(-1)[0]),
+            "b_true": float(self.b),
+        }
+
     def make(self) -> Batch:
         g = torch.Generator().manual_seed(self.seed)
         X = torch.randn(self.num_samples, len(self.w), generator=g)

@@ -151,6 +151,15 @@ def train(
     )
     tested = evaluate(module, data, cfg, trainer_args, run_dir)
     log.info("test: %s", _show(tested))
+    learned = data.learned(module.net) if hasattr(data, "learned") else None
+    if learned is not None:
+        log.info(
+            "result: w %s (true %s), b %.4f (true %g)",
+            "[" + ", ".join(f"{v:.4f}" for v in learned["w"]) + "]",
+            "[" + ", ".join(f"{v:g}" for v in learned["w_true"]) + "]",
+            learned["b"],
+            learned["b_true"],
+        )
 
     # On the training device and precision (rank 0's device under DDP).
     verification = verify(
@@ -167,7 +176,7 @@ def train(
         "intact" if verification["shared_tensors_intact"] else "BROKEN",
         verdict,
     )
-    resume = resume_command(last, note="raise trainer.max_epochs to train further")
+    resume = _resume(last, cfg, epochs, steps)
     log.info("resume with: %s", resume)
     return {
         "task": "train",
@@ -179,6 +188,7 @@ def train(
         "metrics": {**fit_metrics, **tested},
         "checkpoints": {"last": str(last), "best": best.best_model_path},
         "verification": verification,
+        **({"learned": learned} if learned is not None else {}),
         "resume": resume,
         "stats": {
             "csv": str(parameter_stats.csv) if parameter_stats.recording else None,
@@ -217,6 +227,20 @@ def _output_shape(module: RunnerModule, spec: RunSpec) -> tuple[int, ...]:
             ]
         )
     return tuple(out.shape[1:])
+
+
+def _resume(last: Path, cfg: DictConfig, epochs: int, steps: int) -> str:
+    """The command that trains further from `last`, working as printed: a run that reached
+    its max_epochs (or max_steps) gets that limit doubled in the command."""
+    max_epochs, max_steps = cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps")
+    if isinstance(max_steps, int) and max_steps > 0 and steps >= max_steps:
+        return resume_command(
+            last, f"{steps} more steps; set trainer.max_steps", {"trainer.max_steps": 2 * steps}
+        )
+    if isinstance(max_epochs, int) and max_epochs > 0 and epochs >= max_epochs:
+        more = {"trainer.max_epochs": 2 * epochs}
+        return resume_command(last, f"{epochs} more epochs; set trainer.max_epochs", more)
+    return resume_command(last, "continues to the configured end")
 
 
 def _diagnosis(csv_path: Path) -> dict[str, Any]:

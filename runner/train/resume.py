@@ -53,13 +53,14 @@ def check_resume(module: Any, checkpoint: dict[str, Any], config: dict[str, Any]
     max_epochs, max_steps = trainer.get("max_epochs"), trainer.get("max_steps")
     if isinstance(max_epochs, int) and max_epochs >= 0 and epochs_done >= max_epochs:
         problems.append(
-            f"ckpt_path: the checkpoint is already at max_epochs={max_epochs} ({epochs_done} "
-            f"epochs done); raise trainer.max_epochs to train further"
+            f"ckpt_path: already at max_epochs={max_epochs} ({epochs_done} epochs done); raise "
+            f"trainer.max_epochs to train further, e.g. trainer.max_epochs={2 * epochs_done}"
         )
     elif isinstance(max_steps, int) and max_steps > 0 and checkpoint["global_step"] >= max_steps:
+        done = checkpoint["global_step"]
         problems.append(
-            f"ckpt_path: the checkpoint is already at max_steps={max_steps} "
-            f"({checkpoint['global_step']} steps done); raise trainer.max_steps to train further"
+            f"ckpt_path: already at max_steps={max_steps} ({done} steps done); raise "
+            f"trainer.max_steps to train further, e.g. trainer.max_steps={2 * done}"
         )
     return problems
 

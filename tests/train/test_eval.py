@@ -142,3 +142,38 @@ def test_mps_placement_when_present(monkeypatch):
         placement = resolve_device(spec)
         assert placement.device.type == "mps"
         assert trainer_placement(spec, placement)["accelerator"] == "mps"
+
+
+def test_the_linear_regression_run_shows_what_it_learned(tmp_path, caplog):
+    with caplog.at_level("INFO", logger="runner"):
+        result = run(runner.compose(["model=linear", "data=synthetic", "device=cpu"]), tmp_path)
+    learned = result["learned"]
+    assert learned["w_true"] == pytest.approx([2.0, -3.4]) and learned["b_true"] == 4.2
+    assert learned["w"] == pytest.approx([2.0, -3.4], abs=0.01)
+    assert learned["b"] == pytest.approx(4.2, abs=0.01)
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("result:"))
+    assert line.endswith("(true [2, -3.4]), b 4.2001 (true 4.2)")
+
+
+def test_only_a_single_linear_layer_is_compared_with_the_true_weights(tmp_path):
+    model = "model.net=[{type: Linear, in_features: 2, out_features: 4}, ReLU, {type: Linear, in_features: 4, out_features: 1}]"
+    result = run(
+        runner.compose(
+            ["model=linear", model, "data=synthetic", "device=cpu", "trainer.max_epochs=1"]
+        ),
+        tmp_path,
+    )
+    assert "learned" not in result
+
+
+def test_inspect_a_checkpoint_shows_its_trained_values(cli, tmp_path):
+    trained = run(
+        runner.compose(["model=linear", "data=synthetic", "device=cpu"]), tmp_path / "train"
+    )
+    done = cli("task=inspect", f"ckpt_path={trained['checkpoints']['last']}")
+    assert done.returncode == 0, done.stderr
+    w = trained["learned"]["w"]
+    assert f"[{w[0]:.6g}, {w[1]:.6g}]" in done.stdout  # the values, as the book prints them
+    assert "Total params: 3" in done.stdout and "Values in" in done.stdout
+    done = cli("task=inspect", f"ckpt_path={tmp_path / 'nope.ckpt'}")
+    assert done.returncode == 2 and "ckpt_path: no checkpoint file at" in done.stderr

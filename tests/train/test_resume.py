@@ -120,7 +120,7 @@ def test_a_finished_run_says_so(two_epochs, tmp_path, cli):
     done = cli("model=mlp", "device=cpu", "trainer.max_epochs=2", f"ckpt_path={two_epochs}")
     assert done.returncode == 2
     assert (
-        "ckpt_path: the checkpoint is already at max_epochs=2 (2 epochs done); raise trainer.max_epochs to train further"
+        "ckpt_path: already at max_epochs=2 (2 epochs done); raise trainer.max_epochs to train further, e.g. trainer.max_epochs=4"
         in done.stderr
     )
     assert "Traceback" not in done.stderr and "no checkpoint file" not in done.stderr
@@ -164,3 +164,78 @@ def test_a_damaged_training_state_is_refused_naming_ckpt_path(two_epochs, tmp_pa
         train(tmp_path / "run", "trainer.max_epochs=3", f"ckpt_path={tmp_path / 'damaged.ckpt'}")
     assert refused.value.problems[0].startswith("ckpt_path:")
     assert message in refused.value.problems[0]
+
+
+def test_the_printed_resume_command_works_as_printed_from_another_directory(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    user = tmp_path / "project"
+    (user / "conf" / "model").mkdir(parents=True)
+    (user / "conf" / "model" / "tiny.yaml").write_text(
+        "defaults:\n  - /schema/model@_here_\n  - _self_\n"
+        "input_shape: [2]\nnet:\n  - {type: Linear, in_features: 2, out_features: 1}\n"
+    )
+    first = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "--config-dir",
+            "conf",
+            "model=tiny",
+            "data=synthetic",
+            "trainer.max_epochs=1",
+            "trainer.max_epochs=2",
+            "device=cpu",
+        ],
+        cwd=user,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert first.returncode == 0, first.stderr
+    line = next(x for x in first.stderr.splitlines() if "resume with: " in x)
+    command = line.split("resume with: ", 1)[1]
+    assert "--config-dir " + str(user / "conf") in command  # absolute: works from anywhere
+    assert command.count("trainer.max_epochs=") == 1 and "trainer.max_epochs=4" in command
+    assert command.endswith("# 2 more epochs; set trainer.max_epochs")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    again = subprocess.run(
+        ["bash", "-c", command.replace("python -m runner", f"{sys.executable} -m runner", 1)],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "fit: 4 epochs" in again.stderr
+
+
+def test_resuming_a_finished_run_says_how_to_train_further(tmp_path):
+    first = run(
+        runner.compose(["model=linear", "data=synthetic", "device=cpu", "trainer.max_epochs=2"]),
+        tmp_path / "a",
+    )
+    with pytest.raises(runner.ConfigError) as info:
+        run(
+            runner.compose(
+                [
+                    "model=linear",
+                    "data=synthetic",
+                    "device=cpu",
+                    "trainer.max_epochs=2",
+                    f"ckpt_path={first['checkpoints']['last']}",
+                ]
+            ),
+            tmp_path / "b",
+        )
+    assert info.value.problems == [
+        "ckpt_path: already at max_epochs=2 (2 epochs done); raise trainer.max_epochs to train further, e.g. trainer.max_epochs=4"
+    ]
