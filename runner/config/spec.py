@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from runner.config.arguments import is_int
 from runner.config.device import ACCELERATORS, DeviceSpec, parse_device, place
 from runner.config.grammar import parse_model_section
+from runner.config.imports import import_modules
 from runner.config.init import InitSpec, parse_init
 from runner.config.model_spec import ModelSpec
 from runner.config.training import check_training
@@ -38,6 +39,7 @@ TOP_LEVEL = (
     "ckpt_path",
     "sweep",
     "eval",
+    "imports",
 )
 
 
@@ -67,6 +69,7 @@ def parse_run(cfg: DictConfig) -> RunSpec:
         what = "to export" if task == "export" else "to evaluate"
         problems.add("ckpt_path", f"task={task} needs the checkpoint {what}: ckpt_path=PATH")
     _check_eval(resolve(cfg, "eval", problems), problems)
+    import_modules(resolve(cfg, "imports", problems), problems)  # before names are checked
     _check_sweep(resolve(cfg, "sweep", problems), problems)
     problems.unknown_keys("", cfg, TOP_LEVEL, limit=20)  # `+seeed=1`: past the table of contents
     model, init, device = _parse_build(cfg, problems, task)
@@ -134,6 +137,7 @@ def _check_eval(section: Any, problems: Problems) -> None:
 def parse_build(cfg: DictConfig) -> tuple[ModelSpec, InitSpec, DeviceSpec]:
     """Validate what building a net needs: model, init and device, all problems at once."""
     problems = Problems()
+    import_modules(resolve(cfg, "imports", problems) if "imports" in cfg else None, problems)
     model, init, device = _parse_build(cfg, problems)
     problems.raise_if_any()
     assert model is not None

@@ -76,8 +76,9 @@ def resolve_layer(type_name: str) -> type[nn.Module]:
     own = ", ".join(sorted(n for n in ours if not n.startswith("Lazy")))
     raise LookupError(
         f"unknown layer {type_name!r}; allowed: a torch.nn layer (Linear, ReLU, …), a runner "
-        f"layer ({own}), one registered with @runner.register_layer, or a dotted path to an "
-        f"nn.Module class{did_you_mean(type_name, layer_names())}"
+        f"layer ({own}), one registered with @runner.register_layer (in a module listed in "
+        f"imports: [...]), or a dotted path to an nn.Module class"
+        f"{did_you_mean(type_name, layer_names())}"
     )
 
 

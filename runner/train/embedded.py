@@ -11,6 +11,7 @@ registered initializer). Only allow-listed modules are imported while resolving
 OmegaConf would evaluate on access), is refused.
 """
 
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -44,6 +45,7 @@ def embedded_problems(config: Any, task: Any, allow: tuple[str, ...] = ()) -> li
     problems = [] if task in TASKS else [f"task: {task!r} is not one of {', '.join(TASKS)}"]
     if not isinstance(config, dict):
         return [*problems, f"config: expected a mapping; got {type(config).__name__}"]
+    problems += _imports_problems(config.get("imports"), allow)
     with untrusted(allow):
         for path, key, value in _walk(config, ""):
             where = f"{path}.{key}" if path else key
@@ -55,6 +57,41 @@ def embedded_problems(config: Any, task: Any, allow: tuple[str, ...] = ()) -> li
                 problems += _target_problem(path, value, allow)
             elif isinstance(value, str) and "." in value and _names_code(path, key):
                 problems += _name_problem(where, key, value, allow)
+    return problems
+
+
+def allowed_imports(config: dict[str, Any], allow: tuple[str, ...]) -> list[str]:
+    """The modules the config's `imports` lists that are not imported yet and that `allow`
+    permits: the caller imports them before building."""
+    names = config.get("imports") or []
+    return [
+        n
+        for n in names
+        if isinstance(n, str) and n not in sys.modules and any(_covers(a, n) for a in allow)
+    ]
+
+
+def _covers(prefix: str, name: str) -> bool:
+    return name == prefix.rstrip(".") or name.startswith(prefix)
+
+
+def _imports_problems(names: Any, allow: tuple[str, ...]) -> list[str]:
+    """The run imported these modules for their registered layers and initializers: a file may
+    not import them by itself, so each must be imported already or allowed by the caller."""
+    if names is None:
+        return []
+    if not isinstance(names, list):
+        return [f"imports: expected a list of module names; got {type(names).__name__}"]
+    problems = []
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            problems.append(f"imports[{i}]: expected a module name; got {name!r}")
+        elif name not in sys.modules and not any(_covers(a, name) for a in allow):
+            problems.append(
+                f"imports[{i}]: the run that wrote it imported {name!r} (for the layers and "
+                f"initializers it registers); import it first, or allow it: "
+                f"runner.load(path, allow=({name!r},)), or imports=[{name}] on the command line"
+            )
     return problems
 
 

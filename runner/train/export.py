@@ -23,7 +23,7 @@ def export(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     from safetensors.torch import save_model
 
     source = Path(cfg.ckpt_path)
-    module = load(source, key="ckpt_path")
+    module = load(source, key="ckpt_path", allow=tuple(cfg.get("imports") or ()))
     target = run_dir / f"{source.stem}.safetensors"
     metadata = {
         "format": "runner",

@@ -5,6 +5,7 @@ What a config embedded in a file names is checked before anything is built
 (runner.train.embedded), unless it is the file this very run just wrote.
 """
 
+import importlib
 import json
 import os
 from pathlib import Path
@@ -17,7 +18,7 @@ from runner.errors import ConfigError
 from runner.params.tensors import distinct_parameters
 from runner.registry.trust import untrusted
 from runner.train.checkpoint import check_state_dict, safe_load
-from runner.train.embedded import embedded_problems
+from runner.train.embedded import allowed_imports, embedded_problems
 from runner.train.module import RunnerModule
 
 
@@ -78,6 +79,13 @@ def rebuild(
     problems = embedded_problems(config, task, allow)
     if problems:
         raise ConfigError([f"{where}: its config is refused: {p}" for p in problems])
+    for name in allowed_imports(config, allow):  # the caller allowed them: their registrations
+        try:
+            importlib.import_module(name)
+        except Exception as e:
+            raise ConfigError(
+                [f"{where}: importing {name!r} raised {type(e).__name__}: {e}"]
+            ) from e
     with untrusted(allow):
         return RunnerModule(config, task=task, device=device)
 
