@@ -5,16 +5,17 @@
     module = runner.build(cfg)              # a LightningModule whose .net is that module
     module = runner.load("outputs/…/checkpoints/last.ckpt")   # rebuilt from the checkpoint alone
 
-`import runner` stays light (no torch): the names below load their modules on first use.
+`import runner` stays light (no torch, no Hydra): the names below load their modules on first
+use.
 """
 
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from runner.config import compose
 from runner.errors import ConfigError, RunFailed
 
 if TYPE_CHECKING:
+    from runner.config import compose
     from runner.model.assemble import build_net
     from runner.registry.initializers import register_initializer
     from runner.registry.layers import register_layer
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "compose": "runner.config",
     "build": "runner.train.module",
     "build_net": "runner.model.assemble",
     "load": "runner.train.reload",

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import ROOT
 
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
-SUBPACKAGES = ("config", "model", "params", "registry", "sweep", "train")
+SUBPACKAGES = ("config", "model", "params", "registry", "sweep", "testing", "train")
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:

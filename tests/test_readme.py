@@ -7,7 +7,9 @@ The tour is read from README.md itself, not copied here, so the two cannot drift
   `$ python -m runner …` runs and the lines printed under it must appear in its output, and
   set-up and development commands (`make test`, `pip install torch …`) are listed below with
   why they are not run here;
-- a ```python block runs in a fresh interpreter;
+- a ```python block runs in a fresh interpreter, and a ```python or ```yaml block whose first
+  line is `# some/path.py` (or `.yaml`) is saved there, as a reader would, for what follows;
+- `pytest …` runs in a subprocess and must pass;
 - all of it in one fresh directory, in README order; `outputs/…/checkpoints/last.ckpt` is the
   newest checkpoint written so far;
 - a command that needs a GPU is skipped, visibly, where none is visible.
@@ -46,10 +48,10 @@ NOT_RUN = {
 
 @dataclass
 class Step:
-    kind: str  # "runner" (a python -m runner command), "python" (a code block)
+    kind: str  # "runner" (python -m runner …), "pytest", "python" (a block), "file" (to save)
     text: str
     line: int
-    expected: list[str] = field(default_factory=list)  # output lines printed under `$ …`
+    expected: list[str] = field(default_factory=list)  # output under `$ …`; a file's path
 
     @property
     def id(self) -> str:
@@ -68,7 +70,10 @@ def _commands_and_blocks() -> tuple[list[Step], list[tuple[int, str]]]:
     for number, line in enumerate(lines, 1):
         if fence is not None:
             if line.startswith("```"):
-                if fence == "python":
+                named = re.fullmatch(r"# (\S+\.(py|yaml))", block[0]) if block else None
+                if named and fence in ("python", "yaml"):  # a file the reader writes
+                    steps.append(Step("file", "\n".join(block), number - len(block), [named[1]]))
+                elif fence == "python":
                     steps.append(Step("python", "\n".join(block), number - len(block)))
                 fence, block = None, []
             else:
@@ -89,6 +94,8 @@ def _commands_and_blocks() -> tuple[list[Step], list[tuple[int, str]]]:
                 steps.append(Step("runner", _without_comment(text[2:]), number))
             elif text.startswith(("python -m runner", 'make run ARGS="')):
                 steps.append(Step("runner", _without_comment(text), number))
+            elif word == "pytest":
+                steps.append(Step("pytest", _without_comment(text), number))
         elif text and steps and lines[steps[-1].line - 1].strip().startswith("$ "):
             steps[-1].expected.append(text)  # output printed under a `$ …` command
     return steps, commands
@@ -102,7 +109,7 @@ STEPS, COMMANDS = _commands_and_blocks()
 
 
 def test_every_command_is_classified():
-    runnable = {s.text for s in STEPS if s.kind == "runner"}
+    runnable = {s.text for s in STEPS if s.kind in ("runner", "pytest")}
     unknown = [
         (n, c)
         for n, c in COMMANDS
@@ -199,6 +206,23 @@ def _newest_result(tour: Path) -> dict:
 @pytest.mark.slow
 @pytest.mark.parametrize("step", STEPS, ids=[s.id for s in STEPS])
 def test_the_readme_runs_as_printed(step, tour, capfd):
+    if step.kind == "file":  # the reader saves it: a config or a test file
+        path = tour / step.expected[0]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(step.text + "\n")
+        return
+    if step.kind == "pytest":
+        done = subprocess.run(
+            [sys.executable, "-m", *shlex.split(step.text)],
+            cwd=tour,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=600,
+        )
+        assert done.returncode == 0, f"README line {step.line}:\n{done.stdout[-3000:]}"
+        assert " passed" in done.stdout
+        return
     if step.kind == "python":
         code = step.text
         if PLACEHOLDER in code:
