@@ -29,6 +29,18 @@ from runner.sweep import job as sweep_job
 log = logging.getLogger("runner")
 
 
+def _eval_data_from_command_line(cfg: DictConfig, overrides: Any) -> None:
+    """task=eval with eval.data=auto: data given on the command line (even `data=random`, the
+    default) is evaluated; otherwise the data the checkpoint was trained on."""
+    section = cfg.get("eval")
+    if cfg.get("task") != "eval" or not isinstance(section, DictConfig):
+        return
+    if section.get("data") == "auto":
+        given = any(o.lstrip("+~").split("=")[0].split(".")[0] == "data" for o in overrides)
+        with open_dict(cfg):
+            cfg.eval.data = "given" if given else "checkpoint"
+
+
 def main(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     # Hydra lists the choices last group first; show them in config.yaml's order.
@@ -38,6 +50,7 @@ def main(cfg: DictConfig) -> float | None:
         "compose: task=%s %s", cfg.get("task"), " ".join(f"{k}={v}" for k, v in choices.items())
     )
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    _eval_data_from_command_line(cfg, hydra_cfg.overrides.task)
     job = None
     if hydra_cfg.mode == RunMode.MULTIRUN:
         overrides = tuple(o for o in hydra_cfg.overrides.task if not o.startswith("sweep.resume="))

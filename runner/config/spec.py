@@ -24,6 +24,7 @@ from runner.errors import Problems, did_you_mean, one_of
 
 TASKS = ("train", "inspect", "export", "eval")
 EVAL_SPLITS = ("test", "val", "train")
+EVAL_DATA = ("auto", "checkpoint", "given")
 # config.yaml's keys: its groups and its own settings (an experiment may only set these too).
 TOP_LEVEL = (
     "model",
@@ -122,9 +123,16 @@ def _check_eval(section: Any, problems: Problems) -> None:
     if section in (None, UNRESOLVED):
         return
     if not isinstance(section, dict):
-        problems.add("eval", f"expected a mapping (split); got {show(section)}")
+        problems.add("eval", f"expected a mapping (split, data); got {show(section)}")
         return
-    problems.unknown_keys("eval", section, ("split",))
+    problems.unknown_keys("eval", section, ("split", "data"))
+    data = section.get("data", "auto")
+    if data not in EVAL_DATA:
+        problems.add(
+            "eval.data",
+            f"unknown choice {show(data)}; allowed: {one_of(EVAL_DATA)}"
+            + did_you_mean(str(data), EVAL_DATA),
+        )
     split = section.get("split", "test")
     if split not in EVAL_SPLITS:
         problems.add(

@@ -73,11 +73,14 @@ def resolve_layer(type_name: str) -> type[nn.Module]:
         return torch_layers()[type_name]
     if "." in type_name:
         return _import_layer(type_name)
-    own = ", ".join(sorted(n for n in ours if not n.startswith("Lazy")))
+    chapter = {c.__name__ for c in CHAPTER_LAYERS}
+    own = ", ".join(sorted(n for n in ours if n in chapter and not n.startswith("Lazy")))
+    users = sorted(n for n in ours if n not in chapter)
+    registered = f" ({', '.join(users)})" if users else ""
     raise LookupError(
         f"unknown layer {type_name!r}; allowed: a torch.nn layer (Linear, ReLU, …), a runner "
-        f"layer ({own}), one registered with @runner.register_layer (in a module listed in "
-        f"imports: [...]), or a dotted path to an nn.Module class"
+        f"layer ({own}), one registered with @runner.register_layer{registered} (in a module "
+        f"listed in imports: [...]), or a dotted path to an nn.Module class"
         f"{did_you_mean(type_name, layer_names())}"
     )
 

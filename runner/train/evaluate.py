@@ -109,7 +109,7 @@ def _data_section(cfg: DictConfig, trained: dict[str, Any]) -> tuple[DictConfig,
     (its data section differs from the default one). Interpolations in a chosen section
     (`${model.input_shape}`, `${seed}`) resolve against the checkpoint's model."""
     chosen = OmegaConf.to_container(cfg.data, resolve=False)
-    if not _data_chosen(chosen):
+    if not _data_chosen(cfg, chosen):
         return OmegaConf.create(trained["data"]), "the data it was trained on"
     context = OmegaConf.create({**trained, "data": chosen, "seed": cfg.seed})
     return OmegaConf.create(plain(context)["data"]), "the data given here"
@@ -142,16 +142,14 @@ def _name(data: dict[str, Any]) -> str:
     return str(data.get("_target_", "?")).rsplit(".", 1)[-1].lower()
 
 
-def _data_chosen(section: Any) -> bool:
-    """Whether this command chose data: on the command line, any `data…` override (even
-    `data=random`, the default); from Python, a data section other than the default one."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        overrides = HydraConfig.get().overrides.task
-    except ValueError:  # runner.run() from Python: no command line to read
-        return section != OmegaConf.to_container(compose(["task=eval"]).data, resolve=False)
-    return any(o.lstrip("+~").split("=")[0].split(".")[0] == "data" for o in overrides)
+def _data_chosen(cfg: DictConfig, section: Any) -> bool:
+    """eval.data: `given` (this command's data), `checkpoint` (the data it trained on), or
+    `auto`: given when it differs from the default data section (the command line resolves
+    `auto` itself, from the overrides typed: runner.cli)."""
+    mode = cfg.eval.get("data", "auto")
+    if mode != "auto":
+        return bool(mode == "given")
+    return section != OmegaConf.to_container(compose(["task=eval"]).data, resolve=False)
 
 
 def _output_shape(module: RunnerModule) -> tuple[int, ...]:

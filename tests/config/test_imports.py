@@ -36,9 +36,13 @@ def package(tmp_path_factory):
     (site / name / "__init__.py").write_text("")
     (site / name / "layers.py").write_text(LAYERS)
     (site / name / "broken.py").write_text("raise RuntimeError('no GPU driver')\n")
+    from runner.registry import layers as registry
+
+    kept = dict(registry._registered)
     sys.path.insert(0, str(site))
     yield name
     sys.path.remove(str(site))
+    registry._registered = kept  # the layer it registered leaves with it
 
 
 def test_a_registered_layer_works_from_yaml_once_its_module_is_imported(tmp_path, package):

@@ -190,7 +190,8 @@ def test_all_problems_across_the_config_come_together(compose, tmp_path):
         "device.precision: unsupported precision '64'; allowed: 16-mixed, 32, bf16-mixed",
         "model.net[0].type: unknown layer 'Lineer'; allowed: a torch.nn layer (Linear, ReLU, …), "
         "a runner layer (CenteredLayer, FixedHiddenMLP, MyDense), one registered with "
-        "@runner.register_layer, or a dotted path to an nn.Module class; did you mean 'Linear'?",
+        "@runner.register_layer (in a module listed in imports: [...]), or a dotted path to an "
+        "nn.Module class; did you mean 'Linear'?",
     ]
     assert str(info.value).startswith("5 problems in the config:\n  - task: ")
     record = json.loads((tmp_path / "result.json").read_text())  # nothing ran; it says why
@@ -207,6 +208,6 @@ def test_gpu_without_a_gpu_says_what_was_found(compose, tmp_path, monkeypatch):
     assert p.endswith("use device=auto to fall back to the CPU, or device=cpu")
 
 
-def test_inspect_refuses_a_checkpoint_it_would_ignore(compose, tmp_path):
-    with pytest.raises(ConfigError, match=r"^ckpt_path: 'x.ckpt' given, but task=inspect"):
+def test_inspect_of_a_missing_checkpoint_says_so(compose, tmp_path):
+    with pytest.raises(ConfigError, match=r"^ckpt_path: no checkpoint file at 'x.ckpt'"):
         run(compose("task=inspect", "ckpt_path=x.ckpt"), tmp_path)

@@ -94,11 +94,25 @@ def test_eval_on_other_data_is_checked_against_the_checkpoint(tmp_path, digits_r
 
 def test_eval_mistakes(tmp_path):
     with pytest.raises(ConfigError) as info:
-        run(runner.compose(["task=eval", "eval.split=tset"]), tmp_path)
+        run(runner.compose(["task=eval", "eval.split=tset", "eval.data=gven"]), tmp_path)
     assert info.value.problems == [
         "ckpt_path: task=eval needs the checkpoint to evaluate: ckpt_path=PATH",
+        "eval.data: unknown choice 'gven'; allowed: auto, checkpoint, given; did you mean 'given'?",
         "eval.split: unknown split 'tset'; allowed: test, train, val; did you mean 'test'?",
     ]
+
+
+def test_eval_data_given_explicitly(tmp_path, digits_run):
+    ckpt = digits_run["checkpoints"]["last"]
+    own = evaluate(tmp_path / "a", ckpt, "data=digits", "data.seed=3", "eval.data=checkpoint")
+    assert own["metrics"]["test/acc"] == pytest.approx(digits_run["metrics"]["test/acc"])
+    with pytest.raises(ConfigError, match="is regression data"):
+        evaluate(tmp_path / "b", ckpt, "eval.data=given")  # the default data: random
+
+
+def test_data_random_on_the_command_line_counts_as_given(cli, digits_run):
+    done = cli("task=eval", f"ckpt_path={digits_run['checkpoints']['last']}", "data=random")
+    assert done.returncode == 2 and "the data given here is regression data" in done.stderr
 
 
 def test_eval_from_the_command_line_and_in_a_sweep(cli, tmp_path, digits_run):

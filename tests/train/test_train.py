@@ -97,7 +97,8 @@ def test_resuming_from_an_end_of_epoch_checkpoint_ends_bitwise_equal(tmp_path):
 
 def test_resume_command_is_printed_and_parses(tmp_path):
     result = train(tmp_path, "model=rgnet")
-    assert result["resume"].startswith("python -m runner ckpt_path=")
+    # From Python there is no command line to repeat: the checkpoint, and twice the epochs.
+    assert result["resume"].startswith("python -m runner trainer.max_epochs=4 ckpt_path=")
     assert "=" not in Path(result["checkpoints"]["last"]).name
 
 
