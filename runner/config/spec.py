@@ -40,6 +40,7 @@ TOP_LEVEL = (
     "sweep",
     "eval",
     "imports",
+    "callbacks",
 )
 
 
