@@ -74,7 +74,7 @@ def check_optim(optim: dict[str, Any], problems: Problems) -> None:
                 f"must be true: the runner passes {supplied} itself; "
                 f"got {show(raw.get('_partial_'))}",
             )
-        cls = _resolve(raw["_target_"], f"{path}._target_", kind, bases, home, problems)
+        cls = resolve_class(raw["_target_"], f"{path}._target_", kind, bases, home, problems)
         if cls is None:
             continue
         values = OPTIMIZER_VALUES if key == "optimizer" else SCHEDULER_VALUES
@@ -86,7 +86,7 @@ def check_optim(optim: dict[str, Any], problems: Problems) -> None:
             problems.add(f"{path}.{name}", f"{label} needs {name!r}; it is missing")
 
 
-def _resolve(
+def resolve_class(
     target: str, path: str, kind: str, bases: tuple[type, ...], home: str, problems: Problems
 ) -> type | None:
     """The class `target` names, or None with a problem (and the closest class in its module)."""

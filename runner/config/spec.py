@@ -41,6 +41,7 @@ TOP_LEVEL = (
     "sweep",
     "eval",
     "imports",
+    "callbacks",
 )
 
 

@@ -11,6 +11,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig
 
 from runner.config.arguments import check_arguments, signature_defaults
+from runner.config.callbacks import check_callbacks
 from runner.config.device import DeviceSpec
 from runner.config.optim import check_optim
 from runner.config.values import UNRESOLVED, Check, Number, resolve, show
@@ -42,7 +43,7 @@ OWNED = {
     "strategy": "the device group",
     "precision": "the device group",
     "logger": "the logger group",
-    "callbacks": "the runner",
+    "callbacks": "the callbacks group (callbacks=[early_stopping,lr_monitor])",
     "plugins": "the runner",
     "default_root_dir": "the runner (Hydra's run directory)",
     "enable_checkpointing": "the runner",
@@ -106,6 +107,7 @@ def check_training(cfg: DictConfig, problems: Problems, device: DeviceSpec) -> N
             f"unknown strategy; got {show(device.strategy)}; allowed: one of Lightning's "
             f"({one_of(shown)}){did_you_mean(device.strategy, strategies)}",
         )
+    check_callbacks(resolve(cfg, "callbacks", problems), resolve(cfg, "data", problems), problems)
     checks: dict[str, Callable[[dict[str, Any], Problems], None]] = {
         "data": _check_data,
         "optim": check_optim,

@@ -112,6 +112,7 @@ def train(
             parameter_stats,
             WorkerLogging(),
             *([ProgressBar()] if sys.stderr.isatty() else []),
+            *_user_callbacks(cfg),  # after the runner's own: the guard and checkpoints first
             *extra_callbacks,
         ],
         plugins=[AtomicCheckpointIO()],
@@ -227,6 +228,12 @@ def _output_shape(module: RunnerModule, spec: RunSpec) -> tuple[int, ...]:
             ]
         )
     return tuple(out.shape[1:])
+
+
+def _user_callbacks(cfg: DictConfig) -> list[pl.Callback]:
+    """The callbacks group's callbacks (checked by runner.config.callbacks), in order."""
+    section = cfg.get("callbacks") or {}
+    return [instantiate(section[name]) for name in section if section[name] is not None]
 
 
 def _resume(last: Path, cfg: DictConfig, epochs: int, steps: int) -> str:
