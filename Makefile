@@ -6,6 +6,9 @@ BIN    := $(VENV)/bin
 # CPU machines: this pin takes the CPU wheel. GPU machines: install your CUDA build of torch
 # into $(VENV) first (see README), or pass TORCH="torch --index-url <your CUDA index>".
 TORCH  ?= torch==2.13.0
+# Optional extras, comma-separated: make setup EXTRAS=tensorboard
+EXTRAS ?=
+comma  := ,
 ARGS   ?=
 PYTEST_ARGS ?=
 
@@ -16,7 +19,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev$(if $(EXTRAS),$(comma)$(EXTRAS))]"
 	touch $@
 
 run: setup

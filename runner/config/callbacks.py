@@ -10,7 +10,6 @@ of them can be switched off with `callbacks.early_stopping=null`.
 
 from typing import Any
 
-import pytorch_lightning as pl
 from hydra.utils import get_class
 
 from runner.config.arguments import check_arguments
@@ -32,6 +31,8 @@ def check_callbacks(section: Any, data: Any, problems: Problems) -> None:
             f"expected callbacks by name, e.g. callbacks=[early_stopping]; got {show(section)}",
         )
         return
+    import pytorch_lightning as pl  # only when a task trains: task=inspect stays light
+
     logged = logged_metrics(data)
     for name, raw in section.items():
         path = f"callbacks.{name}"

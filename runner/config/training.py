@@ -3,6 +3,7 @@ statistics and logger, and the device's strategy. The trainer group is checked a
 Lightning's own `Trainer` signature and the strategy against Lightning's registry; Lightning is
 imported for that only when the task trains (task=inspect never loads it)."""
 
+import importlib.util
 import math
 from collections.abc import Callable
 from typing import Any
@@ -79,6 +80,7 @@ RUNNER_VALUES = {
     "checkpoint_every_n_steps": Number(lo=0, integer=True, note="0: at each epoch's end only"),
 }
 LOGGERS = ("csv", "tensorboard")
+EXTRAS = ("tensorboard",)  # loggers whose package is an optional dependency
 # Each training group's default option (conf/config.yaml), to suggest when none is chosen.
 DEFAULTS = {
     "data": "random",
@@ -107,7 +109,17 @@ def check_training(cfg: DictConfig, problems: Problems, device: DeviceSpec) -> N
             f"unknown strategy; got {show(device.strategy)}; allowed: one of Lightning's "
             f"({one_of(shown)}){did_you_mean(device.strategy, strategies)}",
         )
-    check_callbacks(resolve(cfg, "callbacks", problems), resolve(cfg, "data", problems), problems)
+    callbacks = resolve(cfg, "callbacks", problems)
+    check_callbacks(callbacks, resolve(cfg, "data", problems), problems)
+    loggers = resolve(cfg, "logger", problems)
+    if not any(v is not None for v in (loggers or {}).values()) and isinstance(callbacks, dict):
+        for name, raw in callbacks.items():  # callbacks that write to a logger need one
+            if isinstance(raw, dict) and str(raw.get("_target_")).endswith("LearningRateMonitor"):
+                problems.add(
+                    f"callbacks.{name}",
+                    "LearningRateMonitor writes to a logger, and logger=none chooses none; "
+                    "choose one, e.g. logger=csv",
+                )
     checks: dict[str, Callable[[dict[str, Any], Problems], None]] = {
         "data": _check_data,
         "optim": check_optim,
@@ -119,7 +131,9 @@ def check_training(cfg: DictConfig, problems: Problems, device: DeviceSpec) -> N
         section = resolve(cfg, key, problems)
         if isinstance(section, dict):
             check(section, problems)
-        elif section is not UNRESOLVED:  # `logger=[]` or `~logger` choose no option
+        elif section is None and key == "logger":  # logger=none, logger=[]: no logger
+            continue
+        elif section is not UNRESOLVED:
             got = f"no {key} section" if section is None else show(section)
             allowed = one_of(LOGGERS) if key == "logger" else f"an option from conf/{key}/"
             example = f"{key}={DEFAULTS[key]}"
@@ -129,13 +143,21 @@ def check_training(cfg: DictConfig, problems: Problems, device: DeviceSpec) -> N
 
 
 def _check_logger(logger: dict[str, Any], problems: Problems) -> None:
-    name = logger.get("name")
-    if name not in LOGGERS:
-        problems.add(
-            "logger.name",
-            f"unknown logger; got {show(name)}; allowed: {one_of(LOGGERS)}"
-            + did_you_mean(name, LOGGERS),
-        )
+    """Loggers by name (`logger=[csv,tensorboard]`), each installed; `logger.NAME=null` is off."""
+    for name, options in logger.items():
+        if name not in LOGGERS:
+            problems.add(
+                f"logger.{name}",
+                f"unknown logger; allowed: {one_of(LOGGERS)}" + did_you_mean(name, LOGGERS),
+            )
+        elif options is not None and not isinstance(options, dict):
+            problems.add(f"logger.{name}", f"expected a mapping or null; got {show(options)}")
+        elif options is not None and name in EXTRAS and importlib.util.find_spec(name) is None:
+            problems.add(
+                f"logger.{name}",
+                f"{name} is not installed; pip install 'runner[{name}]' (or make setup "
+                f"EXTRAS={name})",
+            )
 
 
 def _check_trainer(trainer: dict[str, Any], trainer_cls: type, problems: Problems) -> None:

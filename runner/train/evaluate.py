@@ -21,7 +21,7 @@ from runner.errors import ConfigError
 from runner.train.data import InMemoryData, RandomData
 from runner.train.module import RunnerModule
 from runner.train.reload import load
-from runner.train.trainer import make_logger, trainer_arguments, trainer_placement
+from runner.train.trainer import make_loggers, trainer_arguments, trainer_placement
 
 log = logging.getLogger("runner")
 
@@ -46,7 +46,7 @@ def evaluate(
         accelerator=placement["accelerator"],
         devices=devices,
         precision=placement["precision"],
-        logger=make_logger(cfg.logger.name, run_dir, version=logs),
+        logger=make_loggers(cfg.get("logger"), run_dir, version=logs),
         enable_progress_bar=False,
         enable_model_summary=False,
         enable_checkpointing=False,

@@ -34,7 +34,7 @@ from runner.train.resume import check_resume
 from runner.train.stats_callback import NonFiniteTraining, ParameterStats
 from runner.train.trainer import (
     checkpoint_every,
-    make_logger,
+    make_loggers,
     trainer_arguments,
     trainer_placement,
 )
@@ -102,7 +102,7 @@ def train(
     trainer = pl.Trainer(
         **trainer_args,
         **trainer_arguments(cfg, manual=not module.automatic_optimization),
-        logger=make_logger(cfg.logger.name, run_dir),
+        logger=make_loggers(cfg.get("logger"), run_dir),
         callbacks=[
             best,
             last_checkpoint,

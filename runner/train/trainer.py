@@ -58,15 +58,12 @@ def trainer_arguments(cfg: DictConfig, manual: bool) -> dict[str, Any]:
     return args
 
 
-def make_logger(name: str, run_dir: Path, version: str = "") -> Any:
+def make_loggers(section: Any, run_dir: Path, version: str = "") -> list[Any] | bool:
+    """The logger group's loggers, writing into `run_dir/logs/[version/]`; False for none
+    (Lightning's "no logger"). Missing packages were reported by the config check."""
     from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
-    if name == "tensorboard":
-        try:
-            import tensorboard  # noqa: F401
-        except ImportError as e:
-            raise ConfigError(
-                ["logger: tensorboard is not installed; pip install tensorboard"]
-            ) from e
-        return TensorBoardLogger(run_dir, name="logs", version=version)
-    return CSVLogger(run_dir, name="logs", version=version)  # logs/[version/]metrics.csv
+    kinds = {"csv": CSVLogger, "tensorboard": TensorBoardLogger}
+    chosen = [name for name, options in (section or {}).items() if options is not None]
+    loggers = [kinds[name](run_dir, name="logs", version=version) for name in chosen]
+    return loggers or False
