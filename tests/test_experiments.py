@@ -1,7 +1,6 @@
 """The chapter as experiments: `experiment=NAME` sets groups and top-level keys, the command
 line beats it, and each experiment shows what its README line says."""
 
-import csv
 from pathlib import Path
 
 import pytest
@@ -66,19 +65,3 @@ def test_the_training_experiments_reload_their_checkpoint_with_equal_outputs(tmp
         assert (
             verification["shared_tensors_intact"] and result["parameters"] == 121
         )  # the shared 8×8 counted once
-
-
-@pytest.mark.slow
-def test_the_initializer_comparison_sweep_ranks_four_different_results(cli, tmp_path):
-    sweep = tmp_path / "sweep"
-    done = cli("-m", "experiment=init_comparison", "device=cpu", f"hydra.sweep.dir={sweep}")
-    assert done.returncode == 0, done.stderr[-2000:]
-    with open(sweep / "summary.csv") as f:
-        rows = list(csv.DictReader(f))
-    assert sorted(r["overrides"] for r in rows) == [
-        f"init={i} experiment=init_comparison device=cpu"
-        for i in ("default", "kaiming", "normal", "xavier")
-    ]
-    assert len({r["val/loss"] for r in rows}) == 4, rows
-    summary = (sweep / "summary.md").read_text()
-    assert "## What the statistics found" in summary and "no gradient in" in summary

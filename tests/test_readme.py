@@ -16,6 +16,7 @@ The tour is read from README.md itself, not copied here, so the two cannot drift
 A command line the harness cannot classify fails `test_every_command_is_classified`.
 """
 
+import csv
 import json
 import os
 import re
@@ -152,14 +153,7 @@ def _newest_checkpoint(tour: Path) -> Path:
 
 def _run_cli(args: list[str], tour: Path, capfd) -> tuple[int, str]:
     if any(a.startswith("device=ddp") for a in args):  # spawned workers: a process of its own
-        done = subprocess.run(
-            [sys.executable, "-m", "runner", *args],
-            cwd=tour,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            timeout=600,
-        )
+        done = _python(["-m", "runner", *args], tour)
         return done.returncode, done.stdout + done.stderr
     from runner.__main__ import main
 
@@ -178,6 +172,18 @@ def _run_cli(args: list[str], tour: Path, capfd) -> tuple[int, str]:
     return code, out + err
 
 
+def _python(args: list[str], tour: Path) -> subprocess.CompletedProcess[str]:
+    """This interpreter in a process of its own, in the tour's directory."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=tour,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=600,
+    )
+
+
 def _check_claims(step: Step, tour: Path, output: str) -> None:
     """What the README says next to a command, checked where it is a number or a file."""
     text = step.text
@@ -193,7 +199,13 @@ def _check_claims(step: Step, tour: Path, output: str) -> None:
         assert printed in output  # the README shows the run's own line
     if text.startswith("python -m runner -m") and "launcher" not in text:
         sweep = max((tour / "outputs" / "multirun").glob("*/*"), key=lambda p: p.stat().st_mtime)
-        assert (sweep / "summary.md").is_file() and "0 failed" not in output
+        with open(sweep / "summary.csv") as f:
+            jobs = list(csv.DictReader(f))
+        assert jobs and {j["status"] for j in jobs} == {"ok"}
+        if "init=default,xavier,normal,kaiming" in text or "init_comparison" in text:
+            # The initializers give four different results, and the summary names dead blocks.
+            assert len({j["val/loss"] for j in jobs}) == 4, jobs
+            assert "no gradient in" in (sweep / "summary.md").read_text()
     if text.startswith("python -m runner task=eval"):
         assert "eval: test/loss" in output
 
@@ -212,14 +224,7 @@ def test_the_readme_runs_as_printed(step, tour, capfd):
         path.write_text(step.text + "\n")
         return
     if step.kind == "pytest":
-        done = subprocess.run(
-            [sys.executable, "-m", *shlex.split(step.text)],
-            cwd=tour,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            timeout=600,
-        )
+        done = _python(["-m", *shlex.split(step.text)], tour)
         assert done.returncode == 0, f"README line {step.line}:\n{done.stdout[-3000:]}"
         assert " passed" in done.stdout
         return
@@ -227,14 +232,7 @@ def test_the_readme_runs_as_printed(step, tour, capfd):
         code = step.text
         if PLACEHOLDER in code:
             code = code.replace(PLACEHOLDER, str(_newest_checkpoint(tour)))
-        done = subprocess.run(
-            [sys.executable, "-c", code],
-            cwd=tour,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            timeout=600,
-        )
+        done = _python(["-c", code], tour)
         assert done.returncode == 0, f"README line {step.line}:\n{done.stderr[-3000:]}"
         return
     args = _argv(step, tour)
