@@ -168,10 +168,16 @@ class Model:
 
         from runner.train.data import RandomData
 
+        out = self.assert_forward()
+        if out.dim() == 0 or out.shape[0] != 2:
+            self._fail(
+                f"forward on a batch of 2 returns shape {list(out.shape)}, not one output per "
+                "sample: it can be inspected, not trained"
+            )
         module = runner.build(self.cfg)  # the same net (same config and seed), with its loss
         data = instantiate(self.cfg.data)
         if isinstance(data, RandomData):
-            data.output_shape = tuple(self.assert_forward()[0].shape)
+            data.output_shape = tuple(out.shape[1:])
         data.setup("fit")
         X, y = (t[: data.batch_size] for t in data.splits["train"])
         configured = module.configure_optimizers()
