@@ -44,6 +44,9 @@ NOT_RUN = {
     ".venv/bin/pip install torch --index-url https://download.pytorch.org/whl/cu128": (
         "GPU set-up: a CUDA build of torch"
     ),
+    "mlflow ui --backend-store-uri sqlite:///outputs/mlflow.db": (
+        "a web server that runs until stopped (the tests read the same store with MlflowClient)"
+    ),
 }
 
 

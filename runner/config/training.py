@@ -3,7 +3,6 @@ statistics and logger, and the device's strategy. The trainer group is checked a
 Lightning's own `Trainer` signature and the strategy against Lightning's registry; Lightning is
 imported for that only when the task trains (task=inspect never loads it)."""
 
-import importlib.util
 import math
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +13,7 @@ from omegaconf import DictConfig
 from runner.config.arguments import check_arguments, signature_defaults
 from runner.config.callbacks import check_callbacks
 from runner.config.device import DeviceSpec
+from runner.config.loggers import LOGGERS, check_loggers
 from runner.config.optim import check_optim
 from runner.config.values import UNRESOLVED, Check, Number, resolve, show
 from runner.errors import Problems, did_you_mean, one_of
@@ -79,8 +79,6 @@ RUNNER_VALUES = {
     "steps_per_batch": Number(lo=1, integer=True, note="fast mode: optimizer steps per batch"),
     "checkpoint_every_n_steps": Number(lo=0, integer=True, note="0: at each epoch's end only"),
 }
-LOGGERS = ("csv", "tensorboard")
-EXTRAS = ("tensorboard",)  # loggers whose package is an optional dependency
 # Each training group's default option (conf/config.yaml), to suggest when none is chosen.
 DEFAULTS = {
     "data": "random",
@@ -125,7 +123,7 @@ def check_training(cfg: DictConfig, problems: Problems, device: DeviceSpec) -> N
         "optim": check_optim,
         "trainer": lambda trainer, problems: _check_trainer(trainer, pl.Trainer, problems),
         "stats": _check_stats,
-        "logger": _check_logger,
+        "logger": check_loggers,
     }
     for key, check in checks.items():
         section = resolve(cfg, key, problems)
@@ -139,24 +137,6 @@ def check_training(cfg: DictConfig, problems: Problems, device: DeviceSpec) -> N
             example = f"{key}={DEFAULTS[key]}"
             problems.add(
                 key, f"no {key} option chosen; got {got}; allowed: {allowed}, e.g. {example}"
-            )
-
-
-def _check_logger(logger: dict[str, Any], problems: Problems) -> None:
-    """Loggers by name (`logger=[csv,tensorboard]`), each installed; `logger.NAME=null` is off."""
-    for name, options in logger.items():
-        if name not in LOGGERS:
-            problems.add(
-                f"logger.{name}",
-                f"unknown logger; allowed: {one_of(LOGGERS)}" + did_you_mean(name, LOGGERS),
-            )
-        elif options is not None and not isinstance(options, dict):
-            problems.add(f"logger.{name}", f"expected a mapping or null; got {show(options)}")
-        elif options is not None and name in EXTRAS and importlib.util.find_spec(name) is None:
-            problems.add(
-                f"logger.{name}",
-                f"{name} is not installed; pip install 'runner[{name}]' (or make setup "
-                f"EXTRAS={name})",
             )
 
 

@@ -1,6 +1,7 @@
 """The summary as a Hydra callback (configured in conf/config.yaml), so it works under every
 launcher: after each job, wherever that job ran, the table so far; when the sweep ends, the
-table and the plot, one line per outcome, and a non-zero exit when any job failed."""
+table and the plot, one line per outcome, and a non-zero exit when any job failed. Before the
+first job, the experiment trackers' store (MLflow's database) is made once."""
 
 import shlex
 import sys
@@ -14,9 +15,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from runner.sweep.summary import write_summary
+from runner.train.trackers import prepare_sweep
 
 
 class SweepSummary(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # The experiment trackers' store, made once before parallel jobs would race to it.
+        prepare_sweep(config.get("logger"), str(config.hydra.sweep.dir))
+
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             write_summary(_sweep_dir(config), _objective(config), plot=False)

@@ -42,7 +42,9 @@ def plot_jobs(records: list[JobRecord], labels: dict[int, str], objective: str, 
     else:
         finals = [(r.number, r.metric(objective)) for r in records]
         shown = [(n, v) for n, v in finals if v is not None]
-        ax.bar([str(n) for n, _ in shown], [v for _, v in shown], color="C0")
+        # Positions, then the job numbers as labels (strings as x would be read as categories).
+        ax.bar(range(len(shown)), [v for _, v in shown], color="C0")
+        ax.set_xticks(range(len(shown)), [str(n) for n, _ in shown])
         ax.set_xlabel("job")
         title = f"final {objective} per job (no curves were logged)"
     failed = [r.number for r in records if r.status in ("failed", "interrupted", "killed")]

@@ -37,6 +37,10 @@ class LastCheckpoint(ModelCheckpoint):
             enable_version_counter=False,  # overwrite last.ckpt, never last-v1.ckpt
             every_n_train_steps=every_n_steps or None,
             every_n_epochs=None if every_n_steps else 1,
+            # At every epoch's end, after its validation, whatever trainer.val_check_interval
+            # or check_val_every_n_epoch say (Lightning would save at validation's end: mid
+            # epoch, or every other epoch, and before the epoch counts as processed).
+            save_on_train_epoch_end=True,
         )
         self.path = Path(dirpath) / "last.ckpt"
 

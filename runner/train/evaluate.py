@@ -21,7 +21,8 @@ from runner.errors import ConfigError
 from runner.train.data import InMemoryData, RandomData
 from runner.train.module import RunnerModule
 from runner.train.reload import load
-from runner.train.trainer import make_loggers, trainer_arguments, trainer_placement
+from runner.train.trackers import Trackers
+from runner.train.trainer import trainer_arguments, trainer_placement
 
 log = logging.getLogger("runner")
 
@@ -33,12 +34,12 @@ def evaluate(
     data: InMemoryData,
     cfg: DictConfig,
     placement: dict[str, Any],
-    run_dir: Path,
+    trackers: Trackers,
     split: str = "test",
     logs: str = "test",
 ) -> dict[str, float]:
-    """The module's metrics on one split of `data`, named `<split>/<metric>`; logs go to
-    `logs/<logs>/`."""
+    """The module's metrics on one split of `data`, named `<split>/<metric>`; file loggers
+    write into `logs/<logs>/`, trackers into the run's tracker run."""
     devices = placement["devices"] if isinstance(placement["devices"], list) else 1
     args = trainer_arguments(cfg, manual=not module.automatic_optimization)
     evaluator = pl.Trainer(
@@ -46,7 +47,7 @@ def evaluate(
         accelerator=placement["accelerator"],
         devices=devices,
         precision=placement["precision"],
-        logger=make_loggers(cfg.get("logger"), run_dir, version=logs),
+        logger=trackers.loggers(version=logs),
         enable_progress_bar=False,
         enable_model_summary=False,
         enable_checkpointing=False,
@@ -93,15 +94,24 @@ def eval_task(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     placement = trainer_placement(spec.device, device)
     split = str(cfg.eval.split)
     log.info("eval: %s on the %s split of %s", source, split, origin)
-    metrics = evaluate(module, data, cfg, placement, run_dir, split=split, logs=f"eval-{split}")
+    trackers = Trackers(cfg.get("logger"), run_dir, task="eval")
+    try:
+        metrics = evaluate(
+            module, data, cfg, placement, trackers, split=split, logs=f"eval-{split}"
+        )
+    except BaseException as e:
+        trackers.finish(ok=False, interrupted=not isinstance(e, Exception))
+        raise
     log.info("eval: %s", ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
-    return {
+    result = {
         "task": "eval",
         "source": str(source),
         "split": split,
         "data": OmegaConf.to_container(data_cfg, resolve=True),
         "metrics": metrics,
     }
+    trackers.finish(ok=True, result=result)
+    return result
 
 
 def _data_section(cfg: DictConfig, trained: dict[str, Any]) -> tuple[DictConfig, str]:

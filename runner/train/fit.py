@@ -32,12 +32,8 @@ from runner.train.module import RunnerModule
 from runner.train.reload import verify
 from runner.train.resume import check_resume
 from runner.train.stats_callback import NonFiniteTraining, ParameterStats
-from runner.train.trainer import (
-    checkpoint_every,
-    make_loggers,
-    trainer_arguments,
-    trainer_placement,
-)
+from runner.train.trackers import Trackers
+from runner.train.trainer import checkpoint_every, trainer_arguments, trainer_placement
 
 log = logging.getLogger("runner")
 
@@ -47,8 +43,26 @@ def train(
 ) -> dict[str, Any]:
     """Fit, test, checkpoint, then reload the last checkpoint from itself alone and verify it.
 
-    `extra_callbacks` join the runner's own (benchmarks time steps with one).
+    `extra_callbacks` join the runner's own (benchmarks time steps with one). Experiment
+    trackers (MLflow, W&B) get the run's artifacts and its outcome at the end, however it ends.
     """
+    trackers = Trackers(cfg.get("logger"), run_dir)
+    try:
+        result = _train(cfg, spec, run_dir, trackers, extra_callbacks)
+    except BaseException as e:
+        trackers.finish(ok=False, interrupted=not isinstance(e, Exception))
+        raise
+    trackers.finish(ok=result["verification"]["ok"], result=result)
+    return result
+
+
+def _train(
+    cfg: DictConfig,
+    spec: RunSpec,
+    run_dir: Path,
+    trackers: Trackers,
+    extra_callbacks: tuple[pl.Callback, ...],
+) -> dict[str, Any]:
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     placement = resolve_device(spec.device)
@@ -102,7 +116,7 @@ def train(
     trainer = pl.Trainer(
         **trainer_args,
         **trainer_arguments(cfg, manual=not module.automatic_optimization),
-        logger=make_loggers(cfg.get("logger"), run_dir),
+        logger=trackers.loggers(),
         callbacks=[
             best,
             last_checkpoint,
@@ -150,7 +164,7 @@ def train(
     log.info(
         "fit: %d epochs, %d steps in %.1f s; %s", epochs, steps, fit_seconds, _show(fit_metrics)
     )
-    tested = evaluate(module, data, cfg, trainer_args, run_dir)
+    tested = evaluate(module, data, cfg, trainer_args, trackers)
     log.info("test: %s", _show(tested))
     learned = data.learned(module.net) if hasattr(data, "learned") else None
     if learned is not None:

@@ -1,7 +1,6 @@
-"""The Trainer's arguments from the config: where it runs (the device group), the trainer group,
-and the logger group."""
+"""The Trainer's arguments from the config: where it runs (the device group) and the trainer
+group (the logger group: runner.train.trackers)."""
 
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
@@ -56,14 +55,3 @@ def trainer_arguments(cfg: DictConfig, manual: bool) -> dict[str, Any]:
         args.pop("gradient_clip_algorithm", None)
         args["log_every_n_steps"] = 1  # the module keeps the cadence, in optimizer steps
     return args
-
-
-def make_loggers(section: Any, run_dir: Path, version: str = "") -> list[Any] | bool:
-    """The logger group's loggers, writing into `run_dir/logs/[version/]`; False for none
-    (Lightning's "no logger"). Missing packages were reported by the config check."""
-    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
-
-    kinds = {"csv": CSVLogger, "tensorboard": TensorBoardLogger}
-    chosen = [name for name, options in (section or {}).items() if options is not None]
-    loggers = [kinds[name](run_dir, name="logs", version=version) for name in chosen]
-    return loggers or False

@@ -89,3 +89,22 @@ def test_every_callbacks_option_composes_and_monitors_a_logged_metric(compose):
         section = OmegaConf.to_container(cfg, resolve=True)
         check_callbacks(section["callbacks"], section["data"], problems)
         assert not problems.items, (option, problems.items)
+
+
+def test_every_callbacks_option_instantiates_a_lightning_callback(compose):
+    import pytorch_lightning as pl
+    from hydra.utils import instantiate
+
+    from runner.testing.combinations import options
+
+    for option in options("callbacks"):
+        section = compose(f"callbacks={option}").callbacks or {}
+        made = [instantiate(section[name]) for name in section]
+        assert all(isinstance(c, pl.Callback) for c in made), option
+
+
+def test_rich_summary_shows_the_blocks_when_training_starts(cli):
+    done = cli("device=cpu", "trainer.max_epochs=1", "model=rgnet", "callbacks=rich_summary")
+    assert done.returncode == 0, done.stderr[-2000:]
+    # A report, so on stdout: the blocks two levels deep, with their parameter counts.
+    assert "net.0" in done.stdout and "Total params" in done.stdout

@@ -1,9 +1,11 @@
 """The logger group: none, csv, tensorboard, several at once; a missing extra says how to
 install it, before anything is built."""
 
+import csv
 import importlib.util
 
 import pytest
+import torch
 
 import runner
 from runner import ConfigError
@@ -52,7 +54,7 @@ def test_logger_mistakes(tmp_path):
     with pytest.raises(ConfigError) as info:
         train(tmp_path, "+logger.cvs={}")
     assert info.value.problems == [
-        "logger.cvs: unknown logger; allowed: csv, tensorboard; did you mean 'csv'?"
+        "logger.cvs: unknown logger; allowed: csv, mlflow, tensorboard, wandb; did you mean 'csv'?"
     ]
     with pytest.raises(ConfigError) as info:
         train(tmp_path, "logger=none", "callbacks=lr_monitor")
@@ -60,3 +62,44 @@ def test_logger_mistakes(tmp_path):
         "callbacks.lr_monitor: LearningRateMonitor writes to a logger, and logger=none chooses "
         "none; choose one, e.g. logger=csv"
     ]
+
+
+def test_every_logger_option_makes_its_lightning_loggers(tmp_path):
+    """Every option of the logger group instantiates (the trackers' own runs start lazily, so
+    nothing is written yet)."""
+    from pytorch_lightning.loggers import Logger
+
+    from runner.testing.combinations import options
+    from runner.train.trackers import Trackers
+
+    for option in options("logger"):
+        if option == "tensorboard" and not HAS_TENSORBOARD:
+            continue
+        section = runner.compose([f"logger={option}"]).logger
+        if option == "mlflow":
+            section.mlflow.tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+        made = Trackers(section, tmp_path / option).loggers()
+        if option == "none":
+            assert made is False
+        else:
+            assert [type(m).__name__.lower() for m in made] == [f"{option}logger"], option
+            assert all(isinstance(m, Logger) for m in made)
+
+
+def test_a_double_validation_loop_validates_twice_an_epoch(tmp_path):
+    """The template's double validation loop: val_check_interval=0.5 validates mid-epoch and
+    at its end; both reach the logs and the best checkpoint watches both."""
+    result = train(tmp_path, "data=digits", "+trainer.val_check_interval=0.5")
+    with (tmp_path / "logs" / "metrics.csv").open() as f:
+        validations = [row for row in csv.DictReader(f) if row.get("val/loss")]
+    assert len(validations) == 2 and result["epochs"] == 1
+    assert result["verification"]["ok"]
+    # last.ckpt is the end of the epoch, after its second validation: it resumes at epoch 1.
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0
+
+
+def test_validating_every_other_epoch_still_saves_every_epoch(tmp_path):
+    result = train(
+        tmp_path, "trainer.max_epochs=3", "trainer.check_val_every_n_epoch=2", "logger=none"
+    )
+    assert result["epochs"] == 3 and result["verification"]["ok"]
