@@ -25,9 +25,13 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(BIN)/python -m runner $(ARGS)
 
-# The whole suite: lint, types, then every test (GPU tests skip themselves without a GPU).
+# The whole suite: lint, types, then every test (GPU tests skip themselves without a GPU), one
+# pytest process per core (pytest-xdist), each file in one of them. One thread each: the models
+# are tiny, and threads of several processes fighting over the cores made the suite slower.
+TEST_WORKERS ?= auto
+PARALLEL := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(PARALLEL) $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check runner tests bench
@@ -36,7 +40,7 @@ lint: setup
 	$(BIN)/lint-imports
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PARALLEL) -m "not slow" $(PYTEST_ARGS)
 
 format: setup
 	$(BIN)/ruff format runner tests bench
