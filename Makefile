@@ -46,11 +46,17 @@ format: setup
 	$(BIN)/ruff format runner tests bench
 	$(BIN)/ruff check --fix runner tests bench
 
+# Every benchmark, then bench/results/<machine>.md: each target met or missed. QUICK=1: fewer
+# repetitions and models (about 3 minutes here), for a first look.
+QUICK ?=
 bench: setup
-	$(BIN)/python bench/startup.py
-	$(BIN)/python bench/build_init.py
-	$(BIN)/python bench/train_throughput.py
-	$(BIN)/python bench/stats_cost.py
+	$(BIN)/python bench/startup.py $(if $(QUICK),--quick)
+	$(BIN)/python bench/small_run.py $(if $(QUICK),--quick)
+	$(BIN)/python bench/build_init.py $(if $(QUICK),--quick)
+	$(BIN)/python bench/train_throughput.py $(if $(QUICK),--quick)
+	$(BIN)/python bench/stats_cost.py $(if $(QUICK),--quick)
+	$(if $(QUICK),,$(BIN)/python bench/sweep_overhead.py)
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,10 @@
-"""Where benchmark results go: bench/results/<name>.json, stamped with the machine and date."""
+"""Where benchmark results go: bench/results/<name>.json, stamped with the machine, the versions
+and the date, each with its checks: a ratio to a baseline timed in the same run, its target,
+met or missed. `bench/report.py` gathers them into bench/results/<machine>.md and .json."""
 
 import json
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -10,15 +13,75 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def save(name: str, record: dict[str, Any], gpu: str | None = None) -> Path:
-    """Write `record` with what it was measured on; print and return the path."""
-    machine = [platform.node(), platform.machine(), f"python {platform.python_version()}"]
-    if "torch" in sys.modules:  # the start-up benchmark itself never imports it
-        machine.append(f"torch {sys.modules['torch'].__version__}")
-    if gpu:
-        machine.append(gpu)
-    stamped = {"machine": " ".join(machine), "date": time.strftime("%Y-%m-%d"), **record}
+def cpu_name() -> str:
+    """The CPU's model name (Linux), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(gpu: str | None = None) -> dict[str, str]:
+    """What the numbers were measured on: the GPU's name, or the CPU's, and the versions."""
+    import os
+
+    versions = {"python": platform.python_version()}
+    for module in ("torch", "pytorch_lightning"):  # the start-up benchmark imports neither
+        if module in sys.modules:
+            versions[module] = sys.modules[module].__version__
+    name = gpu or f"{cpu_name()} ({os.cpu_count()} cores)"
+    return {"name": name, "kind": "gpu" if gpu else "cpu", **versions}
+
+
+def check(
+    what: str,
+    baseline: str,
+    ratios: list[float] | float,
+    target: float,
+    at_least: bool = False,
+    note: str = "",
+) -> dict[str, Any]:
+    """One target: `what` against `baseline` as a ratio (median of the repetitions, with min
+    and max), `≤ target` (times) or `≥ target` (throughputs, at_least=True)."""
+    values = ratios if isinstance(ratios, list) else [ratios]
+    median = statistics.median(values)
+    met = median >= target if at_least else median <= target
+    return {
+        "what": what,
+        "baseline": baseline,
+        "ratio": median,
+        "min": min(values),
+        "max": max(values),
+        "repetitions": len(values),
+        "target": f"{'≥' if at_least else '≤'} {target:g}×",
+        "met": met,
+        **({"note": note} if note else {}),
+    }
+
+
+def save(
+    name: str,
+    record: dict[str, Any],
+    gpu: str | None = None,
+    checks: list[dict[str, Any]] | None = None,
+) -> Path:
+    """Write `record` and its checks with what they were measured on; print the checks and
+    return the path."""
+    stamped = {
+        "benchmark": name,
+        "machine": machine(gpu),
+        "date": time.strftime("%Y-%m-%d"),
+        "checks": checks or [],
+        **record,
+    }
     path = RESULTS / f"{name}.json"
+    RESULTS.mkdir(exist_ok=True)
     path.write_text(json.dumps(stamped, indent=2) + "\n")
+    for c in checks or []:
+        verdict = "met" if c["met"] else "MISSED"
+        print(f"  {c['what']}: {c['ratio']:.2f}× {c['baseline']} (target {c['target']}) {verdict}")
     print(f"wrote {path.relative_to(RESULTS.parent.parent)}")
     return path

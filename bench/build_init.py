@@ -30,7 +30,7 @@ from runner.errors import Problems
 from runner.model.assemble import assemble
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import save
+from _results import check, save
 
 XAVIER = {
     "rules": [
@@ -90,7 +90,10 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=2048)
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="3 repetitions")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats = 3
     device = torch.device(args.device)
     w, k = args.width, args.layers
     candidates = {
@@ -116,7 +119,10 @@ def main() -> None:
         "runner_over_bare": ratio,
         "target": target,
     }
-    save(f"build_init-{device.type}", record, gpu=_gpu(device))
+    checks = [
+        check(f"build + init of {record['model']}", "bare meta → to_empty → init", ratio, target)
+    ]
+    save(f"build_init-{device.type}", record, gpu=_gpu(device), checks=checks)
 
 
 def _gpu(device: torch.device) -> str | None:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import save
+from _results import check, save
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -27,15 +27,17 @@ def timed(command: list[str], cwd: Path) -> float:
     return time.perf_counter() - start
 
 
-def median_time(command: list[str], cwd: Path, repeats: int) -> float:
+def times(command: list[str], cwd: Path, repeats: int) -> list[float]:
     timed(command, cwd)  # warm the file cache
-    return statistics.median(timed(command, cwd) for _ in range(repeats))
+    return [timed(command, cwd) for _ in range(repeats)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="3 repetitions")
     args = parser.parse_args()
+    repeats = 3 if args.quick else args.repeats
     with tempfile.TemporaryDirectory() as tmp:
         cwd = Path(tmp)
         runner = [PY, "-m", "runner"]
@@ -52,8 +54,9 @@ def main() -> None:
                 f"hydra.run.dir={cwd / 'run'}",
             ],
         }
-        seconds = {name: median_time(cmd, cwd, args.repeats) for name, cmd in commands.items()}
-    checks = [
+        samples = {name: times(cmd, cwd, repeats) for name, cmd in commands.items()}
+    seconds = {name: statistics.median(values) for name, values in samples.items()}
+    targets = [
         ("runner --help", "bare hydra app", 2.0),
         ("runner --cfg job", "bare hydra app", 2.0),
         ("runner task=inspect model=rgnet", "import torch", 1.5),
@@ -61,15 +64,11 @@ def main() -> None:
     print(f"{'command':<34}{'median s':>10}")
     for name, s in seconds.items():
         print(f"{name:<34}{s:>10.3f}")
-    print()
-    results = []
-    for name, base, target in checks:
-        ratio = seconds[name] / seconds[base]
-        ok = ratio <= target
-        results.append({"command": name, "baseline": base, "ratio": ratio, "target": target})
-        print(f"{name:<34} {ratio:5.2f}× {base:<16} target ≤ {target}×  {'ok' if ok else 'MISSED'}")
-    print()
-    save("startup", {"repeats": args.repeats, "seconds": seconds, "ratios": results})
+    checks = [
+        check(name, base, [a / b for a, b in zip(samples[name], samples[base], strict=True)], t)
+        for name, base, t in targets
+    ]
+    save("startup", {"repeats": repeats, "seconds": seconds}, checks=checks)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import runner
 from runner.params.stats import StatsComputer, tracked_parameters
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import save
+from _results import check, save
 from train_throughput import runner_step
 
 
@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--width", type=int, default=0, help="0: rgnet; else a Linear stack")
     parser.add_argument("--layers", type=int, default=12)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     args = parser.parse_args()
     logging.getLogger("runner").setLevel(logging.WARNING)
     device = torch.device(args.device)
@@ -93,16 +94,47 @@ def main() -> None:
     for name, s in seconds.items():
         print(f"  {name:<32} {s * 1e3:9.3f} ms   {s / base:6.2f}×")
     record: dict = {"parameters": n, "seconds": seconds, "baseline": base_name}
+    checks = []
+    if args.width:  # issue #13: ≤ 3× one read without the update ratio, ≤ 5× with it
+        checks += [
+            check(
+                "statistics without update ratio",
+                base_name,
+                seconds["stats, without update ratio"] / base,
+                3.0,
+            ),
+            check(
+                "statistics with update ratio",
+                base_name,
+                seconds["stats, all (update ratio too)"] / base,
+                5.0,
+            ),
+        ]
+    else:
+        checks.append(
+            check(
+                "one statistics call, rgnet",
+                base_name,
+                seconds["stats, all (update ratio too)"] / base,
+                0.3,
+            )
+        )
     if not args.width:  # the whole training: statistics at the default interval vs off
         common = ["model=rgnet", "device=cpu", "data.num_samples=64000", "trainer.max_epochs=2"]
         times: dict[str, list[float]] = {"default": [], "off": []}
-        for _ in range(6):  # alternated: this machine drifts by ±7 % between runs
+        for _ in range(
+            3 if args.quick else 6
+        ):  # alternated: this machine drifts by ±7 % between runs
             for mode, values in times.items():
                 values.append(runner_step([*common, f"stats={mode}"], 3))
         on, off = (statistics.median(times[m]) for m in ("default", "off"))
         record["training_with_stats_over_off"] = on / off
+        pairs = [a / b for a, b in zip(times["default"], times["off"], strict=True)]
+        checks.append(
+            check("training step, statistics every 50 steps", "statistics off", pairs, 1.02)
+        )
         print(f"  training step with stats every 50 steps / with stats off: {on / off:.3f}×")
-    save(f"stats_cost-{device.type}", record, gpu=_gpu(device))
+    save(f"stats_cost-{device.type}", record, gpu=_gpu(device), checks=checks)
 
 
 def _gpu(device: torch.device) -> str | None:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import save
+from _results import check, save
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["model=linear", "data=synthetic", "device=cpu", "trainer.max_epochs=1"]
@@ -101,7 +101,13 @@ def main() -> None:
         },
     }
     print(json.dumps(record, indent=2))
-    save("sweep_overhead-cpu", record)
+    checks = [
+        {
+            **check("per-job overhead of a 12-job in-process sweep, seconds", "—", per_job, 0.5),
+            "note": "seconds, not a ratio: the sweep's wall time minus its jobs' fit time, per job",
+        }
+    ]
+    save("sweep_overhead-cpu", record, checks=checks)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,8 @@ class StatsComputer:
         block_index = {b: i for i, b in enumerate(self.blocks)}
         self.block_of = torch.tensor([block_index[t.block] for t in items], device=device)
         self.numel = numels.double()
-        self.previous: list[torch.Tensor] | None = None
+        self.previous: list[torch.Tensor] | None = None  # the weights at the last call
+        self.previous_flat: torch.Tensor | None = None  # the same, as one flat copy
         self.flat_limit = 1 << 24  # elements: above this, no flat copy of the whole model
 
     @torch.no_grad()
@@ -75,8 +76,9 @@ class StatsComputer:
         # Per tensor, columns that add up (sum, sum of squares, zeros, NaN/Inf, numel, …),
         # and min/max. Small models: one flat copy and segment reductions, a handful of ops in
         # all. Large ones: reductions per tensor, so no copy of the whole model is made.
+        flat = None
         if self.numel.sum() <= self.flat_limit:
-            additive, lo, hi = self._flat_reductions(tensors)
+            flat, additive, lo, hi = self._flat_reductions(tensors)
         else:
             additive, lo, hi = self._per_tensor_reductions(tensors)
         extra = [self.numel.to(additive.device)]
@@ -86,7 +88,12 @@ class StatsComputer:
             present = ~torch.isnan(norms)
             extra += [torch.where(present, norms**2, 0.0), present.double()]
         if self.with_updates:
-            extra.append(self._delta_sq(tensors, additive.new_full((p,), float("nan"))))
+            nothing_yet = additive.new_full((p,), float("nan"))
+            extra.append(
+                self._delta_sq(tensors, nothing_yet)
+                if flat is None
+                else self._flat_delta_sq(flat, nothing_yet)
+            )
         additive = torch.cat([additive, torch.stack(extra, 1)], 1)
         # Per block: the same columns summed over the block's tensors (one op), min/max of them.
         per_block = additive.new_zeros(b, additive.shape[1]).index_add_(0, self.block_of, additive)
@@ -119,6 +126,11 @@ class StatsComputer:
         """The L2 norm of each tensor's `.grad` now, NaN where it has none (on their device)."""
         have = [i for i, t in enumerate(self.items) if t.tensor.grad is not None]
         norms = self.numel.new_full((len(self.items),), float("nan"))
+        if len(have) == len(self.items) and self.numel.sum() <= self.flat_limit:
+            # Every tensor has one, and they are small: one flat copy, one segment reduction.
+            flat = torch.cat([t.tensor.grad.reshape(-1) for t in self.items]).double()  # type: ignore[union-attr]
+            squares = norms.new_zeros(len(self.items)).index_add_(0, self.segment, flat * flat)
+            return squares.sqrt()
         if have:
             grads = [self.items[i].tensor.grad for i in have]
             values = torch.stack(torch._foreach_norm(grads))  # type: ignore[arg-type]
@@ -127,14 +139,23 @@ class StatsComputer:
 
     def _flat_reductions(
         self, tensors: list[torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         flat = torch.cat([t.reshape(-1) for t in tensors]).double()
         seg, p = self.segment, len(tensors)
         parts = [flat, flat * flat, (flat == 0).double(), (~torch.isfinite(flat)).double()]
         additive = flat.new_zeros(p, 4).index_add_(0, seg, torch.stack(parts, 1))
         lo = flat.new_full((p,), float("inf")).scatter_reduce_(0, seg, flat, "amin")
         hi = flat.new_full((p,), float("-inf")).scatter_reduce_(0, seg, flat, "amax")
-        return additive, lo, hi
+        return flat, additive, lo, hi
+
+    def _flat_delta_sq(self, flat: torch.Tensor, nothing_yet: torch.Tensor) -> torch.Tensor:
+        """‖w − w_prev‖² per tensor from the flat copy: a few ops for any number of tensors
+        (a norm per tensor costs more than the arithmetic for small models)."""
+        previous, self.previous_flat = self.previous_flat, flat
+        if previous is None:
+            return nothing_yet
+        delta = flat - previous
+        return nothing_yet.new_zeros(len(self.items)).index_add_(0, self.segment, delta * delta)
 
     def _per_tensor_reductions(
         self, tensors: list[torch.Tensor]

@@ -85,13 +85,13 @@ def _shared_bins(
     """Bin edges over the finite values of both, and each one's counts (NaN/Inf left out)."""
     import numpy as np
 
-    start, end = (t[torch.isfinite(t)].numpy() for t in (start, end))
-    both = np.concatenate([start, end])
+    values = [t[torch.isfinite(t)].numpy() for t in (start, end)]
+    both = np.concatenate(values)
     lo, hi = (float(both.min()), float(both.max())) if both.size else (-1.0, 1.0)
     if hi <= lo:  # one value (a constant init): one bin around it
         lo, hi, bins = lo - 0.5, hi + 0.5, 1
     edges = np.linspace(lo, hi, bins + 1)
-    counts = [np.histogram(t, edges)[0].tolist() for t in (start, end)]
+    counts = [np.histogram(v, edges)[0].tolist() for v in values]
     return edges.tolist(), counts
 
 

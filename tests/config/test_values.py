@@ -226,7 +226,11 @@ CASES = [
     (["device.precision=16-mixed"], "device.precision", "'16-mixed' needs a GPU"),
     # 6. logger
     (["~stats"], "stats", "allowed: an option from conf/stats/, e.g. stats=default"),
-    (["+logger.csvv={}"], "logger.csvv", "unknown logger; allowed: csv, mlflow, tensorboard, wandb; did you"),
+    (
+        ["+logger.csvv={}"],
+        "logger.csvv",
+        "unknown logger; allowed: csv, mlflow, tensorboard, wandb; did you",
+    ),
     (["logger.csv=5"], "logger.csv", "expected a mapping or null; got 5"),
     # 7. model sizes
     (

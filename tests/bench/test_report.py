@@ -1,0 +1,72 @@
+"""`make bench` ends with one page per machine: every benchmark's checks, met or missed. The
+timings themselves are not tested (they belong to bench/, as ratios); the bookkeeping is."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))
+import _results
+
+
+def test_a_check_takes_the_median_and_says_met_or_missed():
+    faster = _results.check("runner", "hand-written loop", [0.5, 0.7, 0.9], 0.6, at_least=True)
+    assert faster["ratio"] == 0.7 and faster["met"] and faster["target"] == "≥ 0.6×"
+    assert (faster["min"], faster["max"], faster["repetitions"]) == (0.5, 0.9, 3)
+    slower = _results.check("plots", "import", 1.4, 1.25)
+    assert not slower["met"] and slower["target"] == "≤ 1.25×"
+
+
+def test_the_report_gathers_this_machines_checks_into_one_table(tmp_path, monkeypatch):
+    monkeypatch.setattr(_results, "RESULTS", tmp_path)
+    _results.save("one", {}, checks=[_results.check("a", "b", [1.0, 2.0, 3.0], 2.5)])
+    _results.save("two", {}, checks=[_results.check("c", "d", 0.5, 0.8, at_least=True)])
+    other = {"benchmark": "x", "date": "2026-01-01", "checks": [_results.check("e", "f", 9, 1)]}
+    other["machine"] = {"name": "another CPU", "kind": "cpu"}
+    (tmp_path / "elsewhere.json").write_text(json.dumps(other))
+
+    import report
+
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    report.main()
+    (page,) = tmp_path.glob("*.md")
+    text = page.read_text()
+    assert "1 of 2 targets met" in text
+    assert "| one (" in text and "| a | b | 2.00× | 1.00 – 3.00 (3×) | ≤ 2.5× | met |" in text
+    assert "| c | d | 0.50× | 0.50 – 0.50 (1×) | ≥ 0.8× | **missed** |" in text
+    assert "another CPU" not in text and "| e |" not in text
+    summary = json.loads(page.with_suffix(".json").read_text())
+    assert [c["what"] for c in summary["checks"]] == ["a", "c"]
+
+
+def test_the_report_without_results_says_to_run_the_benchmarks(tmp_path):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.argv=['report']; import _results, report; "
+            f"_results.RESULTS = report.RESULTS = __import__('pathlib').Path({str(tmp_path)!r}); "
+            "report.main()",
+        ],
+        cwd=ROOT / "bench",
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert "no benchmark results for this machine: run `make bench` first" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "script", ["startup", "small_run", "build_init", "train_throughput", "stats_cost"]
+)
+def test_every_benchmark_has_a_quick_mode(script):
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / f"{script}.py"), "--help"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and "--quick" in done.stdout
