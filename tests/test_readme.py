@@ -40,6 +40,7 @@ NOT_RUN = {
     "make test-fast": "the suite without slow tests: CI runs the whole of it",
     "make format": "rewrites the sources",
     "make bench": "benchmarks: minutes of timing, reported under bench/",
+    "make bench QUICK=1": "benchmarks: timing, reported under bench/ (its report is tested)",
     "python3 -m venv .venv": "GPU set-up, before `make`",
     ".venv/bin/pip install torch --index-url https://download.pytorch.org/whl/cu128": (
         "GPU set-up: a CUDA build of torch"
