@@ -21,7 +21,7 @@ from runner.errors import ConfigError
 from runner.train.data import InMemoryData, RandomData
 from runner.train.module import RunnerModule
 from runner.train.reload import load
-from runner.train.trackers import Trackers
+from runner.train.trackers import Trackers, ended
 from runner.train.trainer import trainer_arguments, trainer_placement
 
 log = logging.getLogger("runner")
@@ -95,12 +95,13 @@ def eval_task(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     split = str(cfg.eval.split)
     log.info("eval: %s on the %s split of %s", source, split, origin)
     trackers = Trackers(cfg.get("logger"), run_dir, task="eval")
+    trackers.start()
     try:
         metrics = evaluate(
             module, data, cfg, placement, trackers, split=split, logs=f"eval-{split}"
         )
     except BaseException as e:
-        trackers.finish(ok=False, interrupted=not isinstance(e, Exception))
+        trackers.finish(ok=False, interrupted=not isinstance(e, Exception), result=ended(e))
         raise
     log.info("eval: %s", ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
     result = {

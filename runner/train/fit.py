@@ -32,7 +32,7 @@ from runner.train.module import RunnerModule
 from runner.train.reload import verify
 from runner.train.resume import check_resume
 from runner.train.stats_callback import NonFiniteTraining, ParameterStats
-from runner.train.trackers import Trackers
+from runner.train.trackers import Trackers, ended
 from runner.train.trainer import checkpoint_every, trainer_arguments, trainer_placement
 
 log = logging.getLogger("runner")
@@ -47,10 +47,11 @@ def train(
     trackers (MLflow, W&B) get the run's artifacts and its outcome at the end, however it ends.
     """
     trackers = Trackers(cfg.get("logger"), run_dir)
+    trackers.start()  # before anything is built: an unreachable store is a config error
     try:
         result = _train(cfg, spec, run_dir, trackers, extra_callbacks)
     except BaseException as e:
-        trackers.finish(ok=False, interrupted=not isinstance(e, Exception))
+        trackers.finish(ok=False, interrupted=not isinstance(e, Exception), result=ended(e))
         raise
     trackers.finish(ok=result["verification"]["ok"], result=result)
     return result

@@ -12,13 +12,17 @@ Names, so that `mlflow ui` shows a sweep as one experiment:
   job's overrides (`0: model=mlp init=xavier`).
 """
 
+import contextlib
 import logging
 import os
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from runner.config.tree import plain
+from runner.errors import ConfigError
 
 log = logging.getLogger("runner")
 
@@ -52,7 +56,9 @@ def naming(run_dir: Path, task: str) -> Naming:
         return Naming(DEFAULT_EXPERIMENT, name if task == "train" else f"{task} {name}", tags)
     hydra = HydraConfig.get()
     sweep_dir = str(hydra.sweep.dir)
-    overrides = [o for o in hydra.overrides.task if not o.startswith("sweep.resume=")]
+    # What sets the job apart, not where it logs (logger.*) or how the sweep runs.
+    skip = ("sweep.", "logger", "hydra", "+logger", "hydra/")
+    overrides = [o for o in hydra.overrides.task if not o.startswith(skip)]
     number = int(hydra.job.num)
     tags |= {"runner.sweep_dir": str(Path(sweep_dir).resolve()), "runner.job": str(number)}
     name = f"{number}: {' '.join(overrides)}"
@@ -69,17 +75,45 @@ def prepare_sweep(section: Any, sweep_dir: str) -> None:
     that parallel jobs do not all create the database at the same moment."""
     options = (plain(section) if section is not None else None) or {}
     mlflow = options.get("mlflow")
-    if isinstance(mlflow, dict):
+    if not isinstance(mlflow, dict):
+        return
+    try:
         _quiet_mlflow()
         name = mlflow.get("experiment_name") or sweep_experiment(sweep_dir)
-        mlflow_experiment(tracking_uri(mlflow), name)
+        with _fail_fast():
+            mlflow_experiment(tracking_uri(mlflow), str(name))
+    except Exception as e:  # each job checks its config and reports the problem itself
+        log.warning("sweep: MLflow's store not prepared (%s); the jobs will say why", _reason(e))
 
 
 def _quiet_mlflow() -> None:
     """MLflow and its database migrations log at INFO on the console: the runner says where
-    the run went in one line instead."""
+    the run went in one line instead. After the import, which sets MLflow's own levels."""
+    import mlflow  # noqa: F401
+
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def _fail_fast() -> Iterator[None]:
+    """While a store is first reached: one attempt, 10 s, instead of MLflow's 7 retries with
+    back-off (minutes before a server that is down is reported). A user's setting wins."""
+    names = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+    added = [name for name in names if name not in os.environ]
+    os.environ.update({name: names[name] for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+def _reason(error: BaseException) -> str:
+    """An exception's first line, short: what a message can quote."""
+    text = str(error).strip().splitlines()
+    first = text[0] if text else type(error).__name__
+    return first if len(first) <= 200 else first[:199] + "…"
 
 
 def tracking_uri(options: dict[str, Any]) -> str:
@@ -97,26 +131,60 @@ def tracking_uri(options: dict[str, Any]) -> str:
 
 
 def mlflow_experiment(uri: str, name: str) -> str:
-    """The id of MLflow experiment `name`, created if new: a SQLite store keeps its artifacts
-    next to the database (not in ./mlruns of whatever directory the run started in). Safe
-    when parallel jobs create it at once."""
-    from mlflow.exceptions import MlflowException
+    """The id of MLflow experiment `name`: created if new (a SQLite store keeps its artifacts
+    next to the database, not in ./mlruns of whatever directory the run started in), restored
+    if it was deleted in the UI. Safe when several runs reach a new store at once: a SQLite
+    store is created under a lock (MLflow's table migrations do not survive a race), and a
+    server's "already exists" means another run created the experiment first."""
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(uri)
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return str(found.experiment_id)
     location = None
     if uri.startswith("sqlite:///"):
         location = (Path(uri[len("sqlite:///") :]).parent / "mlartifacts").as_uri()
+    with _store_lock(uri):
+        for attempt in range(3):
+            client = MlflowClient(uri)
+            found = client.get_experiment_by_name(name)
+            if found is not None:
+                if found.lifecycle_stage == "deleted":
+                    client.restore_experiment(found.experiment_id)
+                    log.info("mlflow: experiment %r had been deleted; restored it", name)
+                return str(found.experiment_id)
+            try:
+                return str(client.create_experiment(name, artifact_location=location))
+            except Exception as e:
+                if attempt == 2 or "already exists" not in str(e).lower():
+                    raise
+                time.sleep(0.2)  # another run created it: read it back
+    raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """An exclusive lock on `<database>.lock` beside a SQLite store (POSIX), held while the
+    store is first opened; nothing for other stores."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
     try:
-        return str(client.create_experiment(name, artifact_location=location))
-    except MlflowException:  # another job created it first
-        found = client.get_experiment_by_name(name)
-        if found is None:
-            raise
-        return str(found.experiment_id)
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here; parallel first runs may race
+        yield
+        return
+    lock = Path(uri[len("sqlite:///") :] + ".lock")
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ended(error: BaseException) -> dict[str, Any]:
+    """What a tracker records of a run that did not end well (result.json has the same)."""
+    stopped = not isinstance(error, Exception)
+    reason = _reason(error) if str(error).strip() else type(error).__name__
+    return {"status": "interrupted" if stopped else "failed", "error": reason}
 
 
 class Trackers:
@@ -136,6 +204,37 @@ class Trackers:
         # Trackers' loggers serve every stage: the test stage writes into the fit's run.
         self.kept: dict[str, Any] = {}
         self.wandb_mode = os.environ.get("WANDB_MODE")  # Lightning's offline mode sets it
+
+    def start(self) -> None:
+        """Open the trackers' runs now, before anything is built or trained: a store that
+        cannot be reached, or a W&B run that cannot start, is a ConfigError naming the key
+        (not a traceback once training is under way)."""
+        if "mlflow" in self.options:
+            opts = self.options["mlflow"]
+            uri = opts.get("tracking_uri") or DEFAULT_TRACKING_URI
+            try:
+                with _fail_fast():
+                    self.kept["mlflow"] = self._mlflow(opts)
+            except Exception as e:
+                key = "logger.mlflow.tracking_uri"
+                raise ConfigError(
+                    [f"{key}: cannot open MLflow's store at {str(uri)!r}: {_reason(e)}"]
+                ) from e
+        if "wandb" in self.options:
+            opts = self.options["wandb"]
+            try:
+                logger = self._wandb(opts)
+                _ = logger.experiment  # wandb.init: a missing login fails here
+                self.kept["wandb"] = logger
+            except Exception as e:
+                hint = ""
+                if not opts.get("offline", True):
+                    hint = (
+                        " (streaming needs `wandb login`; logger.wandb.offline=true writes it here)"
+                    )
+                raise ConfigError(
+                    [f"logger.wandb: W&B could not start a run: {_reason(e)}{hint}"]
+                ) from e
 
     def loggers(self, version: str = "") -> list[Any] | bool:
         """Lightning loggers for one stage, the files of csv and tensorboard in
@@ -202,8 +301,9 @@ class Trackers:
         )
 
     def finish(self, ok: bool, interrupted: bool = False, result: dict[str, Any] | None = None):
-        """Send the run's artifacts and end every tracker run with the run's outcome. A
-        tracker that cannot be reached is reported, not raised: the run itself is done."""
+        """Send the run's artifacts and end every tracker run with the run's outcome (`result`:
+        what result.json holds, or for a run that did not end well, its error). A tracker that
+        cannot be reached is reported, not raised: the run itself is done."""
         from pytorch_lightning.utilities import rank_zero_only
 
         if getattr(rank_zero_only, "rank", 0) != 0:  # DDP workers: rank 0 speaks for the run

@@ -80,7 +80,12 @@ def test_a_failed_run_is_failed_in_mlflow_and_keeps_what_it_made(tmp_path):
         run(cfg, tmp_path / "run")
     (tracked,) = runs(uri, "runner")
     assert tracked.info.status == "FAILED"
-    assert "param_stats.csv" in artifacts(uri, tracked.info.run_id)
+    assert {"param_stats.csv", "result.json"} <= artifacts(uri, tracked.info.run_id)
+    recorded = MlflowClient(uri).download_artifacts(
+        tracked.info.run_id, "result.json", str(tmp_path)
+    )
+    failure = json.loads(Path(recorded).read_text())
+    assert failure["status"] == "failed" and "non-finite gradient" in failure["error"]
 
 
 def test_eval_is_its_own_mlflow_run_with_the_split_s_metrics(tmp_path):
@@ -94,7 +99,7 @@ def test_eval_is_its_own_mlflow_run_with_the_split_s_metrics(tmp_path):
             "logger=mlflow",
             f"logger.mlflow.tracking_uri={uri}",
             "logger.mlflow.experiment_name=evaluations",
-            "+logger.mlflow.tags.team=vision",
+            "logger.mlflow.tags={team:vision}",
         ]
     )
     result = run(cfg, tmp_path / "eval")
@@ -133,9 +138,9 @@ def test_a_parallel_sweep_is_one_mlflow_experiment_with_a_run_per_job(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     uri = f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}"
     tracked = runs(uri, f"sweep {sweep_dir}")
-    assert [r.info.run_name for r in tracked] == [
-        f"0: logger=mlflow model=mlp {' '.join(FAST)}",
-        f"1: logger=mlflow model=rgnet {' '.join(FAST)}",
+    assert [r.info.run_name for r in tracked] == [  # what sets a job apart, not logger=
+        f"0: model=mlp {' '.join(FAST)}",
+        f"1: model=rgnet {' '.join(FAST)}",
     ]
     for number, job in enumerate(tracked):
         result = json.loads((sweep_dir / str(number) / "result.json").read_text())
@@ -175,10 +180,7 @@ def test_tracker_options_are_checked_with_the_key_and_what_is_allowed(tmp_path, 
         "logger.mlflow.trackng_uri: the mlflow logger takes no option 'trackng_uri'; allowed: "
         "experiment_name, run_name, tags, tracking_uri; did you mean 'tracking_uri'?"
     ) in done.stderr
-    assert (
-        "logger.wandb.offline: expected true: written to the run directory's wandb/ only, "
-        "uploaded with `wandb sync`; got 'maybe'"
-    ) in done.stderr
+    assert "logger.wandb.offline: expected true or false; got 'maybe'" in done.stderr
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
@@ -204,3 +206,127 @@ def test_a_missing_tracker_says_how_to_install_it(monkeypatch, missing):
         "installed: sqlalchemy; pip install 'runner[mlflow]' (or make setup EXTRAS=mlflow)",
     }
     assert problems.items == [expected[missing]]
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        (
+            "bogus://x",
+            "logger.mlflow.tracking_uri: not a tracking URI MLflow can store runs in; got "
+            "'bogus://x'; allowed: a URI of databricks, http, https, mssql, mysql, postgresql, "
+            "sqlite, e.g. sqlite:///path/to/mlflow.db, http://host:5000, postgresql://…",
+        ),
+        (
+            "/tmp/runs",
+            "logger.mlflow.tracking_uri: not a tracking URI MLflow can store runs in (MLflow 3 "
+            "no longer keeps runs in a plain directory); got '/tmp/runs'; allowed: a URI of "
+            "databricks, http, https, mssql, mysql, postgresql, sqlite, e.g. "
+            "sqlite:///path/to/mlflow.db, http://host:5000, postgresql://…",
+        ),
+        (
+            "sqlite:mlflow.db",
+            "logger.mlflow.tracking_uri: a SQLite URI is sqlite:///<path>; got 'sqlite:mlflow.db'",
+        ),
+    ],
+)
+def test_a_uri_mlflow_cannot_store_runs_in_is_a_config_error(tmp_path, uri, expected):
+    with pytest.raises(runner.ConfigError) as info:
+        run(runner.compose([*FAST, "logger=mlflow", f"logger.mlflow.tracking_uri={uri}"]), tmp_path)
+    assert info.value.problems == [expected]
+
+
+def test_option_values_are_checked_item_by_item(tmp_path):
+    cfg = runner.compose(
+        [
+            *FAST,
+            "logger=[mlflow,wandb]",
+            "logger.wandb.tags=[1,ok]",
+            "logger.wandb.offline=yes",
+            "logger.mlflow.experiment_name=5",
+            "logger.mlflow.tags={team:[a]}",
+        ]
+    )
+    with pytest.raises(runner.ConfigError) as info:
+        run(cfg, tmp_path)
+    assert sorted(info.value.problems) == [
+        "logger.mlflow.experiment_name: expected a string or null; got 5",
+        "logger.mlflow.tags.team: expected a string or number; got ['a']",
+        "logger.wandb.offline: expected true or false; got 'yes'",
+        "logger.wandb.tags[0]: expected a string; got 1",
+    ]
+
+
+@pytest.mark.parametrize("store", ["unwritable", "not a database", "server down"])
+def test_a_store_that_cannot_be_opened_is_named_before_anything_is_built(tmp_path, store):
+    import time
+
+    (tmp_path / "notes.db").write_text("not a database\n")
+    uri = {
+        "unwritable": "sqlite:////proc/runner-nope/mlflow.db",
+        "not a database": f"sqlite:///{tmp_path / 'notes.db'}",
+        "server down": "http://127.0.0.1:9",
+    }[store]
+    start = time.perf_counter()
+    with pytest.raises(runner.ConfigError) as info:
+        run(
+            runner.compose([*FAST, "logger=mlflow", f"logger.mlflow.tracking_uri={uri}"]),
+            tmp_path / "run",
+        )
+    (problem,) = info.value.problems
+    assert problem.startswith(
+        f"logger.mlflow.tracking_uri: cannot open MLflow's store at '{uri}': "
+    )
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert time.perf_counter() - start < 60  # one attempt, not MLflow's minutes of retries
+
+
+def test_an_experiment_deleted_in_the_ui_is_restored(tmp_path):
+    uri = store(tmp_path)
+    cfg = runner.compose([*FAST, "logger=mlflow", f"logger.mlflow.tracking_uri={uri}"])
+    run(cfg, tmp_path / "a")
+    client = MlflowClient(uri)
+    client.delete_experiment(client.get_experiment_by_name("runner").experiment_id)
+    run(cfg, tmp_path / "b")
+    assert client.get_experiment_by_name("runner").lifecycle_stage == "active"
+    assert len(runs(uri, "runner")) == 2
+
+
+def test_runs_reaching_a_new_store_at_once_all_get_the_experiment(tmp_path):
+    """Several processes create the same new SQLite store and experiment at the same moment:
+    the losers of the race retry instead of failing."""
+    uri = store(tmp_path)
+    code = (
+        "import sys; from runner.train.trackers import mlflow_experiment; "
+        f"print(mlflow_experiment({uri!r}, 'together'))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=120) for p in started]
+    assert [p.returncode for p in started] == [0] * 4, [err[-800:] for _, err in outputs]
+    assert len({out.strip() for out, _ in outputs}) == 1  # one experiment, the same id
+
+
+def test_wandb_streaming_without_a_login_is_named_before_anything_is_built(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))  # no saved login
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    cfg = runner.compose([*FAST, "logger=wandb", "logger.wandb.offline=false"])
+    with pytest.raises(runner.ConfigError) as info:
+        run(cfg, tmp_path / "run")
+    (problem,) = info.value.problems
+    assert problem.startswith("logger.wandb: W&B could not start a run: ")
+    assert problem.endswith(
+        "(streaming needs `wandb login`; logger.wandb.offline=true writes it here)"
+    )
+    assert not (tmp_path / "run" / "checkpoints").exists()
