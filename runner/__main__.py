@@ -67,6 +67,9 @@ def _message(e: BaseException) -> str:
 
     text = str(e).strip().removeprefix("config error: ")
     cause = e.__cause__
+    unknown = _unknown_key(text, cause)
+    if unknown:
+        return unknown
     if cause is not None and type(cause).__module__.startswith("omegaconf"):
         text += f"\n{str(cause).strip()}"  # OmegaConf's own line: the full key and the value
     missing, options = getattr(e, "missing_cfg_file", None), getattr(e, "options", None)
@@ -82,6 +85,29 @@ def _message(e: BaseException) -> str:
         overrides = " ".join(a for a in sys.argv[1:] if not a.startswith("-"))
         text = f"{text or type(e).__name__} (while Hydra composed the overrides: {overrides})"
     return text or type(e).__name__
+
+
+def _unknown_key(text: str, cause: BaseException | None) -> str | None:
+    """`trainer.max_epoch=1`, a key its section does not have: the key, the section's keys and
+    a close match, and how to add a new key on purpose (Hydra's own text shows none of them)."""
+    from runner.errors import did_you_mean, one_of
+
+    struct = cause is not None and "is not in struct" in str(cause)
+    schema = cause is not None and re.search(r"Key '[^']*' not in '", str(cause)) is not None
+    if not (struct or schema):
+        return None
+    full_key, key = getattr(cause, "full_key", None), getattr(cause, "key", None)
+    parent = getattr(cause, "parent_node", None)
+    if not full_key or key is None or parent is None or not hasattr(parent, "keys"):
+        return None
+    keys = [str(k) for k in parent]
+    added = re.search(r"use (\+\S+)", text)
+    # A schema (model, init, device) takes no new keys; a plain section takes them with '+'.
+    how = f"; to add a new key, write {added.group(1)}" if added and struct else ""
+    return (
+        f"{full_key}: unknown key; allowed: {one_of(keys) or 'none'}"
+        f"{did_you_mean(str(key), keys)}{how}"
+    )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,22 @@ CASES = [
     ),
     ("a key past the schema", ["+model.foo=1"], 2, "model.foo: unknown key"),
     (
+        "a misspelled key of a section",
+        ["trainer.max_epoch=1"],
+        2,
+        "trainer.max_epoch: unknown key; allowed: check_val_every_n_epoch, "
+        "checkpoint_every_n_steps, gradient_clip_val, log_every_n_steps, max_epochs, max_steps, "
+        "steps_per_batch; did you mean 'max_epochs'?; to add a new key, write "
+        "+trainer.max_epoch=1",
+    ),
+    (
+        "a misspelled key of a schema",
+        ["device.acelerator=gpu"],
+        2,
+        "device.acelerator: unknown key; allowed: accelerator, devices, index, precision, "
+        "strategy; did you mean 'accelerator'?",
+    ),
+    (
         "an unset environment variable",
         ["model.net.0.type=${oc.env:RUNNER_NOPE}"],
         2,
