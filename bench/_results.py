@@ -43,9 +43,11 @@ def check(
     target: float,
     at_least: bool = False,
     note: str = "",
+    unit: str = "×",
 ) -> dict[str, Any]:
     """One target: `what` against `baseline` as a ratio (median of the repetitions, with min
-    and max), `≤ target` (times) or `≥ target` (throughputs, at_least=True)."""
+    and max), `≤ target` (times) or `≥ target` (throughputs, at_least=True). `unit` " s" for
+    the few targets set in seconds."""
     values = ratios if isinstance(ratios, list) else [ratios]
     median = statistics.median(values)
     met = median >= target if at_least else median <= target
@@ -56,7 +58,8 @@ def check(
         "min": min(values),
         "max": max(values),
         "repetitions": len(values),
-        "target": f"{'≥' if at_least else '≤'} {target:g}×",
+        "target": f"{'≥' if at_least else '≤'} {target:g}{unit}",
+        "unit": unit,
         "met": met,
         **({"note": note} if note else {}),
     }
@@ -82,6 +85,9 @@ def save(
     path.write_text(json.dumps(stamped, indent=2) + "\n")
     for c in checks or []:
         verdict = "met" if c["met"] else "MISSED"
-        print(f"  {c['what']}: {c['ratio']:.2f}× {c['baseline']} (target {c['target']}) {verdict}")
+        against = f" {c['baseline']}" if c["unit"] == "×" else ""
+        print(
+            f"  {c['what']}: {c['ratio']:.2f}{c['unit']}{against} (target {c['target']}) {verdict}"
+        )
     print(f"wrote {path.relative_to(RESULTS.parent.parent)}")
     return path

@@ -57,7 +57,8 @@ def _write(records: list[dict]) -> None:
     ]
     for name, date, c in rows:
         lines.append(
-            f"| {name} ({date}) | {c['what']} | {c['baseline']} | {c['ratio']:.2f}× | "
+            f"| {name} ({date}) | {c['what']} | {c['baseline']} | "
+            f"{c['ratio']:.2f}{c.get('unit', '×')} | "
             f"{c['min']:.2f} – {c['max']:.2f} ({c['repetitions']}×) | {c['target']} | "
             f"{'met' if c['met'] else '**missed**'} |"
         )

@@ -103,7 +103,13 @@ def main() -> None:
     print(json.dumps(record, indent=2))
     checks = [
         {
-            **check("per-job overhead of a 12-job in-process sweep, seconds", "—", per_job, 0.5),
+            **check(
+                "per-job overhead of a 12-job in-process sweep",
+                "— (seconds)",
+                per_job,
+                0.5,
+                unit=" s",
+            ),
             "note": "seconds, not a ratio: the sweep's wall time minus its jobs' fit time, per job",
         }
     ]
