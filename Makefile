@@ -12,7 +12,7 @@ comma  := ,
 ARGS   ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast lint format bench clean
+.PHONY: setup run test test-slow test-all lint format bench clean
 
 setup: $(VENV)/.installed
 
@@ -25,22 +25,26 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(BIN)/python -m runner $(ARGS)
 
-# The whole suite: lint, types, then every test (GPU tests skip themselves without a GPU), one
-# pytest process per core (pytest-xdist), each file in one of them. One thread each: the models
-# are tiny, and threads of several processes fighting over the cores made the suite slower.
+# The suite: lint, types, then every test but the long end-to-end runs (GPU tests skip
+# themselves without a GPU), one pytest process per core (pytest-xdist, each file in one of
+# them), one thread each: the models are tiny, and threads of several processes fighting over
+# the cores made the suite slower. test-slow: the long end-to-end runs (sweeps, faults, DDP, the
+# README tour). CI runs both (.ci/run); test-all does too.
 TEST_WORKERS ?= auto
 PARALLEL := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 test: lint
-	$(PARALLEL) $(PYTEST_ARGS)
+	$(PARALLEL) -m "not slow" $(PYTEST_ARGS)
+
+test-slow: setup
+	$(PARALLEL) -m slow $(PYTEST_ARGS)
+
+test-all: test test-slow
 
 lint: setup
 	$(BIN)/ruff check runner tests bench
 	$(BIN)/ruff format --check runner tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-
-test-fast: setup
-	$(PARALLEL) -m "not slow" $(PYTEST_ARGS)
 
 format: setup
 	$(BIN)/ruff format runner tests bench

@@ -37,7 +37,8 @@ GPU_WORDS = ("device=gpu", "device=gpus", "device=fsdp", "device=mps")
 # Not run by this test, and why (exact lines of README.md).
 NOT_RUN = {
     "make test": "the suite itself: CI runs it (.ci/run)",
-    "make test-fast": "the suite without slow tests: CI runs the whole of it",
+    "make test-slow": "the slow tests: CI runs them (.ci/run)",
+    "make test-all": "the suite and the slow tests: CI runs them (.ci/run)",
     "make format": "rewrites the sources",
     "make bench": "benchmarks: minutes of timing, reported under bench/",
     "make bench QUICK=1": "benchmarks: timing, reported under bench/ (its report is tested)",

@@ -297,7 +297,7 @@ def test_runs_reaching_a_new_store_at_once_all_get_the_experiment(tmp_path):
     the losers of the race retry instead of failing."""
     uri = store(tmp_path)
     code = (
-        "import sys; from runner.train.trackers import mlflow_experiment; "
+        "import sys; from runner.train.mlflow_store import mlflow_experiment; "
         f"print(mlflow_experiment({uri!r}, 'together'))"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -316,17 +316,30 @@ def test_runs_reaching_a_new_store_at_once_all_get_the_experiment(tmp_path):
     assert len({out.strip() for out, _ in outputs}) == 1  # one experiment, the same id
 
 
-def test_wandb_streaming_without_a_login_is_named_before_anything_is_built(tmp_path, monkeypatch):
+def test_wandb_streaming_without_a_login_is_named_before_anything_is_built(tmp_path):
     pytest.importorskip("wandb")
-    monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))  # no saved login
-    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
-    cfg = runner.compose([*FAST, "logger=wandb", "logger.wandb.offline=false"])
-    with pytest.raises(runner.ConfigError) as info:
-        run(cfg, tmp_path / "run")
-    (problem,) = info.value.problems
-    assert problem.startswith("logger.wandb: W&B could not start a run: ")
-    assert problem.endswith(
-        "(streaming needs `wandb login`; logger.wandb.offline=true writes it here)"
+    # A fresh process with no saved login and no W&B settings from other tests.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env |= {"HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            *FAST,
+            "logger=wandb",
+            "logger.wandb.offline=false",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "config error: logger.wandb: W&B could not start a run: " in done.stderr
+    assert (
+        "(streaming needs `wandb login`; logger.wandb.offline=true writes it here)" in done.stderr
     )
     assert not (tmp_path / "run" / "checkpoints").exists()
