@@ -51,7 +51,7 @@ format: setup
 	$(BIN)/ruff check --fix runner tests bench
 
 # Every benchmark, then bench/results/<machine>.md: each target met or missed. QUICK=1: fewer
-# repetitions and models (about 4 minutes here), for a first look.
+# repetitions and models (2 min 18 s here), for a first look.
 QUICK ?=
 bench: setup
 	$(BIN)/python bench/startup.py $(if $(QUICK),--quick)
