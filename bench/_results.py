@@ -5,7 +5,6 @@ met or missed. `bench/report.py` gathers them into bench/results/<machine>.md an
 import json
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,11 +26,14 @@ def cpu_name() -> str:
 def machine(gpu: str | None = None) -> dict[str, str]:
     """What the numbers were measured on: the GPU's name, or the CPU's, and the versions."""
     import os
+    from importlib import metadata
 
     versions = {"python": platform.python_version()}
-    for module in ("torch", "pytorch_lightning"):  # the start-up benchmark imports neither
-        if module in sys.modules:
-            versions[module] = sys.modules[module].__version__
+    for package in ("torch", "pytorch-lightning"):  # from metadata: nothing is imported
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
     name = gpu or f"{cpu_name()} ({os.cpu_count()} cores)"
     return {"name": name, "kind": "gpu" if gpu else "cpu", **versions}
 
