@@ -10,7 +10,6 @@ without plots, and without statistics.
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,15 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import check, save
+from startup import timed
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ("model=rgnet", "trainer.max_epochs=3", "device=cpu")
-
-
-def timed(command: list[str], cwd: Path) -> float:
-    start = time.perf_counter()
-    subprocess.run(command, cwd=cwd, check=True, capture_output=True)
-    return time.perf_counter() - start
 
 
 def main() -> None:
