@@ -28,10 +28,11 @@ from runner.train.callbacks import (
 from runner.train.checkpoint import AtomicCheckpointIO, RNGState, safe_load
 from runner.train.data import RandomData
 from runner.train.evaluate import evaluate
+from runner.train.guard import NonFiniteGuard, NonFiniteTraining
 from runner.train.module import RunnerModule
 from runner.train.reload import verify
 from runner.train.resume import check_resume
-from runner.train.stats_callback import NonFiniteTraining, ParameterStats
+from runner.train.stats_callback import ParameterStats
 from runner.train.trackers import Trackers, ended
 from runner.train.trainer import checkpoint_every, trainer_arguments, trainer_placement
 
@@ -99,12 +100,13 @@ def _train(
 
     checkpoints = run_dir / "checkpoints"
     stats_cfg = plain(cfg.stats)
+    guard = NonFiniteGuard(run_dir, stats_cfg["on_nan"], every_n_steps=module.log_every)
     parameter_stats = ParameterStats(
         run_dir,
         every_n_steps=stats_cfg["every_n_steps"],
         wanted=list(stats_cfg["stats"]),
         plots=stats_cfg["plots"],
-        on_nan=stats_cfg["on_nan"],
+        guard=guard,
     )
     best = ModelCheckpoint(
         dirpath=checkpoints,
@@ -124,6 +126,7 @@ def _train(
             GracefulStop(last_checkpoint),
             RNGState(),
             placement_report,
+            guard,  # before the statistics: it checks before they record
             parameter_stats,
             WorkerLogging(),
             *([ProgressBar()] if sys.stderr.isatty() else []),
@@ -210,7 +213,7 @@ def _train(
             "csv": str(parameter_stats.csv) if parameter_stats.recording else None,
             "plots": sorted(str(p) for p in (run_dir / "plots").glob("*.png")),
             # Steps with NaN/Inf gradients that stats.on_nan=warn let through (this process).
-            "non_finite_steps": getattr(parameter_stats, "bad_steps", 0),
+            "non_finite_steps": guard.bad_steps,
             # From the CSV, not the callback: under DDP the workers recorded it.
             **_diagnosis(parameter_stats.csv),
         },

@@ -1,4 +1,4 @@
-"""The parameter-statistics callback and the NaN/Inf guard, for training.
+"""The parameter-statistics callback, for training.
 
 Statistics (runner.params.stats) at init, every `stats.every_n_steps` optimizer steps and at the
 end: appended to `param_stats.csv` (long format: step, kind, name, block, stat, value; written
@@ -9,10 +9,8 @@ starts (a resumed run goes on counting from its checkpoint's step). The statisti
 diagnose (runner.params.diagnosis): a warning, once, names a block whose gradient norm is
 exactly 0 in consecutive records and a ReLU layer most of whose units are dead.
 
-The guard checks the global gradient norm before every optimizer step (one fused norm and one
-host read). On NaN/Inf it saves `checkpoints/last-good.ckpt` (the weights before this step,
-which is not applied) and, with `stats.on_nan: stop`, ends the run naming the first offending
-parameter; every DDP rank sees the same synced gradients, so all stop together.
+Gradient norms come from the NaN/Inf guard (runner.train.guard), which computes them at every
+optimizer step anyway; a record first lets the guard check the steps since its last check.
 """
 
 import csv
@@ -26,36 +24,34 @@ import torch
 
 from runner.params import stats
 from runner.params.diagnosis import Diagnosis, ReluWatch, activation_rows
+from runner.train.guard import NonFiniteGuard
 
 log = logging.getLogger("runner")
 
 CSV_COLUMNS = ("step", "kind", "name", "block", "stat", "value")
 LOGGED = ("norm", "grad_norm", "update_ratio")  # per block, to the Lightning loggers
 _SAMPLE = 20_000  # values per tensor kept for the init-vs-end histograms
-_EXPLODED = 1e3  # the weights' norm grew this many times: not a "good" state to keep
-
-
-class NonFiniteTraining(RuntimeError):
-    """Training produced NaN/Inf gradients; the message names where and what was saved."""
 
 
 class ParameterStats(pl.Callback):
     def __init__(
-        self, run_dir: Path, every_n_steps: int, wanted: list[str], plots: bool, on_nan: str
+        self,
+        run_dir: Path,
+        every_n_steps: int,
+        wanted: list[str],
+        plots: bool,
+        guard: NonFiniteGuard,
     ):
         self.run_dir = run_dir
         self.every = every_n_steps
         self.wanted = tuple(wanted)
-        self.plots, self.on_nan = plots, on_nan
+        self.plots, self.guard = plots, guard
         self.csv = run_dir / "param_stats.csv"
         self.rows: list[tuple[int, str, str, str, str, float]] = []
         self.pending: list[tuple[int, str, str, str, str, float]] = []  # not on disk yet
         self.initial: dict[str, torch.Tensor] = {}
         self.diagnosis = Diagnosis()
         self.relus: ReluWatch | None = None
-        # The last optimizer step's gradient norms, kept on the device by the guard: after the
-        # last step the gradients may be gone, and the final record must not show 0 for them.
-        self.step_grads: tuple[list[int], torch.Tensor] | None = None
 
     @property
     def recording(self) -> bool:
@@ -65,9 +61,6 @@ class ParameterStats(pl.Callback):
         # Not on_fit_start: a resumed run's step counter is restored only after it.
         net: torch.nn.Module = pl_module.net  # type: ignore[assignment]
         self.params = stats.tracked_parameters(net)
-        # For the guard: where this fit started, to tell a bad start from weights that blew up.
-        self.start_step, self.bad_steps = trainer.global_step, 0
-        self.start_norm = _norm(self.params)
         self.block_by_name = {t.name: t.block for t in self.params}
         if not (self.recording and trainer.is_global_zero):
             return
@@ -95,6 +88,7 @@ class ParameterStats(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         if self.recording and trainer.is_global_zero and self._due(trainer):
+            self.guard.check(trainer, args[0])  # in stop mode, no record of a bad state
             self._record(trainer)
 
     def _due(self, trainer: pl.Trainer, ahead: int = 0) -> bool:
@@ -120,13 +114,11 @@ class ParameterStats(pl.Callback):
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not (self.recording and trainer.is_global_zero):
             return
-        if trainer.global_step != self.last:
+        if trainer.global_step != self.last:  # the guard checked at its own on_train_end
             self._record(trainer)
         self._flush()
         if self.relus is not None:
             self.relus.remove()
-        if self.bad_steps:
-            log.warning("stats: %d optimizer step(s) had NaN/Inf gradients", self.bad_steps)
         if self.plots:
             self._plot()
 
@@ -187,86 +179,17 @@ class ParameterStats(pl.Callback):
                             f"grads/{t.name}", t.tensor.grad.float().cpu(), step
                         )
 
-    def on_before_optimizer_step(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
-    ) -> None:
-        have = [i for i, t in enumerate(self.params) if t.tensor.grad is not None]
-        grads = [self.params[i].tensor.grad for i in have]
-        running = getattr(pl_module, "running", None)
-        loss = getattr(running, "last_loss", None)
-        if not grads and loss is None:
-            return
-        norms = torch.stack(torch._foreach_norm(grads)) if grads else torch.zeros(1)  # type: ignore[arg-type]
-        self.step_grads = (have, norms) if grads else None
-        # NaN/Inf anywhere makes the sum non-finite: one reduction, one host read per step.
-        if bool(torch.isfinite(norms.sum() + (loss if loss is not None else 0.0))):
-            return
-        self.bad_steps += 1
-        if self.bad_steps > 1:  # warn mode going on: the first bad step said it all
-            return
-        first = next(
-            (
-                t.name
-                for t in self.params
-                if t.tensor.grad is not None and not bool(torch.isfinite(t.tensor.grad).all())
-            ),
-            "the loss",
-        )
-        step = trainer.global_step
-        loss_text = f"{loss.item():.4g}" if loss is not None else "unknown"
-        message = (
-            f"non-finite gradient at optimizer step {step}: first in {first} (the loss is "
-            f"{loss_text}, the global gradient norm {norms.norm().item()}); "
-            + self._keep_last_good(trainer, pl_module, step)
-        )
-        if self.on_nan == "warn":
-            log.warning("stats: %s; going on (stats.on_nan=warn)", message)
-            return
-        raise NonFiniteTraining(message + "; stopped (stats.on_nan=stop)")
-
-    def _keep_last_good(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> str:
-        """Save the weights before this step as last-good.ckpt when they are worth keeping, and
-        say what was kept or what the cause is."""
-        now = _norm(self.params)
-        grown = now / self.start_norm if self.start_norm > 0 else 1.0
-        if step == self.start_step:
-            return (
-                "the very first step of this fit fails, from the weights it started with: look at "
-                "the initialization (init=...) and the data; nothing saved (it would only "
-                "reproduce this)"
-            )
-        if not math.isfinite(now) or grown > _EXPLODED:
-            lr = _learning_rate(pl_module)
-            return (
-                f"the weights' norm grew from {self.start_norm:.3g} to {now:.3g} in "
-                f"{step - self.start_step} step(s): the learning rate (lr={lr}) is likely too "
-                "high; nothing saved (those weights are not a good state)"
-            )
-        saved = self.run_dir / "checkpoints" / "last-good.ckpt"
-        trainer.save_checkpoint(saved, weights_only=False)  # before this step: last good state
-        return f"the weights before this step are saved in {saved}"
-
     def _grad_norms(self) -> torch.Tensor | None:
         """Per tracked tensor, its gradient's norm at the last optimizer step (NaN: none)."""
-        if self.step_grads is None:
+        # Kept by the guard: after the last step the gradients may be gone, and the final
+        # record must not show 0 for them.
+        last = self.guard.last_grad_norms()
+        if last is None:
             return None
-        have, norms = self.step_grads
+        have, norms = last
         full = torch.full((len(self.params),), float("nan"), dtype=norms.dtype, device=norms.device)
         full[have] = norms
         return full
-
-
-def _norm(params: list[stats.Tracked]) -> float:
-    """The L2 norm of all parameters together (one host read)."""
-    if not params:
-        return 0.0
-    return float(torch.stack(torch._foreach_norm([t.tensor.detach() for t in params])).norm())
-
-
-def _learning_rate(pl_module: pl.LightningModule) -> str:
-    optimizers = pl_module.optimizers(use_pl_optimizer=False)
-    optimizer = optimizers[0] if isinstance(optimizers, list) else optimizers
-    return ", ".join(f"{g['lr']:g}" for g in optimizer.param_groups)
 
 
 def _sample(t: torch.Tensor) -> torch.Tensor:
