@@ -12,9 +12,10 @@ import traceback
 import hydra
 from omegaconf import DictConfig
 
-from runner.config import config_dir, schema
+from runner.config import config_dir, group_options, schema
 
 schema.register()
+group_options.install()  # --help lists the groups without one repository copy per group
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")

@@ -2,8 +2,12 @@
 
 import csv
 import json
+import re
+from pathlib import Path
 
 import pytest
+
+from tests.conftest import ROOT
 
 
 def test_inspect_rgnet_prints_tree_table_and_totals(cli, tmp_path):
@@ -36,12 +40,59 @@ def test_cfg_job_prints_the_composed_config(cli):
     assert "block1:" in result.stdout and "task: train" in result.stdout
 
 
-def test_help_lists_the_groups(cli):
+def test_help_lists_every_group_and_option_and_the_config(cli):
     result = cli("--help")
-    assert result.returncode == 0
-    for group in ("model:", "init:", "device:", "data:", "optim:", "trainer:", "stats:", "logger:"):
-        assert group in result.stdout
-    assert "rgnet" in result.stdout
+    assert result.returncode == 0, result.stderr
+    listed = _groups_listed(result.stdout)
+    assert listed == {**_groups_under(ROOT / "conf"), "schema": {"device", "init", "model"}}
+    assert "rgnet" in listed["model"] and "d2l" in listed["model/blocks"]
+    config = result.stdout.split("== Config ==", 1)[1]
+    assert "task: train" in config and "out_features: 256" in config  # the default model
+    assert "--hydra-help lists Hydra's own flags" in result.stdout
+
+
+def test_help_lists_the_groups_of_a_users_config_dir_and_the_overrides(cli, tmp_path):
+    (tmp_path / "mine" / "model").mkdir(parents=True)
+    (tmp_path / "mine" / "model" / "tiny.yaml").write_text("net: [ReLU]\n")
+    (tmp_path / "mine" / "extra").mkdir()
+    (tmp_path / "mine" / "extra" / "one.yaml").write_text("a: 1\n")
+    result = cli("--config-dir", str(tmp_path / "mine"), "--help", "model=rgnet", "seed=7")
+    assert result.returncode == 0, result.stderr
+    listed = _groups_listed(result.stdout)
+    assert listed["model"] == _groups_under(ROOT / "conf")["model"] | {"tiny"}
+    assert listed["extra"] == {"one"}
+    assert "seed: 7" in result.stdout and "block1:" in result.stdout  # the composed config
+
+
+def test_hydra_help_lists_hydras_groups_with_the_runners_launcher(cli):
+    result = cli("--hydra-help")
+    assert result.returncode == 0, result.stderr
+    listed = _groups_listed(result.stdout)
+    assert {"basic", "slurm"} <= listed["hydra/launcher"]  # Hydra's own, and conf/hydra/launcher
+    assert "hydra/job_logging" in listed and "model" not in listed
+
+
+def _groups_listed(help_text: str) -> dict[str, set[str]]:
+    """The `group: a, b, c` lines under a help text's "== Configuration groups ==", as
+    {group: {a, b, c}}."""
+    listed: dict[str, set[str]] = {}
+    for line in help_text.split("== Configuration groups ==\n", 1)[1].splitlines():
+        match = re.fullmatch(r"([\w/]+): ([\w, ]+)", line)
+        if match:
+            listed[match[1]] = set(match[2].split(", "))
+        elif listed:  # the first line after the list
+            break
+    return listed
+
+
+def _groups_under(conf: Path) -> dict[str, set[str]]:
+    """Every config group in a config folder (Hydra's own `hydra/` aside) and its options."""
+    groups: dict[str, set[str]] = {}
+    for path in conf.rglob("*.yaml"):
+        group = path.parent.relative_to(conf).as_posix()
+        if group != "." and group.split("/")[0] != "hydra":
+            groups.setdefault(group, set()).add(path.stem)
+    return groups
 
 
 def test_config_mistake_exits_2_with_all_problems_and_no_traceback(cli):
@@ -124,12 +175,14 @@ def test_help_and_cfg_do_not_import_torch(args, tmp_path):
     assert "torch" not in _modules_loaded(tmp_path, *args)
 
 
-def test_inspect_does_not_import_lightning(tmp_path):
+def test_inspect_imports_no_training_plotting_or_tracking_library(tmp_path):
     loaded = _modules_loaded(
         tmp_path, "task=inspect", "model=rgnet", "device=cpu", f"hydra.run.dir={tmp_path}/r"
     )
     assert "torch" in loaded
-    assert not {"pytorch_lightning", "lightning"} & loaded
+    only_for_other_tasks = {"pytorch_lightning", "lightning", "matplotlib", "mlflow", "wandb"}
+    only_for_other_tasks |= {"tensorboard", "optuna", "sklearn", "scipy", "pandas"}
+    assert only_for_other_tasks & loaded == set()
 
 
 def _modules_loaded(cwd, *args) -> set[str]:
@@ -137,8 +190,6 @@ def _modules_loaded(cwd, *args) -> set[str]:
     import os
     import subprocess
     import sys
-
-    from tests.conftest import ROOT
 
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "runner", *args],
