@@ -172,3 +172,37 @@ class ProgressBar(RichProgressBar):
         metrics = super().get_metrics(trainer, pl_module)
         metrics.update(getattr(getattr(pl_module, "running", None), "latest", {}))
         return {k: f"{v:.4g}" if isinstance(v, float) else v for k, v in metrics.items()}
+
+
+# Hooks Lightning calls at every optimizer step or batch. On the module, only the training
+# ones: Lightning reads the signatures of its evaluation batch hooks.
+MODULE_STEP_HOOKS = (
+    "on_train_batch_start",
+    "on_train_batch_end",
+    "on_before_backward",
+    "on_after_backward",
+    "on_before_optimizer_step",
+    "on_before_zero_grad",
+)
+CALLBACK_STEP_HOOKS = (
+    *MODULE_STEP_HOOKS,
+    "on_validation_batch_start",
+    "on_validation_batch_end",
+    "on_test_batch_start",
+    "on_test_batch_end",
+)
+
+
+def skip_empty_hooks(trainer: pl.Trainer, module: pl.LightningModule) -> None:
+    """Let Lightning skip the per-step hooks nobody implements.
+
+    Lightning calls each hook on every callback, inherited no-ops included, each inside a
+    profiler context: about 25 µs per callback per step here, 15 % of a small model's step with
+    the runner's callbacks. It skips a hook that is not callable, so the inherited no-ops are
+    set to None on the instances (the classes stay as they are).
+    """
+    owners = [(c, pl.Callback, CALLBACK_STEP_HOOKS) for c in trainer.callbacks]
+    for owner, base, hooks in [*owners, (module, pl.LightningModule, MODULE_STEP_HOOKS)]:
+        for hook in hooks:
+            if getattr(type(owner), hook, None) is getattr(base, hook, None):
+                setattr(owner, hook, None)

@@ -24,6 +24,7 @@ from runner.train.callbacks import (
     ProgressBar,
     ReportPlacement,
     WorkerLogging,
+    skip_empty_hooks,
 )
 from runner.train.checkpoint import AtomicCheckpointIO, RNGState, safe_load
 from runner.train.data import RandomData
@@ -138,6 +139,7 @@ def _train(
         enable_progress_bar=sys.stderr.isatty(),
         enable_model_summary=False,
     )
+    skip_empty_hooks(trainer, module)
     fit_start = time.perf_counter()
     try:
         trainer.fit(module, datamodule=data, ckpt_path=cfg.ckpt_path)

@@ -108,3 +108,39 @@ def test_rich_summary_shows_the_blocks_when_training_starts(cli):
     assert done.returncode == 0, done.stderr[-2000:]
     # A report, so on stdout: the blocks two levels deep, with their parameter counts.
     assert "net.0" in done.stdout and "Total params" in done.stdout
+
+
+def test_hooks_nobody_implements_are_skipped_and_the_implemented_ones_still_run(tmp_path):
+    import pytorch_lightning as pl
+    from hydra.utils import instantiate
+
+    from runner.train.callbacks import LastCheckpoint, skip_empty_hooks
+
+    class CountsBatches(pl.Callback):
+        batches = 0
+
+        def on_train_batch_end(self, *args) -> None:
+            self.batches += 1
+
+    counter, last = CountsBatches(), LastCheckpoint(tmp_path)
+    cfg = runner.compose(["device=cpu", "model=mlp"])
+    module = runner.build(cfg)
+    data = instantiate(cfg.data)
+    data.output_shape = (10,)  # mlp's output: random targets of that shape
+    trainer = pl.Trainer(
+        max_epochs=1,
+        callbacks=[counter, last],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    skip_empty_hooks(trainer, module)
+    assert counter.on_before_backward is None and counter.on_train_batch_start is None
+    assert callable(counter.on_train_batch_end) and callable(last.on_train_batch_end)
+    assert module.on_before_zero_grad is None and callable(module.on_train_batch_end)
+    assert callable(module.on_validation_batch_start)  # Lightning reads its signature
+    assert callable(pl.Callback().on_before_backward)  # instances only, not the classes
+    trainer.fit(module, datamodule=data)
+    assert counter.batches == trainer.global_step > 0
+    assert (tmp_path / "last.ckpt").is_file()
