@@ -61,8 +61,10 @@ class NonFiniteGuard(pl.Callback):
         self.count, self.layout = 0, list(range(len(self.params)))
         self.no_loss = torch.zeros((), device=device)
         self.snapshot = Snapshot(pl_module, self.optimizer)
-        self.trained = 0.0  # seconds of training since the last snapshot
-        self.since = time.perf_counter()
+        # Steps between copies: set once, from the first copy's cost and the steps' pace, the
+        # same on every DDP rank (they must agree on which state they keep).
+        self.copy_every: int | None = None
+        self.first_copy = (0.0, 0)  # (time, step) of the first copy
         self.found: torch.Tensor | None = None
         self.last_row: torch.Tensor | None = None
         if self.on_nan == "stop" and self._skips_on_device():
@@ -132,7 +134,7 @@ class NonFiniteGuard(pl.Callback):
         self.count = 0
         bad = [j for j, row in enumerate(rows) if not _finite(row[-1:] if self.loss_only else row)]
         if not bad:
-            self._maybe_snapshot(step)
+            self._maybe_snapshot(trainer, step, scheduled=pending)
             return
         seen_before = self.bad_steps
         self.bad_steps += len(bad)
@@ -156,14 +158,26 @@ class NonFiniteGuard(pl.Callback):
             return
         raise NonFiniteTraining(message + "; stopped (stats.on_nan=stop)")
 
-    def _maybe_snapshot(self, step: int) -> None:
-        """Copy the checked state, unless copying it that often would cost more than its share."""
+    def _maybe_snapshot(self, trainer: pl.Trainer, step: int, scheduled: bool) -> None:
+        """Copy the checked state, unless copying it that often would cost more than its share
+        of the training time."""
         if self.found is not None or self.bad_steps:
             return  # a fused optimizer skips bad steps itself; after a bad step nothing is good
-        now = time.perf_counter()
-        if self.snapshot.step is None or (now - self.since) * _SNAPSHOT_SHARE >= self.snapshot.cost:
+        if self.snapshot.step is None:
             self.snapshot.take(step)
-            self.since = time.perf_counter()
+            self.first_copy = (time.perf_counter(), step)
+            return
+        if self.copy_every is None:
+            # Decided at a scheduled check (every rank makes it, at the same step), once the
+            # steps' pace is known: rank 0's answer for all.
+            if not scheduled or step + 1 - self.start_step < self.every:
+                return
+            start, first = self.first_copy
+            pace = (time.perf_counter() - start) / max(1, step - first)
+            every = math.ceil(self.snapshot.cost / (_SNAPSHOT_SHARE * pace)) if pace > 0 else 1
+            self.copy_every = max(1, int(trainer.strategy.broadcast(every)))
+        if step - self.snapshot.step >= self.copy_every:
+            self.snapshot.take(step)
 
     def _keep_last_good(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, bad_step: int, exact: bool

@@ -62,6 +62,7 @@ class ParameterStats(pl.Callback):
         net: torch.nn.Module = pl_module.net  # type: ignore[assignment]
         self.params = stats.tracked_parameters(net)
         self.block_by_name = {t.name: t.block for t in self.params}
+        self.last = trainer.global_step  # every rank keeps the cadence: the guard checks on all
         if not (self.recording and trainer.is_global_zero):
             return
         grads, updates = "grad_norm" in self.wanted, "update_ratio" in self.wanted
@@ -70,7 +71,6 @@ class ParameterStats(pl.Callback):
         self.buffers = stats.StatsComputer(buffers, False, False) if buffers else None
         with self.csv.open("w", newline="") as f:
             csv.writer(f).writerow(CSV_COLUMNS)
-        self.last = trainer.global_step
         if "dead_units" in self.wanted:
             self.relus = ReluWatch(net)
         if self.plots:
@@ -87,8 +87,11 @@ class ParameterStats(pl.Callback):
             self.relus.armed = True
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
-        if self.recording and trainer.is_global_zero and self._due(trainer):
-            self.guard.check(trainer, args[0])  # in stop mode, no record of a bad state
+        if not (self.recording and self._due(trainer)):
+            return
+        self.last = trainer.global_step
+        self.guard.check(trainer, args[0])  # on every rank; in stop mode no record of a bad state
+        if trainer.is_global_zero:
             self._record(trainer)
 
     def _due(self, trainer: pl.Trainer, ahead: int = 0) -> bool:

@@ -165,3 +165,21 @@ def test_steady_training_reads_nothing_back_between_log_points(
     # A check and a write per such batch; a first chunk also holds the checks after 1, 2, 4 steps.
     ramp = 3 if steps_per_batch > 1 else 0
     assert sum(n for _, n in counter.per_batch) <= 2 * len(synced) + ramp
+
+
+@pytest.mark.slow
+def test_under_ddp_every_rank_stops_at_the_same_bad_step_and_last_good_is_kept(cli, tmp_path):
+    # Each rank counts its own forwards, so both see the bad step; they must agree on what to
+    # keep (no rank left waiting in a collective save).
+    done = cli(
+        "model=mlp",
+        "device=ddp_cpu",
+        "trainer.max_epochs=4",
+        nan_at(12),
+    )
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "non-finite gradient at optimizer step 12: first in 0.weight" in done.stderr
+    saved = torch.load(tmp_path / "run" / "checkpoints" / "last-good.ckpt", weights_only=True)
+    assert saved["global_step"] > 0 and all(
+        torch.isfinite(t).all() for t in saved["state_dict"].values()
+    )
