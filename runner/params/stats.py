@@ -11,9 +11,11 @@ rgnet's `0.block 2.0.weight` belongs to block `0.block 2`. No Lightning here: ta
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
+from runner.params.host_stats import host_table
 from runner.params.tensors import distinct_parameters
 
 
@@ -59,6 +61,13 @@ class StatsComputer:
         self.previous: list[torch.Tensor] | None = None  # the weights at the last call
         self.previous_flat: torch.Tensor | None = None  # the same, as one flat copy
         self.flat_limit = 1 << 24  # elements: above this, no flat copy of the whole model
+        # Small models on the CPU: the same table in numpy (runner.params.host_stats).
+        sizes = [t.tensor.numel() for t in items]
+        self.on_host = device.type == "cpu" and 0 < sum(sizes) <= 1 << 20 and min(sizes) > 0
+        if self.on_host:
+            self.starts = np.cumsum([0, *sizes[:-1]])
+            self.block_of_host = self.block_of.numpy()
+            self.previous_host: np.ndarray | None = None
 
     @torch.no_grad()
     def table(
@@ -72,6 +81,8 @@ class StatsComputer:
         none of whose tensors has one.
         """
         tensors = [t.tensor.detach() for t in self.items]
+        if self.on_host:
+            return self._host_table(tensors, grad_norms)
         p, b = len(tensors), len(self.blocks)
         # Per tensor, columns that add up (sum, sum of squares, zeros, NaN/Inf, numel, …),
         # and min/max. Small models: one flat copy and segment reductions, a handful of ops in
@@ -121,6 +132,29 @@ class StatsComputer:
         values = torch.stack(list(columns.values()), 1).cpu().tolist()  # the one transfer
         rows = [t.name for t in self.items] + [f"block:{name}" for name in self.blocks]
         return rows, list(columns), values
+
+    def _host_table(
+        self, tensors: list[torch.Tensor], grad_norms: torch.Tensor | None
+    ) -> tuple[list[str], list[str], list[list[float]]]:
+        flat = torch.cat([t.reshape(-1) for t in tensors]).double().numpy()
+        norms = None
+        if self.with_grads:
+            given = self.grad_norms() if grad_norms is None else grad_norms
+            norms = given.to("cpu", torch.float64).numpy()
+        previous = self.previous_host
+        if self.with_updates:
+            self.previous_host = flat
+        names, values = host_table(
+            flat,
+            self.starts,
+            self.block_of_host,
+            len(self.blocks),
+            norms,
+            previous,
+            self.with_updates,
+        )
+        rows = [t.name for t in self.items] + [f"block:{name}" for name in self.blocks]
+        return rows, names, values
 
     def grad_norms(self) -> torch.Tensor:
         """The L2 norm of each tensor's `.grad` now, NaN where it has none (on their device)."""

@@ -206,3 +206,33 @@ def test_the_large_model_path_gives_the_same_numbers(compose):
             # The per-tensor path sums squares in float32 (torch._foreach_norm): 1e-6 apart.
             same = x == pytest.approx(y, rel=1e-6, abs=1e-9)
             assert (math.isnan(x) and math.isnan(y)) or same, (row, stat)
+
+
+@pytest.mark.parametrize("model", ["model=mlp", "model=rgnet", "model=linear"])
+def test_small_cpu_models_get_the_same_table_from_numpy_as_from_torch(compose, model):
+    net = runner.build_net(compose(model))
+    items = stats.tracked_parameters(net)
+    on_host = stats.StatsComputer(items, with_grads=True, with_updates=True)
+    on_torch = stats.StatsComputer(items, with_grads=True, with_updates=True)
+    on_torch.on_host = False
+    assert on_host.on_host
+    largest = max(items, key=lambda t: t.tensor.numel()).tensor
+    with torch.no_grad():  # an exact zero, a NaN and an Inf in one tensor
+        special = torch.tensor([0.0, float("nan"), float("inf")])[: largest.numel()]
+        largest.view(-1)[: len(special)] = special
+    x = torch.rand(4, *compose(model).model.input_shape)
+    net(x).sum().backward()
+    items[-1].tensor.grad = None  # a tensor without a gradient: NaN, not 0
+    for _ in range(2):  # the second call has an update ratio
+        a, b = on_host.compute(), on_torch.compute()
+        assert a.keys() == b.keys()
+        for row in a:
+            assert a[row].keys() == b[row].keys()
+            for stat, value in a[row].items():
+                assert value == pytest.approx(b[row][stat], rel=1e-9, abs=1e-12, nan_ok=True), (
+                    row,
+                    stat,
+                )
+        with torch.no_grad():
+            for t in items[1:]:
+                t.tensor.mul_(1.5)
