@@ -201,7 +201,8 @@ def skip_empty_hooks(trainer: pl.Trainer, module: pl.LightningModule) -> None:
     the runner's callbacks. It skips a hook that is not callable, so the inherited no-ops are
     set to None on the instances (the classes stay as they are).
     """
-    owners = [(c, pl.Callback, CALLBACK_STEP_HOOKS) for c in trainer.callbacks]
+    callbacks: list[pl.Callback] = trainer.callbacks  # type: ignore[attr-defined]
+    owners = [(c, pl.Callback, CALLBACK_STEP_HOOKS) for c in callbacks]
     for owner, base, hooks in [*owners, (module, pl.LightningModule, MODULE_STEP_HOOKS)]:
         for hook in hooks:
             if getattr(type(owner), hook, None) is getattr(base, hook, None):

@@ -55,12 +55,9 @@ def _histograms(
         lo, hi = edges[0], edges[-1]
         xs = [x0 + w * (e - lo) / (hi - lo) for e in edges]
         top = max(max(counts[0]), max(counts[1])) * 1.25 or 1
-        for values, style in zip(
-            counts,
-            ({"fill": True, "color": "0.6", "alpha": 0.7}, {"color": "C0", "lw": 1.5}),
-            strict=True,
-        ):
-            ax.stairs([y0 + h * v / top for v in values], xs, baseline=y0, **style)
+        scaled = [[y0 + h * v / top for v in values] for values in counts]
+        ax.stairs(scaled[0], xs, baseline=y0, fill=True, color="0.6", alpha=0.7)
+        ax.stairs(scaled[1], xs, baseline=y0, color="C0", lw=1.5)
         frames.append([(x0, y0), (x0 + w, y0), (x0 + w, y0 + h), (x0, y0 + h), (x0, y0)])
         title = name if len(name) <= 40 else "…" + name[-39:]
         note = f"\n({bad} NaN/Inf at the end, not drawn)" if bad else ""
