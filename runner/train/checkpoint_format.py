@@ -11,6 +11,7 @@ file can run code, and any safetensors reader can open it.
     8 bytes: the header's length n (little-endian) | n bytes: the JSON header | the tensors' bytes
 """
 
+import ctypes
 import json
 import math
 import os
@@ -41,6 +42,14 @@ _DTYPES = {
 _BY_NAME = {name: dtype for dtype, name in _DTYPES.items()}
 _MAX_HEADER = 100 << 20  # safetensors' own limit; also tells random bytes from a header
 _CHUNK = 32 << 20  # reads this large run in parallel threads: page-cache copies scale with cores
+_WRITE = 1 << 20  # written in pieces: one huge write() stalls on dirty-page limits (measured)
+_WRITEBACK = 16 << 20  # then handed to the disk: the fsync at the end finds little left to do
+_sync_file_range: Any = None
+try:  # Linux: start writing a range to disk without waiting (a hint; fsync still decides)
+    _sync_file_range = ctypes.CDLL(None, use_errno=True).sync_file_range
+    _sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+except (OSError, AttributeError):
+    pass  # elsewhere the fsync at the end does all the work
 _TAGS = ("tensor", "tuple", "dict", "items", "float")
 
 
@@ -71,8 +80,19 @@ def write(checkpoint: dict[str, Any], f: BinaryIO) -> None:
     raw = json.dumps(header, separators=(",", ":")).encode()
     raw += b" " * (-len(raw) % 8)  # the tensors' bytes start 8-byte aligned
     f.write(len(raw).to_bytes(8, "little") + raw)
+    try:
+        fd: int | None = f.fileno()
+    except (AttributeError, OSError):  # not a file (io.UnsupportedOperation is an OSError)
+        fd = None
+    written = synced = 8 + len(raw)
     for _, t in order:  # as bytes, without a copy when the tensor is on the CPU and contiguous
-        f.write(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().data)
+        data = t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().data
+        for i in range(0, len(data), _WRITE):
+            written += f.write(data[i : i + _WRITE])
+            if fd is not None and _sync_file_range and written - synced >= _WRITEBACK:
+                f.flush()  # the disk writes these bytes while the next ones are copied
+                _sync_file_range(fd, synced, written - synced, 2)  # SYNC_FILE_RANGE_WRITE
+                synced = written
 
 
 def read(path: Path, where: str) -> dict[str, Any]:
