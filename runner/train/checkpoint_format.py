@@ -59,8 +59,9 @@ def is_checkpoint(head: bytes) -> bool:
 
 
 def write(checkpoint: dict[str, Any], f: BinaryIO) -> None:
-    """Write `checkpoint` to the binary file `f`. Raises RunFailed naming the place of a value
-    that is neither a tensor nor plain data (before anything is written)."""
+    """Write `checkpoint` to `f`, a buffered binary file (`open(path, "wb")`: it writes all it
+    is given). Raises RunFailed naming the place of a value that is neither a tensor nor plain
+    data (before anything is written)."""
     tensors: dict[str, torch.Tensor] = {}
     structure = _encode(checkpoint, (), tensors, {})
     # Widest elements first: each tensor then starts aligned to its element size.
