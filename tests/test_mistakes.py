@@ -60,7 +60,7 @@ CASES = [
         "a checkpoint of random bytes",
         ["task=export", "ckpt_path={random}"],
         2,
-        "is not a checkpoint (not a file torch.save wrote)",
+        "is not a checkpoint (not a file the runner or torch.save wrote)",
     ),
     (
         "a GPU that is not there",

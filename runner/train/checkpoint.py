@@ -1,8 +1,11 @@
 """Checkpoint files: written atomically, read safely, with every RNG state in them.
 
+- Format: safetensors, the dict's structure as JSON in its header (runner.train.checkpoint_format):
+  no pickle, and faster to write and read than torch.save.
 - Writing: a temp file in the checkpoint's own directory, fsync, rename, fsync the directory.
   A crash mid-write leaves the previous checkpoint whole.
-- Reading: `torch.load(weights_only=True)`: tensors and plain data only, never pickled code.
+- Reading: that format, or an older runner's torch.save file with `torch.load(weights_only=True)`:
+  tensors and plain data only, never pickled code.
 - RNG states (torch, CUDA, numpy, Python) travel in the checkpoint, which Lightning itself
   does not do, so a resumed run continues exactly where it stopped.
 """
@@ -22,20 +25,23 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torch import nn
 
 from runner.errors import ConfigError
+from runner.train import checkpoint_format
 
 
-def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to `path` so that it is either the old file or the whole new one."""
+def atomic_save(checkpoint: dict[str, Any], path: Path) -> None:
+    """Write `checkpoint` to `path` (runner.train.checkpoint_format) so that it is either the
+    old file or the whole new one. Raises OSError naming the file (full disk, ...), RunFailed
+    for a value a checkpoint cannot hold."""
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(path)
     tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
     try:
         with tmp.open("wb") as f:
-            torch.save(obj, f)
+            checkpoint_format.write(checkpoint, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except (OSError, RuntimeError) as e:  # torch reports a short write as a RuntimeError
+    except OSError as e:
         tmp.unlink(missing_ok=True)
         raise _write_error(e, path) from e
     except BaseException:
@@ -49,10 +55,10 @@ def atomic_save(obj: Any, path: Path) -> None:
 
 
 def _write_error(e: Exception, path: Path) -> OSError:
-    """An OSError naming the file, whatever torch raised; the previous file is untouched."""
+    """An OSError naming the file, whatever the write raised; the previous file is untouched."""
     code = getattr(e, "errno", None)
     if code is None and shutil.disk_usage(path.parent).free < (1 << 20):
-        code = errno.ENOSPC  # torch's zip writer says "unexpected pos"; the disk is full
+        code = errno.ENOSPC  # the error names no cause, but the disk is full
     reason = os.strerror(code) if code else str(e).strip().splitlines()[0]
     kept = f"; the previous {path.name} is whole" if path.exists() else ""
     return OSError(code or errno.EIO, f"{reason}{kept}", str(path))
@@ -77,8 +83,9 @@ def _alive(pid: int) -> bool:
 
 
 def safe_load(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
-    """Read a checkpoint with weights_only=True. Raises ConfigError naming `key` when the file
-    is missing, is not a checkpoint, is truncated or corrupt, or holds pickled objects (nothing
+    """Read a checkpoint: the runner's format (told by its first bytes), or an older runner's
+    torch.save file with weights_only=True. Raises ConfigError naming `key` when the file is
+    missing, is not a checkpoint, is truncated or corrupt, or holds pickled objects (nothing
     in it is executed)."""
     path = Path(path)
     where = f"{key}: {str(path)!r}"
@@ -86,12 +93,16 @@ def safe_load(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
         raise ConfigError([f"{key}: no checkpoint file at {str(path)!r}"])
     try:
         with path.open("rb") as f:
-            head = f.read(4)
+            head = f.read(9)
+        if checkpoint_format.is_checkpoint(head):
+            return checkpoint_format.read(path, where)
     except OSError as e:
-        raise ConfigError([f"{where} cannot be read: {e.strerror}"]) from e
+        raise ConfigError([f"{where} cannot be read: {e.strerror or e}"]) from e
     # torch.save writes a zip archive (PK..); older torch wrote a bare pickle (protocol 2+).
     if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
-        raise ConfigError([f"{where} is not a checkpoint (not a file torch.save wrote)"])
+        raise ConfigError(
+            [f"{where} is not a checkpoint (not a file the runner or torch.save wrote)"]
+        )
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -115,7 +126,7 @@ def safe_load(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint IO with atomic writes and weights-only reads."""
+    """Lightning's checkpoint IO: atomic writes in the runner's format, reads that run no code."""
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None

@@ -61,7 +61,8 @@ def test_the_report_without_results_says_to_run_the_benchmarks(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "script", ["startup", "small_run", "build_init", "train_throughput", "stats_cost"]
+    "script",
+    ["startup", "small_run", "build_init", "train_throughput", "stats_cost", "checkpoint_io"],
 )
 def test_every_benchmark_has_a_quick_mode(script):
     done = subprocess.run(

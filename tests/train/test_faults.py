@@ -15,7 +15,7 @@ import torch
 
 import runner
 from runner.rundir import in_use
-from runner.train.checkpoint import atomic_save
+from runner.train.checkpoint import atomic_save, safe_load
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ def rgnet(at: int, signum: int = 15, seconds: float = 0.0, eval_at: int = 0) -> 
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
-    return torch.load(path, weights_only=True)["state_dict"]
+    return safe_load(path)["state_dict"]
 
 
 def result(run_dir: Path) -> dict:
@@ -129,7 +129,7 @@ def test_kill_9_loses_at_most_one_epoch_and_the_next_run_takes_the_directory_ove
     run_dir = tmp_path / "run"
     killed = cli(*rgnet(at=2 * STEPS_PER_EPOCH + 3, signum=signal.SIGKILL), run_dir=run_dir)
     assert killed.returncode == -signal.SIGKILL
-    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    saved = safe_load(run_dir / "checkpoints" / "last.ckpt")
     assert saved["global_step"] == 2 * STEPS_PER_EPOCH  # the end of the last finished epoch
     assert runner.load(run_dir / "checkpoints" / "last.ckpt", allow=("tests.",)).net is not None
     assert in_use(run_dir) is None  # the kernel released the dead run's lock
@@ -146,7 +146,7 @@ def test_a_step_interval_bounds_what_a_kill_loses_within_an_epoch(cli, tmp_path)
     ]
     killed = cli(*args, run_dir=run_dir)
     assert killed.returncode == -signal.SIGKILL
-    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    saved = safe_load(run_dir / "checkpoints" / "last.ckpt")
     assert saved["global_step"] == 15  # the last multiple of 3 before the kill at step 18
 
 
@@ -194,7 +194,7 @@ def test_a_temp_file_a_killed_writer_left_is_removed_at_the_next_save(tmp_path):
     live.write_bytes(b"being written")
     atomic_save({"x": torch.ones(1)}, path)
     assert not stale.exists() and live.exists()
-    assert torch.equal(torch.load(path, weights_only=True)["x"], torch.ones(1))
+    assert torch.equal(safe_load(path)["x"], torch.ones(1))
 
 
 def test_a_run_into_a_used_directory_keeps_the_earlier_runs_files(cli, tmp_path):

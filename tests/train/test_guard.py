@@ -13,6 +13,7 @@ import torch
 import runner
 from runner import RunFailed
 from runner.run import run
+from runner.train.checkpoint import safe_load
 
 NAN_AT_4 = (
     "model.net=[{type: Linear, in_features: 20, out_features: 8}, "
@@ -27,7 +28,7 @@ def train(tmp_path: Path, *overrides: str) -> dict:
 def test_warn_keeps_the_state_before_the_first_bad_step_and_the_run_ends_whole(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="runner"):
         result = train(tmp_path, "model=mlp", NAN_AT_4, "stats.on_nan=warn")
-    saved = torch.load(tmp_path / "checkpoints" / "last-good.ckpt", weights_only=True)
+    saved = safe_load(tmp_path / "checkpoints" / "last-good.ckpt")
     assert saved["global_step"] == 4  # the first bad step; later ones did not overwrite it
     assert all(torch.isfinite(t).all() for t in saved["state_dict"].values())
     assert result["status"] == "ok" and result["stats"]["non_finite_steps"] > 1

@@ -5,11 +5,11 @@ import csv
 import importlib.util
 
 import pytest
-import torch
 
 import runner
 from runner import ConfigError
 from runner.run import run
+from runner.train.checkpoint import safe_load
 
 HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
 
@@ -95,7 +95,7 @@ def test_a_double_validation_loop_validates_twice_an_epoch(tmp_path):
     assert len(validations) == 2 and result["epochs"] == 1
     assert result["verification"]["ok"]
     # last.ckpt is the end of the epoch, after its second validation: it resumes at epoch 1.
-    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0
+    assert safe_load(tmp_path / "checkpoints" / "last.ckpt")["epoch"] == 0
 
 
 def test_validating_every_other_epoch_still_saves_every_epoch(tmp_path):

@@ -11,6 +11,7 @@ import torch
 import runner
 from runner import ConfigError
 from runner.run import run
+from runner.train.checkpoint import safe_load
 
 STEP_LR = "+optim.scheduler={_target_: torch.optim.lr_scheduler.StepLR, _partial_: true, step_size: 1, gamma: 0.5}"
 
@@ -26,7 +27,7 @@ def two_epochs(tmp_path_factory) -> Path:
 
 
 def state(path: Path) -> dict:
-    return torch.load(path, weights_only=True)
+    return safe_load(path)
 
 
 def test_a_changed_learning_rate_wins_and_is_logged(two_epochs, tmp_path, caplog):

@@ -79,15 +79,20 @@ def test_same_seed_gives_bitwise_identical_weights(tmp_path):
     assert not torch.equal(wa["net.0.weight"], weights(c["checkpoints"]["last"])["net.0.weight"])
 
 
-def test_resuming_from_an_end_of_epoch_checkpoint_ends_bitwise_equal(tmp_path):
+@pytest.mark.parametrize("written_by", ["runner", "torch.save"])  # torch.save: older runners
+def test_resuming_from_an_end_of_epoch_checkpoint_ends_bitwise_equal(tmp_path, written_by):
     common = (DROPOUT_MLP, "optim=adam")  # dropout draws random numbers; Adam has state
     whole = train(tmp_path, *common, "trainer.max_epochs=4", name="whole")
     half = train(tmp_path, *common, "trainer.max_epochs=2", name="half")
+    checkpoint = Path(half["checkpoints"]["last"])
+    if written_by == "torch.save":
+        checkpoint = tmp_path / "old.ckpt"
+        torch.save(safe_load(half["checkpoints"]["last"]), checkpoint)
     resumed = train(
         tmp_path,
         *common,
         "trainer.max_epochs=4",
-        f"ckpt_path={half['checkpoints']['last']}",
+        f"ckpt_path={checkpoint}",
         name="resumed",
     )
     assert resumed["epochs"] == 4
@@ -103,16 +108,17 @@ def test_resume_command_is_printed_and_parses(tmp_path):
 
 
 def test_a_failed_save_leaves_the_previous_checkpoint_whole(tmp_path, monkeypatch):
+    from runner.train import checkpoint_format
     from runner.train.checkpoint import atomic_save
 
     target = tmp_path / "last.ckpt"
     atomic_save({"state_dict": {"w": torch.ones(3)}}, target)
 
-    def broken_save(obj, f):
-        f.write(b"PK\x03\x04 half a checkpoint")
+    def broken_write(checkpoint, f):
+        f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{ half a checkpoint")
         raise OSError("disk full")
 
-    monkeypatch.setattr(torch, "save", broken_save)
+    monkeypatch.setattr(checkpoint_format, "write", broken_write)
     with pytest.raises(OSError, match="disk full"):
         atomic_save({"state_dict": {"w": torch.zeros(3)}}, target)
     assert torch.equal(safe_load(target)["state_dict"]["w"], torch.ones(3))

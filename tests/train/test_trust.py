@@ -13,6 +13,7 @@ import torch
 import runner
 from runner import ConfigError
 from runner.run import run
+from runner.train.checkpoint import atomic_save, safe_load
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +23,14 @@ def trained(tmp_path_factory):
     cfg = runner.compose(["model=linear", "data=synthetic", "device=cpu", "trainer.max_epochs=1"])
     result = run(cfg, out / "run")
     path = Path(result["checkpoints"]["last"])
-    return path, torch.load(path, weights_only=True)
+    return path, safe_load(path)
 
 
 def craft(trained, tmp_path, mutate) -> Path:
     checkpoint = copy.deepcopy(trained[1])
     mutate(checkpoint["hyper_parameters"]["config"], checkpoint)
     path = tmp_path / "crafted.ckpt"
-    torch.save(checkpoint, path)
+    atomic_save(checkpoint, path)  # the runner's own format: its reader must refuse it too
     return path
 
 
@@ -202,9 +203,9 @@ def halve(tensor: torch.Tensor) -> None:  # a user's own initializer, for the te
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (os.urandom(2000), "is not a checkpoint (not a file torch.save wrote)"),
-        (b"", "is not a checkpoint (not a file torch.save wrote)"),
-        (b"model: mlp\n", "is not a checkpoint (not a file torch.save wrote)"),
+        (os.urandom(2000), "is not a checkpoint (not a file the runner or torch.save wrote)"),
+        (b"", "is not a checkpoint (not a file the runner or torch.save wrote)"),
+        (b"model: mlp\n", "is not a checkpoint (not a file the runner or torch.save wrote)"),
     ],
 )
 def test_a_file_that_is_no_checkpoint_says_so(tmp_path, content, message):
