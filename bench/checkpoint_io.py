@@ -189,8 +189,7 @@ def _readinto(path: Path) -> np.ndarray:
 
 
 def _plain(path: Path, checkpoint: dict[str, Any]) -> None:
-    with path.open("wb") as f:
-        write(checkpoint, f)
+    write(checkpoint, path)
 
 
 def _safetensors(path: Path, copy: bool = False) -> dict[str, torch.Tensor]:

@@ -22,6 +22,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
+from safetensors import SafetensorError
 from torch import nn
 
 from runner.errors import ConfigError
@@ -36,12 +37,14 @@ def atomic_save(checkpoint: dict[str, Any], path: Path) -> None:
     _remove_stale_temps(path)
     tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
     try:
-        with tmp.open("wb") as f:
-            checkpoint_format.write(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
+        checkpoint_format.write(checkpoint, tmp)
+        written = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(written)
+        finally:
+            os.close(written)
         os.replace(tmp, path)
-    except OSError as e:
+    except (OSError, SafetensorError) as e:  # safetensors names no errno for a full disk
         tmp.unlink(missing_ok=True)
         raise _write_error(e, path) from e
     except BaseException:

@@ -47,9 +47,9 @@ def written(tmp_path_factory):
     dicts = {}
     original = checkpoint_format.write
 
-    def keep(checkpoint, f):
-        dicts[Path(f.name).name.split(".")[1]] = copy.deepcopy(checkpoint)
-        original(checkpoint, f)
+    def keep(checkpoint, path):
+        dicts[Path(path).name.split(".")[1]] = copy.deepcopy(checkpoint)
+        original(checkpoint, path)
 
     overrides = [
         "model=rgnet",
@@ -147,8 +147,7 @@ def test_every_dtype_layout_and_plain_value_round_trips(tmp_path):
     assert loaded["view of one"] is loaded["tensors"]["non-contiguous"]
 
 
-def test_a_large_file_is_read_in_parallel_chunks_exactly(tmp_path, monkeypatch):
-    monkeypatch.setattr(checkpoint_format, "_CHUNK", 1000)  # many chunks, split mid-tensor
+def test_many_tensors_of_odd_sizes_round_trip_exactly(tmp_path):
     checkpoint = {f"t{i}": torch.randn(997 * (i + 1)) for i in range(6)}
     atomic_save(checkpoint, tmp_path / "big.ckpt")
     same(checkpoint, safe_load(tmp_path / "big.ckpt"))
@@ -218,15 +217,18 @@ def _header(structure=None, tensors=None, metadata=None) -> bytes:
 DAMAGE = {
     "cut in the header": (
         lambda good: good[:20],
-        "is not a complete checkpoint (truncated or corrupt?): its header needs",
+        "is not a complete checkpoint (truncated or corrupt?): Error while deserializing header: "
+        "invalid header length",
     ),
     "cut in the tensors": (
         lambda good: good[:-3],
-        "is not a complete checkpoint (truncated or corrupt?): tensor 'state_dict/w' ends at byte",
+        "is not a complete checkpoint (truncated or corrupt?): Error while deserializing header: "
+        "incomplete metadata, file not fully covered",
     ),
     "header not JSON": (
         lambda good: good[:8] + b"{" + b"x" * (len(good) - 9),
-        "is not a complete checkpoint (truncated or corrupt?): its header is not a JSON object",
+        "is not a complete checkpoint (truncated or corrupt?): Error while deserializing header: "
+        "invalid JSON in header",
     ),
     "an empty header": (
         lambda good: (2).to_bytes(8, "little") + b"{}",
@@ -237,14 +239,14 @@ DAMAGE = {
             _header(tensors={"w": {"dtype": "F32", "shape": [5], "data_offsets": [0, 4]}})
             + bytes(4)
         ),
-        "tensor 'w' has a malformed entry",
+        "invalid shape, data type, or offset for tensor",
     ),
     "an unknown dtype": (
         lambda good: (
             _header(tensors={"w": {"dtype": "PICKLE", "shape": [1], "data_offsets": [0, 4]}})
             + bytes(4)
         ),
-        "tensor 'w' has a malformed entry",
+        "unknown variant `PICKLE`",
     ),
     "an unknown structure tag": (
         lambda good: _header({"object": "os.system"}),
