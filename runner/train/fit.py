@@ -26,6 +26,7 @@ from runner.train.callbacks import (
     WorkerLogging,
 )
 from runner.train.checkpoint import AtomicCheckpointIO, RNGState, safe_load
+from runner.train.compiled import CompileNet, compile_failure, compile_mode
 from runner.train.data import RandomData
 from runner.train.evaluate import evaluate
 from runner.train.module import RunnerModule
@@ -114,6 +115,7 @@ def _train(
     )
     last_checkpoint = LastCheckpoint(checkpoints, every_n_steps=checkpoint_every(cfg))
     placement_report = ReportPlacement()
+    mode = compile_mode(cfg.trainer.get("compile"))
     trainer = pl.Trainer(
         **trainer_args,
         **trainer_arguments(cfg, manual=not module.automatic_optimization),
@@ -124,6 +126,7 @@ def _train(
             GracefulStop(last_checkpoint),
             RNGState(),
             placement_report,
+            *([CompileNet(mode)] if mode else []),
             parameter_stats,
             WorkerLogging(),
             *([ProgressBar()] if sys.stderr.isatty() else []),
@@ -143,6 +146,9 @@ def _train(
     except Exception as e:  # from a DDP worker the guard's error arrives wrapped
         if NonFiniteTraining.__name__ in str(e):
             raise RunFailed(str(e).strip().splitlines()[-1].split(": ", 1)[-1]) from e
+        failed = compile_failure(e, trainer.global_step) if mode else None
+        if failed is not None:
+            raise failed from e
         if cfg.ckpt_path is not None and not placement_report.started:
             # Lightning restores loops, callbacks, RNG and optimizer state before training
             # starts: a failure there is a checkpoint that cannot be resumed, not a crash.
