@@ -58,6 +58,12 @@ class CompileNet(pl.Callback):
         self.reported = False
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Each fit starts with no compiled code in the process: torch.compile keeps at most 8
+        # graphs for one function (here: per batch size, with the dead-unit hooks armed or not)
+        # and past that runs it eagerly without a word, which the runs of an in-process sweep
+        # or a benchmark would reach. Compiling again takes well under a second when torch's
+        # on-disk cache has the graph.
+        torch.compiler.reset()
         module = cast(RunnerModule, pl_module)
         module.compiled = compiled_forward(module.net, self.mode)
 
@@ -95,9 +101,11 @@ _COMPILE_MODULES = ("torch._dynamo", "torch._inductor")
 def compile_failure(error: BaseException, step: int) -> RunFailed | None:
     """A one-line RunFailed for an error torch.compile raised (no C++ compiler, a layer it
     cannot compile), naming `trainer.compile` and the cause; None for any other error."""
+    when = "at the first training step" if step == 0 else f"at optimizer step {step}"
     if type(error).__module__.startswith(_COMPILE_MODULES):
         cause = str(error).strip()
     else:
+        when = "in a DDP worker"
         named = [
             line.strip()
             for line in str(error).splitlines()
@@ -107,7 +115,6 @@ def compile_failure(error: BaseException, step: int) -> RunFailed | None:
             return None
         cause = named[-1].split(": ", 1)[-1]  # without the exception's dotted name
     cause = (cause.splitlines() or [type(error).__name__])[0]
-    when = "at the first training step" if step == 0 else f"at optimizer step {step}"
     return RunFailed(
         f"trainer.compile: torch.compile failed {when}: {cause[:300]}; "
         "train without it: trainer.compile=false"

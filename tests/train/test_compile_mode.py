@@ -137,7 +137,7 @@ def test_a_compile_error_from_a_ddp_worker_is_read_from_its_traceback():
     failed = compile_failure(worker, step=0)
     assert isinstance(failed, RunFailed)
     assert str(failed) == (
-        "trainer.compile: torch.compile failed at the first training step: InvalidCxxCompiler: "
+        "trainer.compile: torch.compile failed in a DDP worker: InvalidCxxCompiler: "
         "No working C++ compiler found; train without it: trainer.compile=false"
     )
     assert compile_failure(RuntimeError("shape mismatch"), step=3) is None
