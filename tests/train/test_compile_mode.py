@@ -58,8 +58,8 @@ def test_compiled_forward_and_backward_match_eager_for_the_same_weights():
     net = module.net
     keys = list(module.state_dict())
     x = torch.randn(16, *runner.compose(["model=rgnet"]).model.input_shape)
-    compiled = compiled_forward(net, "default")
-    out = compiled(x)
+    module.compiled = compiled_forward(net, "default")  # as trainer.compile sets it
+    out = module.compiled(x)
     out.square().mean().backward()
     compiled_grads = [p.grad.clone() for p in net.parameters()]
     net.zero_grad()
@@ -102,6 +102,21 @@ def test_fast_mode_compiles_too(tmp_path):
     assert compiled["verification"]["ok"] and compiled["global_step"] == eager["global_step"]
     a, b = weights(eager), weights(compiled)
     assert list(a) == list(b) and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+@pytest.mark.slow
+@pytest.mark.gpu
+def test_reduce_overhead_on_a_gpu_matches_eager(tmp_path):
+    """CUDA graphs: gradients, statistics and the guard read tensors the graphs write."""
+    for per_batch in (1, 4):  # the default mode, and fast mode
+        gpu = ("device=gpu", "stats=every_step", f"trainer.steps_per_batch={per_batch}")
+        eager = train(tmp_path, f"eager-{per_batch}", *gpu)
+        compiled = train(tmp_path, f"graphs-{per_batch}", *gpu, "trainer.compile=reduce-overhead")
+        assert compiled["verification"]["ok"] and compiled["stats"]["non_finite_steps"] == 0
+        a, b = weights(eager), weights(compiled)
+        assert all(torch.allclose(a[k], b[k], atol=1e-4, rtol=1e-3) for k in a)
+        for stat in ("grad_norm", "dead_units"):
+            assert stats(compiled, stat) == pytest.approx(stats(eager, stat), abs=1e-4)
 
 
 @pytest.mark.slow
