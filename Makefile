@@ -51,7 +51,8 @@ format: setup
 	$(BIN)/ruff check --fix runner tests bench
 
 # Every benchmark, then bench/results/<machine>.md: each target met or missed. QUICK=1: fewer
-# repetitions and models (2 min 18 s here), for a first look.
+# repetitions and models (2 min 18 s here before compile_mode.py, which adds 40-55 s), for a
+# first look.
 QUICK ?=
 bench: setup
 	$(BIN)/python bench/startup.py $(if $(QUICK),--quick)
@@ -59,6 +60,7 @@ bench: setup
 	$(BIN)/python bench/build_init.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/train_throughput.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/stats_cost.py $(if $(QUICK),--quick)
+	$(BIN)/python bench/compile_mode.py $(if $(QUICK),--quick)
 	$(if $(QUICK),,$(BIN)/python bench/sweep_overhead.py)
 	$(BIN)/python bench/report.py
 
