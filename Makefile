@@ -51,7 +51,8 @@ format: setup
 	$(BIN)/ruff check --fix runner tests bench
 
 # Every benchmark, then bench/results/<machine>.md: each target met or missed. QUICK=1: fewer
-# repetitions and models (2 min 18 s here, plus about 40 s for checkpoint_io), for a first look.
+# repetitions and models (about 3 min here with checkpoint_io and compile_mode), for a
+# first look.
 QUICK ?=
 bench: setup
 	$(BIN)/python bench/startup.py $(if $(QUICK),--quick)
@@ -60,6 +61,7 @@ bench: setup
 	$(BIN)/python bench/train_throughput.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/stats_cost.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/checkpoint_io.py $(if $(QUICK),--quick)
+	$(BIN)/python bench/compile_mode.py $(if $(QUICK),--quick)
 	$(if $(QUICK),,$(BIN)/python bench/sweep_overhead.py)
 	$(BIN)/python bench/report.py
 

@@ -42,17 +42,18 @@ def check(
     what: str,
     baseline: str,
     ratios: list[float] | float,
-    target: float,
+    target: float | None,
     at_least: bool = False,
     note: str = "",
     unit: str = "×",
 ) -> dict[str, Any]:
     """One target: `what` against `baseline` as a ratio (median of the repetitions, with min
     and max), `≤ target` (times) or `≥ target` (throughputs, at_least=True). `unit` " s" for
-    the few targets set in seconds."""
+    the few targets set in seconds. A `target` of None: the ratio is reported, with no target
+    (`met` is None, and the report does not count it)."""
     values = ratios if isinstance(ratios, list) else [ratios]
     median = statistics.median(values)
-    met = median >= target if at_least else median <= target
+    met = None if target is None else median >= target if at_least else median <= target
     return {
         "what": what,
         "baseline": baseline,
@@ -60,7 +61,7 @@ def check(
         "min": min(values),
         "max": max(values),
         "repetitions": len(values),
-        "target": f"{'≥' if at_least else '≤'} {target:g}{unit}",
+        "target": "reported" if target is None else f"{'≥' if at_least else '≤'} {target:g}{unit}",
         "unit": unit,
         "met": met,
         **({"note": note} if note else {}),
@@ -86,7 +87,7 @@ def save(
     RESULTS.mkdir(exist_ok=True)
     path.write_text(json.dumps(stamped, indent=2) + "\n")
     for c in checks or []:
-        verdict = "met" if c["met"] else "MISSED"
+        verdict = {True: "met", False: "MISSED", None: "(no target)"}[c["met"]]
         against = f" {c['baseline']}" if c["unit"] == "×" else ""
         print(
             f"  {c['what']}: {c['ratio']:.2f}{c['unit']}{against} (target {c['target']}) {verdict}"

@@ -15,7 +15,7 @@ from runner.config.callbacks import check_callbacks
 from runner.config.device import DeviceSpec
 from runner.config.loggers import LOGGERS, check_loggers
 from runner.config.optim import check_optim
-from runner.config.values import UNRESOLVED, Check, Number, resolve, show
+from runner.config.values import UNRESOLVED, Check, Choice, Number, resolve, show
 from runner.errors import Problems, did_you_mean, one_of
 
 # The base class of the runner's data modules, named rather than imported: it lives in the
@@ -74,10 +74,23 @@ TRAINER_VALUES: dict[str, Check] = {
     "gradient_clip_val": Number(lo=0, note="0: no clipping", special=((None, "no clipping"),)),
     "accumulate_grad_batches": Number(lo=1, integer=True),
 }
+# trainer.compile: the training steps' forward through torch.compile (runner.train.compiled),
+# in one of its modes; true is its default mode.
+COMPILE = Choice(
+    (
+        (False, "eager"),
+        (True, "torch.compile's default mode"),
+        ("default", "the same"),
+        ("reduce-overhead", "CUDA graphs: fewer kernel launches, for small models on a GPU"),
+        ("max-autotune", "also searches for the fastest kernels; compiles longest"),
+        ("max-autotune-no-cudagraphs", "max-autotune without CUDA graphs"),
+    )
+)
 # Keys of the trainer group that the runner reads itself (runner.train.trainer.RUNNER_KEYS).
-RUNNER_VALUES = {
+RUNNER_VALUES: dict[str, Check] = {
     "steps_per_batch": Number(lo=1, integer=True, note="fast mode: optimizer steps per batch"),
     "checkpoint_every_n_steps": Number(lo=0, integer=True, note="0: at each epoch's end only"),
+    "compile": COMPILE,
 }
 # Each training group's default option (conf/config.yaml), to suggest when none is chosen.
 DEFAULTS = {
@@ -121,7 +134,9 @@ def check_training(cfg: DictConfig, problems: Problems, device: DeviceSpec) -> N
     checks: dict[str, Callable[[dict[str, Any], Problems], None]] = {
         "data": _check_data,
         "optim": check_optim,
-        "trainer": lambda trainer, problems: _check_trainer(trainer, pl.Trainer, problems),
+        "trainer": lambda trainer, problems: _check_trainer(
+            trainer, pl.Trainer, problems, str(device.strategy)
+        ),
         "stats": _check_stats,
         "logger": check_loggers,
     }
@@ -140,7 +155,9 @@ def check_training(cfg: DictConfig, problems: Problems, device: DeviceSpec) -> N
             )
 
 
-def _check_trainer(trainer: dict[str, Any], trainer_cls: type, problems: Problems) -> None:
+def _check_trainer(
+    trainer: dict[str, Any], trainer_cls: type, problems: Problems, strategy: str
+) -> None:
     for key in trainer:
         if key in OWNED:
             problems.add(f"trainer.{key}", f"set by {OWNED[key]}, not by the trainer group")
@@ -148,6 +165,15 @@ def _check_trainer(trainer: dict[str, Any], trainer_cls: type, problems: Problem
         wrong = check.problem(trainer[key]) if key in trainer else None
         if wrong:
             problems.add(f"trainer.{key}", wrong)
+    if trainer.get("compile", False) is not False and strategy.startswith("fsdp"):
+        # FSDP swaps the parameters for flat shards around each forward; compiling a net inside
+        # it needs FSDP settings the runner does not make, and no run here has tried it.
+        problems.add(
+            "trainer.compile",
+            f"cannot be combined with device.strategy={strategy}; got "
+            f"{show(trainer['compile'])}; allowed: false with FSDP, or a ddp strategy "
+            "(device=gpus) with trainer.compile",
+        )
     k = trainer.get("steps_per_batch", 1)
     fast = k != 1 and RUNNER_VALUES["steps_per_batch"].problem(k) is None
     if fast and trainer.get("accumulate_grad_batches", 1) != 1:

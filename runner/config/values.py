@@ -1,6 +1,7 @@
-"""Value checks the section checkers share: what a number may be (`Number`, `Pair`), the
-initializers' argument limits (`check_limits`, the table in runner.registry.initializers), and a
-section resolved to plain data with its failed interpolations reported, not raised."""
+"""Value checks the section checkers share: what a number may be (`Number`, `Pair`), which of a
+few named values a setting takes (`Choice`), the initializers' argument limits (`check_limits`,
+the table in runner.registry.initializers), and a section resolved to plain data with its
+failed interpolations reported, not raised."""
 
 import math
 import operator
@@ -122,7 +123,25 @@ class Pair:
         return f"{wrong}; got {show(value)}; allowed: two numbers, each {self.item.allowed()}"
 
 
-Check = Number | Pair
+@dataclass(frozen=True)
+class Choice:
+    """One of a few named values (booleans, strings), each with what it means."""
+
+    options: tuple[tuple[Any, str], ...]
+
+    def allowed(self) -> str:
+        return ", ".join(f"{show(v)} ({meaning})" for v, meaning in self.options)
+
+    def problem(self, value: Any) -> str | None:
+        if any(value is v or (type(value) is type(v) and value == v) for v, _ in self.options):
+            return None
+        names = [v for v, _ in self.options if isinstance(v, str)]
+        return f"unknown choice; got {show(value)}; allowed: {self.allowed()}" + did_you_mean(
+            value, names
+        )
+
+
+Check = Number | Pair | Choice
 
 _COMPARE: dict[str, tuple[Callable[[Any, Any], bool], str]] = {
     "<": (operator.lt, "<"),

@@ -27,6 +27,7 @@ from runner.train.callbacks import (
     skip_empty_hooks,
 )
 from runner.train.checkpoint import AtomicCheckpointIO, RNGState, safe_load
+from runner.train.compiled import CompileNet, compile_failure, compile_mode
 from runner.train.data import RandomData
 from runner.train.evaluate import evaluate
 from runner.train.guard import NonFiniteGuard, NonFiniteTraining
@@ -117,6 +118,7 @@ def _train(
     )
     last_checkpoint = LastCheckpoint(checkpoints, every_n_steps=checkpoint_every(cfg))
     placement_report = ReportPlacement()
+    mode = compile_mode(cfg.trainer.get("compile"))
     trainer = pl.Trainer(
         **trainer_args,
         **trainer_arguments(cfg, manual=not module.automatic_optimization),
@@ -127,6 +129,7 @@ def _train(
             GracefulStop(last_checkpoint),
             RNGState(),
             placement_report,
+            *([CompileNet(mode)] if mode else []),
             guard,  # before the statistics: it checks before they record
             parameter_stats,
             WorkerLogging(),
@@ -148,6 +151,9 @@ def _train(
     except Exception as e:  # from a DDP worker the guard's error arrives wrapped
         if NonFiniteTraining.__name__ in str(e):
             raise RunFailed(str(e).strip().splitlines()[-1].split(": ", 1)[-1]) from e
+        failed = compile_failure(e, trainer.global_step) if mode else None
+        if failed is not None:
+            raise failed from e
         if cfg.ckpt_path is not None and not placement_report.started:
             # Lightning restores loops, callbacks, RNG and optimizer state before training
             # starts: a failure there is a checkpoint that cannot be resumed, not a crash.

@@ -5,6 +5,7 @@ Imports Lightning, so only training paths load it (`task=inspect` does not).
 
 import logging
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import pytorch_lightning as pl
@@ -67,26 +68,31 @@ class RunnerModule(pl.LightningModule):
         self.automatic_optimization = self.steps_per_batch == 1
         self.log_every = int(trainer.get("log_every_n_steps") or 50)  # in optimizer steps
         self.clip = (trainer.get("gradient_clip_val"), trainer.get("gradient_clip_algorithm"))
+        # trainer.compile: the training steps' forward, compiled (runner.train.compiled); a
+        # function, not a module, so the state_dict keeps its keys. None: eager.
+        self.compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    def _metrics(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _metrics(
+        self, batch: tuple[torch.Tensor, torch.Tensor], train: bool = False
+    ) -> dict[str, torch.Tensor]:
         x, y = batch
-        out = self.net(x)
+        out = self.compiled(x) if train and self.compiled is not None else self.net(x)
         if not self.classification:
             return {"loss": F.mse_loss(out, y)}
         return {"loss": F.cross_entropy(out, y), "acc": (out.argmax(-1) == y).float().mean()}
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
         if self.automatic_optimization:
-            metrics = self._metrics(batch)
+            metrics = self._metrics(batch, train=True)
             self._accumulate(metrics)  # before the optimizer step: the guard reads the loss
             return metrics["loss"]
         optimizer = self.optimizers()
         clip_value, clip_algorithm = self.clip
         for minibatch in batch:  # a chunk: every minibatch is one optimizer step
-            metrics = self._metrics(minibatch)
+            metrics = self._metrics(minibatch, train=True)
             self._accumulate(metrics)
             optimizer.zero_grad()  # type: ignore[union-attr]
             self.manual_backward(metrics["loss"])

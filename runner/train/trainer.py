@@ -34,7 +34,7 @@ def trainer_placement(spec: DeviceSpec, placement: Placement) -> dict[str, Any]:
 
 
 # The trainer group's keys that the runner reads itself: they are not Trainer arguments.
-RUNNER_KEYS = ("steps_per_batch", "checkpoint_every_n_steps")
+RUNNER_KEYS = ("steps_per_batch", "checkpoint_every_n_steps", "compile")
 
 
 def checkpoint_every(cfg: DictConfig) -> int:

@@ -19,12 +19,15 @@ def test_a_check_takes_the_median_and_says_met_or_missed():
     assert (faster["min"], faster["max"], faster["repetitions"]) == (0.5, 0.9, 3)
     slower = _results.check("plots", "import", 1.4, 1.25)
     assert not slower["met"] and slower["target"] == "≤ 1.25×"
+    shown = _results.check("compiled", "eager", [0.9, 1.1], None, at_least=True)
+    assert shown["met"] is None and shown["target"] == "reported" and shown["ratio"] == 1.0
 
 
 def test_the_report_gathers_this_machines_checks_into_one_table(tmp_path, monkeypatch):
     monkeypatch.setattr(_results, "RESULTS", tmp_path)
     _results.save("one", {}, checks=[_results.check("a", "b", [1.0, 2.0, 3.0], 2.5)])
     _results.save("two", {}, checks=[_results.check("c", "d", 0.5, 0.8, at_least=True)])
+    _results.save("three", {}, checks=[_results.check("g", "h", 1.5, None)])
     other = {"benchmark": "x", "date": "2026-01-01", "checks": [_results.check("e", "f", 9, 1)]}
     other["machine"] = {"name": "another CPU", "kind": "cpu"}
     (tmp_path / "elsewhere.json").write_text(json.dumps(other))
@@ -38,9 +41,10 @@ def test_the_report_gathers_this_machines_checks_into_one_table(tmp_path, monkey
     assert "1 of 2 targets met" in text
     assert "| one (" in text and "| a | b | 2.00× | 1.00 – 3.00 (3×) | ≤ 2.5× | met |" in text
     assert "| c | d | 0.50× | 0.50 – 0.50 (1×) | ≥ 0.8× | **missed** |" in text
+    assert "| g | h | 1.50× | 1.50 – 1.50 (1×) | reported |  |" in text  # not a target
     assert "another CPU" not in text and "| e |" not in text
     summary = json.loads(page.with_suffix(".json").read_text())
-    assert [c["what"] for c in summary["checks"]] == ["a", "c"]
+    assert [c["what"] for c in summary["checks"]] == ["a", "g", "c"]
 
 
 def test_the_report_without_results_says_to_run_the_benchmarks(tmp_path):
@@ -62,7 +66,15 @@ def test_the_report_without_results_says_to_run_the_benchmarks(tmp_path):
 
 @pytest.mark.parametrize(
     "script",
-    ["startup", "small_run", "build_init", "train_throughput", "stats_cost", "checkpoint_io"],
+    [
+        "startup",
+        "small_run",
+        "build_init",
+        "train_throughput",
+        "stats_cost",
+        "checkpoint_io",
+        "compile_mode",
+    ],
 )
 def test_every_benchmark_has_a_quick_mode(script):
     done = subprocess.run(
