@@ -38,6 +38,7 @@ def atomic_save(checkpoint: dict[str, Any], path: Path) -> None:
     tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
     try:
         checkpoint_format.write(checkpoint, tmp)
+        os.chmod(tmp, _new_file_mode())  # safetensors writes 0o600; others may read a checkpoint
         written = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(written)
@@ -55,6 +56,19 @@ def atomic_save(checkpoint: dict[str, Any], path: Path) -> None:
         os.fsync(directory)  # the rename itself survives a power cut
     finally:
         os.close(directory)
+
+
+def _new_file_mode() -> int:
+    """The mode a new file gets here: 0o666 less the process's umask."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read it by setting it, and put it back
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _write_error(e: Exception, path: Path) -> OSError:

@@ -114,8 +114,8 @@ def test_a_failed_save_leaves_the_previous_checkpoint_whole(tmp_path, monkeypatc
     target = tmp_path / "last.ckpt"
     atomic_save({"state_dict": {"w": torch.ones(3)}}, target)
 
-    def broken_write(checkpoint, f):
-        f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{ half a checkpoint")
+    def broken_write(checkpoint, path):
+        path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{ half a checkpoint")
         raise OSError("disk full")
 
     monkeypatch.setattr(checkpoint_format, "write", broken_write)
