@@ -112,3 +112,32 @@ class NumpyState(pl.Callback):
         import numpy as np
 
         return {"rows": np.zeros(3)}
+
+
+class Unused(nn.Module):
+    """Passes its input through; holds a Linear the loss never reaches (no gradient)."""
+
+    def __init__(self, features: int):
+        super().__init__()
+        self.spare = nn.Linear(features, features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class HugeLossAt(nn.Module):
+    """At its `at`-th training forward only, adds 1.9e19 to one output (a constant: gradients
+    stay finite), so that forward's squared-error loss overflows to Inf."""
+
+    def __init__(self, at: int):
+        super().__init__()
+        self.at, self.calls = at, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.calls += 1
+            if self.calls == self.at:
+                bump = torch.zeros_like(x)
+                bump.view(-1)[0] = 1.9e19
+                return x + bump
+        return x

@@ -205,5 +205,6 @@ def skip_empty_hooks(trainer: pl.Trainer, module: pl.LightningModule) -> None:
     owners = [(c, pl.Callback, CALLBACK_STEP_HOOKS) for c in callbacks]
     for owner, base, hooks in [*owners, (module, pl.LightningModule, MODULE_STEP_HOOKS)]:
         for hook in hooks:
-            if getattr(type(owner), hook, None) is getattr(base, hook, None):
+            inherited = getattr(type(owner), hook, None) is getattr(base, hook, None)
+            if inherited and hook not in vars(owner):  # one set on the instance is kept
                 setattr(owner, hook, None)

@@ -19,9 +19,11 @@ gradients, so all stop together. Under a gradient scaler (16-mixed precision) an
 gradient is the scaler's business (it skips the step): only a non-finite loss counts.
 """
 
+import contextlib
 import logging
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,10 @@ class NonFiniteGuard(pl.Callback):
         self.first_copy = (0.0, 0)  # (time, step) of the first copy
         self.found: torch.Tensor | None = None
         self.last_row: torch.Tensor | None = None
+        # Floating buffers (BatchNorm's running statistics) at the last clean check, on the
+        # device: a bad step's forward has already updated the live ones.
+        self.buffers = [b for b in pl_module.buffers() if b.is_floating_point()]
+        self.clean_buffers = [b.detach().clone() for b in self.buffers]
         if self.on_nan == "stop" and self._skips_on_device():
             self.found = torch.zeros((), device=device)
             self.optimizer.found_inf = self.found  # type: ignore[attr-defined]
@@ -87,13 +93,17 @@ class NonFiniteGuard(pl.Callback):
         if have != self.layout or self.count == len(self.rows):
             self.check(trainer, pl_module)  # a new set of gradients, or the buffer is full
             self.layout = have
-        loss = getattr(getattr(pl_module, "running", None), "last_loss", None)
+        running = getattr(pl_module, "running", None)
+        loss = getattr(running, "step_loss", None)  # summed over accumulated micro-batches
+        if running is not None:
+            running.step_loss = None
         row = self.rows[self.count, : len(have) + 1]
         grads = [self.params[i].tensor.grad for i in have]
         torch.stack([*torch._foreach_norm(grads), self.no_loss if loss is None else loss], out=row)  # type: ignore[arg-type]
         self.count, self.last_row = self.count + 1, row
         if self.found is not None:  # sticky: from the first bad step on, every step is skipped
-            torch.logical_not(torch.isfinite(self.rows[: self.count].sum()), out=self.found)
+            written = self.rows[: self.count, : len(have) + 1]
+            torch.logical_not(torch.isfinite(written).all(), out=self.found)
         done = trainer.global_step + 1 - self.start_step  # steps of this fit, this one included
         if done >= self.due:
             # After 1, 2, 4, ... steps, then every `every` (with the runner's metric writes): a
@@ -134,6 +144,8 @@ class NonFiniteGuard(pl.Callback):
         self.count = 0
         bad = [j for j, row in enumerate(rows) if not _finite(row[-1:] if self.loss_only else row)]
         if not bad:
+            if self.buffers:
+                torch._foreach_copy_(self.clean_buffers, self.buffers)
             self._maybe_snapshot(trainer, step, scheduled=pending)
             return
         seen_before = self.bad_steps
@@ -146,8 +158,9 @@ class NonFiniteGuard(pl.Callback):
         first = next(
             (n for n, v in zip(names, row[:-1], strict=True) if not math.isfinite(v)), "the loss"
         )
+        what = "loss" if first == "the loss" else "gradient"
         message = (
-            f"non-finite gradient at optimizer step {bad_step}: first in {first} (the loss is "
+            f"non-finite {what} at optimizer step {bad_step}: first in {first} (the loss is "
             f"{row[-1]:.4g}, the global gradient norm {math.sqrt(sum(v * v for v in row[:-1]))}); "
             + self._keep_last_good(
                 trainer, pl_module, bad_step, exact=pending and j == len(rows) - 1
@@ -171,6 +184,8 @@ class NonFiniteGuard(pl.Callback):
             # Decided at a scheduled check (every rank makes it, at the same step), once the
             # steps' pace is known: rank 0's answer for all.
             if not scheduled or step + 1 - self.start_step < self.every:
+                if step > self.snapshot.step:  # early on: every clean check (a few, cheap)
+                    self.snapshot.take(step)
                 return
             start, first = self.first_copy
             pace = (time.perf_counter() - start) / max(1, step - first)
@@ -185,13 +200,18 @@ class NonFiniteGuard(pl.Callback):
         """Save a state from before `bad_step` as last-good.ckpt when one is worth keeping, and
         say what was kept or what the cause is."""
         live = exact or self.found is not None
-        if bad_step == self.start_step or not (live or self.snapshot.step is not None):
+        if bad_step == self.start_step:
+            cause = "the initialization (init=...)" if not self.start_step else "the checkpoint"
             return (
                 "the very first step of this fit fails, from the weights it started with: look at "
-                "the initialization (init=...) and the data; nothing saved (it would only "
-                "reproduce this)"
+                f"{cause} and the data; nothing saved (it would only reproduce this)"
             )
-        kept_step = bad_step if live or self.snapshot.step is None else self.snapshot.step
+        kept_step = bad_step if live else self.snapshot.step
+        if kept_step is None or kept_step == self.start_step:
+            return (
+                f"no clean state after the start of this fit was copied before step {bad_step}; "
+                "nothing saved (the state it started with would only reproduce this)"
+            )
         if live:
             now = _norm([t.tensor for t in self.params])
         else:
@@ -209,7 +229,10 @@ class NonFiniteGuard(pl.Callback):
         self._saving = True
         try:
             if live:
-                trainer.save_checkpoint(saved, weights_only=False)
+                with _swapped(self.buffers, self.clean_buffers):  # the bad forward's are kept out
+                    trainer.save_checkpoint(saved, weights_only=False)
+                if self.on_nan == "stop" and self.buffers:
+                    torch._foreach_copy_(self.buffers, self.clean_buffers)
             else:
                 with self.snapshot.applied():
                     trainer.save_checkpoint(saved, weights_only=False)
@@ -219,7 +242,24 @@ class NonFiniteGuard(pl.Callback):
             self._saving = False
         if kept_step == bad_step:
             return f"the weights before this step are saved in {saved}"
-        return f"the weights of step {kept_step} (the last check before it) are saved in {saved}"
+        return (
+            f"the weights of step {kept_step} (the last clean copy before it) are saved in {saved}"
+        )
+
+
+@contextlib.contextmanager
+def _swapped(live: list[torch.Tensor], clean: list[torch.Tensor]) -> Iterator[None]:
+    """`clean`'s values in the `live` tensors for the duration of the `with`."""
+    if not live:
+        yield
+        return
+    kept = [t.detach().clone() for t in live]
+    with torch.no_grad():
+        torch._foreach_copy_(live, clean)
+        try:
+            yield
+        finally:
+            torch._foreach_copy_(live, kept)
 
 
 def _finite(values: list[float]) -> bool:

@@ -105,7 +105,10 @@ class RunnerModule(pl.LightningModule):
         # Summed on the device and logged every log_every_n_steps (and per epoch): a self.log
         # on every step costs about as much as a small model's whole step.
         self.running.add(metrics)
-        self.running.last_loss = metrics["loss"].detach()  # for the NaN/Inf guard
+        # For the NaN/Inf guard, which takes it at the optimizer step: every micro-batch's
+        # loss counts when gradients accumulate over several.
+        loss, before = metrics["loss"].detach(), self.running.step_loss
+        self.running.step_loss = loss if before is None else before + loss
 
     def on_train_start(self) -> None:
         self.running = _Running(logged_at=self.trainer.global_step)
@@ -178,7 +181,7 @@ class _Running:
 
     def __init__(self, logged_at: int):
         self.logged_at = logged_at
-        self.last_loss: torch.Tensor | None = None
+        self.step_loss: torch.Tensor | None = None  # since the last optimizer step
         self.latest: dict[str, float] = {}  # the last write's means, for the progress bar
         self.sums: dict[str, torch.Tensor] = {}
         self.steps = 0

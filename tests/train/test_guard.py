@@ -2,6 +2,7 @@
 and a run it lets go on (stats.on_nan=warn) still ends with its files and result.json."""
 
 import collections
+import csv
 import json
 import logging
 from pathlib import Path
@@ -66,7 +67,7 @@ def weights_after(tmp_path: Path, steps: int, *overrides: str) -> dict[str, torc
     """The state_dict of the same run stopped cleanly after `steps` optimizer steps."""
     reference = tmp_path / f"reference-{steps}"
     train(reference, "model=mlp", nan_at(10_000), f"trainer.max_steps={steps}", *overrides)
-    saved = torch.load(reference / "checkpoints" / "last.ckpt", weights_only=True)
+    saved = safe_load(reference / "checkpoints" / "last.ckpt")
     return saved["state_dict"]
 
 
@@ -89,8 +90,8 @@ def test_a_bad_step_between_checks_keeps_the_exact_state_of_the_last_check(
             assert result["status"] == "ok" and result["stats"]["non_finite_steps"] > 1
             message = caplog.text.split("stats: ")[1]
     assert message.startswith("non-finite gradient at optimizer step 6: first in 0.weight")
-    assert "the weights of step 4 (the last check before it) are saved in" in message
-    saved = torch.load(run_dir / "checkpoints" / "last-good.ckpt", weights_only=True)
+    assert "the weights of step 4 (the last clean copy before it) are saved in" in message
+    saved = safe_load(run_dir / "checkpoints" / "last-good.ckpt")
     expected = weights_after(tmp_path, 4)
     assert all(torch.equal(saved["state_dict"][k], v) for k, v in expected.items())
 
@@ -104,7 +105,7 @@ def test_a_fused_optimizer_skips_bad_steps_on_the_device_and_keeps_the_weights_b
     message = str(failed.value)
     assert message.startswith("non-finite gradient at optimizer step 6: first in 0.weight")
     assert "the weights before this step are saved in" in message
-    saved = torch.load(tmp_path / "run" / "checkpoints" / "last-good.ckpt", weights_only=True)
+    saved = safe_load(tmp_path / "run" / "checkpoints" / "last-good.ckpt")
     expected = weights_after(tmp_path, 6, *fused)
     assert all(torch.equal(saved["state_dict"][k], v) for k, v in expected.items())
 
@@ -180,7 +181,49 @@ def test_under_ddp_every_rank_stops_at_the_same_bad_step_and_last_good_is_kept(c
     )
     assert done.returncode == 1, done.stderr[-3000:]
     assert "non-finite gradient at optimizer step 12: first in 0.weight" in done.stderr
-    saved = torch.load(tmp_path / "run" / "checkpoints" / "last-good.ckpt", weights_only=True)
+    saved = safe_load(tmp_path / "run" / "checkpoints" / "last-good.ckpt")
     assert saved["global_step"] > 0 and all(
         torch.isfinite(t).all() for t in saved["state_dict"].values()
     )
+
+
+@pytest.mark.parametrize("optim", [(), ("optim=adam", "+optim.optimizer.fused=true")])
+def test_last_good_never_holds_the_bad_forwards_batchnorm_statistics(tmp_path, optim):
+    # NaN from step 4 on, checked during step 4 itself: its forward already fed BatchNorm.
+    bn = NAN_AT_4.replace(
+        "{type: Linear, in_features: 8, out_features: 10}",
+        "{type: BatchNorm1d, num_features: 8}, {type: Linear, in_features: 8, out_features: 10}",
+    )
+    with pytest.raises(RunFailed) as failed:
+        train(tmp_path, "model=mlp", bn, *optim)
+    assert "the weights before this step are saved" in str(failed.value)
+    saved = safe_load(tmp_path / "checkpoints" / "last-good.ckpt")
+    assert {"net.2.running_mean", "net.2.running_var"} <= saved["state_dict"].keys()
+    assert all(torch.isfinite(t).all() for t in saved["state_dict"].values())
+
+
+def test_a_fused_optimizer_still_trains_a_model_with_parameters_that_get_no_gradient(tmp_path):
+    model = (
+        "model.net=[{type: Linear, in_features: 20, out_features: 8}, "
+        "{type: tests.user_layers.Unused, features: 8}, "
+        "{type: Linear, in_features: 8, out_features: 10}]"
+    )
+    fused = ("optim=adam", "+optim.optimizer.fused=true", "+trainer.deterministic=true")
+    result = train(tmp_path, "model=mlp", model, *fused)
+    assert result["status"] == "ok" and result["stats"]["non_finite_steps"] == 0
+    with open(result["stats"]["csv"]) as f:
+        norms = [r for r in csv.DictReader(f) if r["name"] == "0.weight" and r["stat"] == "norm"]
+    assert norms[0]["value"] != norms[-1]["value"]  # not every step skipped
+
+
+def test_with_gradient_accumulation_every_micro_batchs_loss_counts(tmp_path):
+    # Forward 9 is the first of the two micro-batches of optimizer step 4.
+    model = (
+        "model.net=[{type: Linear, in_features: 20, out_features: 10}, "
+        "{type: tests.user_layers.HugeLossAt, at: 9}]"
+    )
+    with pytest.raises(RunFailed) as failed:
+        train(tmp_path, "model=mlp", model, "+trainer.accumulate_grad_batches=2")
+    message = str(failed.value)
+    assert message.startswith("non-finite loss at optimizer step 4: first in the loss")
+    assert "the weights before this step are saved" in message
