@@ -27,7 +27,7 @@ CASES = [
         ["trainer.max_epoch=1"],
         2,
         "trainer.max_epoch: unknown key; allowed: check_val_every_n_epoch, "
-        "checkpoint_every_n_steps, gradient_clip_val, log_every_n_steps, max_epochs, max_steps, "
+        "checkpoint_every_n_steps, compile, gradient_clip_val, log_every_n_steps, max_epochs, max_steps, "
         "steps_per_batch; did you mean 'max_epochs'?; to add a new key, write "
         "+trainer.max_epoch=1",
     ),
