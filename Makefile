@@ -51,7 +51,7 @@ format: setup
 	$(BIN)/ruff check --fix runner tests bench
 
 # Every benchmark, then bench/results/<machine>.md: each target met or missed. QUICK=1: fewer
-# repetitions and models (about 3 min here with checkpoint_io and compile_mode), for a
+# repetitions and models (2 min 55 s here, measured with every benchmark), for a
 # first look.
 QUICK ?=
 bench: setup

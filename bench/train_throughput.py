@@ -226,7 +226,8 @@ def main() -> None:
             hands.append(hand_written_step(net, X, y, batch, lr, steps, warmup))
             ours_all.append(runner_step(cfg_overrides, warmup))
             plains.append(lightning_step(net, X, y, batch, lr, device, epochs, warmup, True))
-            if not big:  # the 38M model's run lengths take minutes on a CPU
+            # Not for the 38M model (its run lengths take minutes on a CPU); once when quick.
+            if not big and not (args.quick and marginals):
                 marginals.append(runner_marginal(cfg_overrides))
         hand, ours = statistics.median(hands), statistics.median(ours_all)
         plain = statistics.median(plains)
