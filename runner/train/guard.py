@@ -212,34 +212,32 @@ class NonFiniteGuard(pl.Callback):
                 f"no clean state after the start of this fit was copied before step {bad_step}; "
                 "nothing saved (the state it started with would only reproduce this)"
             )
-        if live:
+        saved = self.run_dir / "checkpoints" / "last-good.ckpt"
+        # The kept state, live for the check and the save: the live weights with the last clean
+        # check's buffers (a bad forward has fed BatchNorm), or the clean copy; applied once.
+        kept = _swapped(self.buffers, self.clean_buffers) if live else self.snapshot.applied()
+        with kept:
             now = _norm([t.tensor for t in self.params])
-        else:
-            with self.snapshot.applied():
-                now = _norm([t.tensor for t in self.params])
-        grown = now / self.start_norm if self.start_norm > 0 else 1.0
-        if not math.isfinite(now) or grown > _EXPLODED:
+            grown = now / self.start_norm if self.start_norm > 0 else 1.0
+            good = math.isfinite(now) and grown <= _EXPLODED
+            if good:
+                self._saving = True
+                try:
+                    trainer.save_checkpoint(saved, weights_only=False)
+                finally:
+                    self._saving = False
+        if not good:
             return (
                 f"the weights' norm grew from {self.start_norm:.3g} to {now:.3g} in "
                 f"{kept_step - self.start_step} step(s): the learning rate "
                 f"(lr={_learning_rate(self.optimizer)}) is likely too high; nothing saved (those "
                 "weights are not a good state)"
             )
-        saved = self.run_dir / "checkpoints" / "last-good.ckpt"
-        self._saving = True
-        try:
-            if live:
-                with _swapped(self.buffers, self.clean_buffers):  # the bad forward's are kept out
-                    trainer.save_checkpoint(saved, weights_only=False)
-                if self.on_nan == "stop" and self.buffers:
-                    torch._foreach_copy_(self.buffers, self.clean_buffers)
-            else:
-                with self.snapshot.applied():
-                    trainer.save_checkpoint(saved, weights_only=False)
-                if self.on_nan == "stop":
-                    self.snapshot.restore()  # the run ends on the good state, not the bad one
-        finally:
-            self._saving = False
+        if self.on_nan == "stop":  # the run ends on the good state, not the bad one
+            if not live:
+                self.snapshot.restore()
+            elif self.buffers:
+                torch._foreach_copy_(self.buffers, self.clean_buffers)
         if kept_step == bad_step:
             return f"the weights before this step are saved in {saved}"
         return (
