@@ -2,7 +2,7 @@
 
 The state: a Lightning-shaped checkpoint dict of a Linear stack (33.6M parameters) and its Adam
 state (exp_avg, exp_avg_sq: twice that), 100.7M float32 values (403 MB) in all. The runner's
-CheckpointIO (runner.train.checkpoint.AtomicCheckpointIO) writes it (temp file, fsync, rename,
+CheckpointIO (runner.checkpoint.files.AtomicCheckpointIO) writes it (temp file, fsync, rename,
 fsync of the directory) and restores it into memory; the baselines are `numpy.tofile` of as many
 bytes followed by an fsync (the same durability), and `numpy.fromfile` (or `numpy.empty` +
 `readinto` when that was faster), in the same directory, alternated with the runner's, each
@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from runner.train.checkpoint import AtomicCheckpointIO
-from runner.train.checkpoint_format import write
+from runner.checkpoint.format import write
+from runner.train.callbacks.checkpoints import AtomicCheckpointIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import check, save

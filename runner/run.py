@@ -122,11 +122,11 @@ def _record(run_dir: Path, result: dict[str, Any]) -> None:
 
 def inspect(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     if cfg.get("ckpt_path") is not None:  # a trained model: read it the way runner.load does
+        from runner.checkpoint.restore import restore
         from runner.model.inspect import inspect_checkpoint
-        from runner.train.reload import load
 
         source = Path(cfg.ckpt_path)
-        net = load(source, key="ckpt_path", allow=tuple(cfg.get("imports") or ())).net
+        net = restore(source, key="ckpt_path", allow=tuple(cfg.get("imports") or ())).net
         return inspect_checkpoint(net, source, "cpu", run_dir)
     from runner.model.inspect import inspect as inspect_task  # torch, but not Lightning
 
@@ -140,7 +140,7 @@ def train(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
 
 
 def export(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
-    from runner.train.export import export as export_task
+    from runner.checkpoint.export import export as export_task
 
     return export_task(cfg, spec, run_dir)
 

@@ -2,7 +2,7 @@
 layers and initializers they register (`@runner.register_layer`) can be named in YAML.
 
 The user's own command line or config names them: that is their permission to run that code.
-A config read from a file someone else wrote is another matter (runner.train.embedded).
+A config read from a file someone else wrote is another matter (runner.checkpoint.embedded).
 """
 
 import importlib

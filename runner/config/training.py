@@ -3,34 +3,20 @@ statistics and logger, and the device's strategy. The trainer group is checked a
 Lightning's own `Trainer` signature and the strategy against Lightning's registry; Lightning is
 imported for that only when the task trains (task=inspect never loads it)."""
 
-import math
 from collections.abc import Callable
 from typing import Any
 
-from hydra.utils import get_class
 from omegaconf import DictConfig
 
-from runner.config.arguments import check_arguments, signature_defaults
+from runner.config.arguments import check_arguments
 from runner.config.callbacks import check_callbacks
+from runner.config.data import check_data
 from runner.config.device import DeviceSpec
 from runner.config.loggers import LOGGERS, check_loggers
 from runner.config.optim import check_optim
 from runner.config.values import UNRESOLVED, Check, Choice, Number, resolve, show
 from runner.errors import Problems, did_you_mean, one_of
 
-# The base class of the runner's data modules, named rather than imported: it lives in the
-# training code (runner.train.data), which sits above this package. A test keeps the name true.
-DATA_BASE = "runner.train.data.InMemoryData"
-# Data modules with a fixed number of samples (scikit-learn's digits); the others take
-# `num_samples`. A test keeps the size true.
-FIXED_SIZES = {"runner.train.data.Digits": 1797}
-DATA_VALUES: dict[str, Check] = {
-    "batch_size": Number(lo=1, integer=True),
-    "num_samples": Number(lo=1, integer=True),
-    "val_fraction": Number(lo=0, hi=1, hi_open=True, note="0: no validation"),
-    # The runner tests on this split and checks the reloaded checkpoint on its first samples.
-    "test_fraction": Number(lo=0, hi=1, lo_open=True, hi_open=True, note="the runner tests on it"),
-}
 VALUE_STATS = ("mean", "std", "min", "max", "norm", "zero_frac", "nonfinite")
 # What `stats.stats` may list. dead_units: per ReLU layer, the share of units that output 0 for
 # a whole batch (measured on the batches a record follows).
@@ -132,7 +118,7 @@ def check_training(cfg: DictConfig, problems: Problems, device: DeviceSpec) -> N
                     "choose one, e.g. logger=csv",
                 )
     checks: dict[str, Callable[[dict[str, Any], Problems], None]] = {
-        "data": _check_data,
+        "data": check_data,
         "optim": check_optim,
         "trainer": lambda trainer, problems: _check_trainer(
             trainer, pl.Trainer, problems, str(device.strategy)
@@ -191,62 +177,6 @@ def _check_trainer(
         hidden=tuple(OWNED),
         values=TRAINER_VALUES,
     )
-
-
-def _check_data(data: dict[str, Any], problems: Problems) -> None:
-    data = dict(data)
-    target = data.pop("_target_", None)
-    try:
-        data_cls = get_class(str(target))
-        assert DATA_BASE in (f"{c.__module__}.{c.__qualname__}" for c in data_cls.__mro__)
-    except Exception:
-        problems.add(
-            "data._target_", f"{target!r} is not a runner data module (runner.train.data.*)"
-        )
-        return
-    name = data_cls.__name__
-    checked = check_arguments(data_cls, data, "data", name, problems, values=DATA_VALUES)
-    for key in checked[1] if checked else []:
-        problems.add(f"data.{key}", f"{name} needs {key!r}; it is missing")
-    sized = ("num_samples", "val_fraction", "test_fraction")
-    if checked and all(DATA_VALUES[k].problem(data[k]) is None for k in sized if k in data):
-        _check_splits(f"{data_cls.__module__}.{data_cls.__qualname__}", data, data_cls, problems)
-
-
-def _check_splits(dotted: str, data: dict[str, Any], data_cls: type, problems: Problems) -> None:
-    """Every split the run uses gets samples: computed as runner.train.data splits them (the
-    first floor(val_fraction·n) samples of a permutation validate, the next floor(test_fraction·n)
-    test, the rest train)."""
-    args = {**signature_defaults(data_cls), **data}
-    n = FIXED_SIZES.get(dotted, args.get("num_samples"))
-    val, test = args.get("val_fraction"), args.get("test_fraction")
-    if not (isinstance(n, int) and isinstance(val, int | float) and isinstance(test, int | float)):
-        return  # a data module of another kind: its own code decides
-    n_val, n_test = math.floor(val * n), math.floor(test * n)
-    n_train = max(0, n - n_val - n_test)
-    if n_train == 0:
-        problems.add(
-            "data.val_fraction" if val >= test else "data.test_fraction",
-            f"leaves 0 training samples of {n}; got val_fraction={val:g}, test_fraction={test:g}; "
-            "allowed: fractions that together leave at least one training sample",
-        )
-    for key, split, count, fraction in (
-        ("val_fraction", "validation", n_val, val),
-        ("test_fraction", "test", n_test, test),
-    ):
-        if fraction > 0 and count == 0:
-            zero = ", or 0 (no validation)" if key == "val_fraction" else ""
-            problems.add(
-                f"data.{key}",
-                f"gives 0 {split} samples of {n}; got {fraction:g}; allowed: at least "
-                f"{_at_least(1 / n):g} for {n} samples{zero}",
-            )
-
-
-def _at_least(x: float) -> float:
-    """`x` rounded up to 3 significant digits: a fraction that still gives one sample."""
-    scale = 10 ** (2 - math.floor(math.log10(x)))
-    return math.ceil(round(x * scale, 6)) / scale
 
 
 def _check_stats(cfg: dict[str, Any], problems: Problems) -> None:

@@ -3,7 +3,7 @@
 A user's own config may import any dotted path (their layers, their initializers). A config
 embedded in a checkpoint may not: while `untrusted()` is active, the registries import only
 modules under the allow-list (the runner's own, torch.nn, torch.optim, and whatever prefixes
-the caller adds). This gate only stops imports; runner.train.embedded then checks what each
+the caller adds). This gate only stops imports; runner.checkpoint.embedded then checks what each
 name resolved to.
 """
 

@@ -15,7 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from runner.sweep.summary import write_summary
-from runner.train.trackers import prepare_sweep
+from runner.trackers.tracking import prepare_sweep
 
 
 class SweepSummary(Callback):

@@ -1,2 +1,2 @@
-"""Training with Lightning: the LightningModule, in-memory data, fit → test → verify (task=train),
-the statistics callback and NaN/Inf guard, checkpoint files, reloading, export, and plots."""
+"""Training with Lightning: the LightningModule, in-memory data, the Trainer's arguments,
+fit → test → verify (task=train), evaluation (task=eval), and the callbacks (`callbacks/`)."""

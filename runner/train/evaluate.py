@@ -18,10 +18,10 @@ from runner.config.device import resolve_device
 from runner.config.spec import RunSpec
 from runner.config.tree import compose, plain
 from runner.errors import ConfigError
+from runner.trackers.tracking import Trackers, ended
 from runner.train.data import InMemoryData, RandomData
 from runner.train.module import RunnerModule
 from runner.train.reload import load
-from runner.train.trackers import Trackers, ended
 from runner.train.trainer import trainer_arguments, trainer_placement
 
 log = logging.getLogger("runner")

@@ -11,6 +11,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from runner.checkpoint.files import safe_load
+from runner.checkpoint.resume import check_resume
+from runner.checkpoint.verify import verify
 from runner.config.device import resolve_device
 from runner.config.spec import RunSpec
 from runner.config.tree import plain
@@ -18,24 +21,21 @@ from runner.errors import ConfigError, RunFailed
 from runner.params.diagnosis import Diagnosis, summarize
 from runner.params.tensors import distinct_parameters
 from runner.rundir import resume_command
-from runner.train.callbacks import (
+from runner.trackers.tracking import Trackers, ended
+from runner.train.callbacks.checkpoints import AtomicCheckpointIO, LastCheckpoint, RNGState
+from runner.train.callbacks.guard import NonFiniteGuard, NonFiniteTraining
+from runner.train.callbacks.lifecycle import (
     GracefulStop,
-    LastCheckpoint,
     ProgressBar,
     ReportPlacement,
     WorkerLogging,
     skip_empty_hooks,
 )
-from runner.train.checkpoint import AtomicCheckpointIO, RNGState, safe_load
+from runner.train.callbacks.stats import ParameterStats
 from runner.train.compiled import CompileNet, compile_failure, compile_mode
 from runner.train.data import RandomData
 from runner.train.evaluate import evaluate
-from runner.train.guard import NonFiniteGuard, NonFiniteTraining
 from runner.train.module import RunnerModule
-from runner.train.reload import verify
-from runner.train.resume import check_resume
-from runner.train.stats_callback import ParameterStats
-from runner.train.trackers import Trackers, ended
 from runner.train.trainer import checkpoint_every, trainer_arguments, trainer_placement
 
 log = logging.getLogger("runner")
@@ -190,7 +190,7 @@ def _train(
 
     # On the training device and precision (rank 0's device under DDP).
     verification = verify(
-        module, saved, last, data.probe(), placement.device, spec.device.precision
+        module.net, saved, last, data.probe(), placement.device, spec.device.precision
     )
     verdict = "ok" if verification["ok"] else "FAILED"
     log.info(

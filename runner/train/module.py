@@ -14,10 +14,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.nn import functional as F
 
+from runner.checkpoint.resume import carry_over
+from runner.config.data import LEARNING_TASKS
 from runner.model.assemble import build_net
-from runner.train.resume import carry_over
-
-TASKS = ("regression", "classification")
 
 
 def _quiet_lightning() -> None:
@@ -55,11 +54,13 @@ class RunnerModule(pl.LightningModule):
         config: dict[str, Any],
         task: str = "regression",
         device: torch.device | str | None = None,
+        net: torch.nn.Module | None = None,
     ):
         super().__init__()
-        assert task in TASKS, task
+        assert task in LEARNING_TASKS, task
         self.save_hyperparameters({"config": config, "task": task})
-        self.net = build_net(OmegaConf.create(config), device=device)
+        # `net`: one already built from this config (runner.checkpoint.restore rebuilt it).
+        self.net = net if net is not None else build_net(OmegaConf.create(config), device=device)
         self.classification = task == "classification"
         trainer = config.get("trainer") or {}
         # Fast mode: each Lightning step runs `steps_per_batch` optimizer steps over a chunk of

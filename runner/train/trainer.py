@@ -1,5 +1,5 @@
 """The Trainer's arguments from the config: where it runs (the device group) and the trainer
-group (the logger group: runner.train.trackers)."""
+group (the logger group: runner.trackers.tracking)."""
 
 from typing import Any
 

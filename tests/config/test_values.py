@@ -345,7 +345,7 @@ def test_the_nonlinearities_are_the_ones_calculate_gain_takes():
 
 
 def test_the_fixed_data_sizes_are_true():
-    from runner.config.training import FIXED_SIZES
+    from runner.config.data import FIXED_SIZES
     from runner.train.data import Digits
 
     assert list(FIXED_SIZES) == ["runner.train.data.Digits"]

@@ -60,7 +60,7 @@ LAYER_TYPES = st.sampled_from(
         "nope.Layer",
         "tests.user_layers.Scale",
         "tests.user_layers.NOT_A_MODULE",
-        "runner.train.checkpoint.torch.save",
+        "runner.checkpoint.files.torch.save",
     ]
 )
 KWARG_NAMES = st.sampled_from(

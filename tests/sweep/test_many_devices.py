@@ -25,7 +25,7 @@ class TieCheck(pl.Callback):
         self.out = out
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        from runner.train.reload import sharing
+        from runner.checkpoint.restore import sharing
 
         net = pl_module.net
         groups = sharing(net)

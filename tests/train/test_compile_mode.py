@@ -10,9 +10,9 @@ import torch
 
 import runner
 from runner import ConfigError
+from runner.checkpoint.files import safe_load
 from runner.errors import RunFailed
 from runner.run import run
-from runner.train.checkpoint import safe_load
 from runner.train.compiled import compile_failure, compiled_forward
 
 FAST = ("task=train", "device=cpu", "model=mlp", "trainer.max_epochs=1")

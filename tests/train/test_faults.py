@@ -14,8 +14,8 @@ import pytest
 import torch
 
 import runner
+from runner.checkpoint.files import atomic_save, safe_load
 from runner.rundir import in_use
-from runner.train.checkpoint import atomic_save, safe_load
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow

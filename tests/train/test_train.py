@@ -8,8 +8,8 @@ import torch
 
 import runner
 from runner import ConfigError
+from runner.checkpoint.files import safe_load
 from runner.run import run
-from runner.train.checkpoint import safe_load
 
 FAST = ("device=cpu", "trainer.max_epochs=2")
 DROPOUT_MLP = (
@@ -108,8 +108,8 @@ def test_resume_command_is_printed_and_parses(tmp_path):
 
 
 def test_a_failed_save_leaves_the_previous_checkpoint_whole(tmp_path, monkeypatch):
-    from runner.train import checkpoint_format
-    from runner.train.checkpoint import atomic_save
+    from runner.checkpoint import format as checkpoint_format
+    from runner.checkpoint.files import atomic_save
 
     target = tmp_path / "last.ckpt"
     atomic_save({"state_dict": {"w": torch.ones(3)}}, target)

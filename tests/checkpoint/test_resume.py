@@ -10,8 +10,8 @@ import torch
 
 import runner
 from runner import ConfigError
+from runner.checkpoint.files import safe_load
 from runner.run import run
-from runner.train.checkpoint import safe_load
 
 STEP_LR = "+optim.scheduler={_target_: torch.optim.lr_scheduler.StepLR, _partial_: true, step_size: 1, gamma: 0.5}"
 

@@ -1,36 +1,30 @@
-"""Checkpoint files: written atomically, read safely, with every RNG state in them.
+"""Checkpoint files: written atomically, read safely.
 
-- Format: safetensors, the dict's structure as JSON in its header (runner.train.checkpoint_format):
+- Format: safetensors, the dict's structure as JSON in its header (runner.checkpoint.format):
   no pickle, and faster to write and read than torch.save.
 - Writing: a temp file in the checkpoint's own directory, fsync, rename, fsync the directory.
   A crash mid-write leaves the previous checkpoint whole.
 - Reading: that format, or an older runner's torch.save file with `torch.load(weights_only=True)`:
   tensors and plain data only, never pickled code.
-- RNG states (torch, CUDA, numpy, Python) travel in the checkpoint, which Lightning itself
-  does not do, so a resumed run continues exactly where it stopped.
 """
 
 import errno
 import os
 import pickle
-import random
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pytorch_lightning as pl
 import torch
-from pytorch_lightning.plugins.io import TorchCheckpointIO
 from safetensors import SafetensorError
-from torch import nn
 
+from runner.checkpoint import format as checkpoint_format
 from runner.errors import ConfigError
-from runner.train import checkpoint_format
 
 
 def atomic_save(checkpoint: dict[str, Any], path: Path) -> None:
-    """Write `checkpoint` to `path` (runner.train.checkpoint_format) so that it is either the
+    """Write `checkpoint` to `path` (runner.checkpoint.format) so that it is either the
     old file or the whole new one. Raises OSError naming the file (full disk, ...), RunFailed
     for a value a checkpoint cannot hold."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,56 +136,11 @@ def safe_load(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
     return checkpoint
 
 
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint IO: atomic writes in the runner's format, reads that run no code."""
-
-    def save_checkpoint(
-        self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None
-    ) -> None:
-        atomic_save(checkpoint, Path(path))
-
-    def load_checkpoint(
-        self, path: Any, map_location: Any = None, weights_only: Any = None
-    ) -> dict[str, Any]:
-        return safe_load(path)
-
-
-class RNGState(pl.Callback):
-    """Saves and restores every RNG state with the checkpoint (Lightning saves none)."""
-
-    def state_dict(self) -> dict[str, Any]:
-        name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
-        state: dict[str, Any] = {
-            "torch": torch.get_rng_state(),
-            # as a tensor: numpy arrays are not plain data for a weights-only load
-            "numpy": (
-                name,
-                torch.from_numpy(np.asarray(keys, dtype=np.int64)),
-                pos,
-                has_gauss,
-                cached,
-            ),
-            "python": random.getstate(),
-        }
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            state["cuda"] = torch.cuda.get_rng_state_all()
-        return state
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        torch.set_rng_state(state_dict["torch"])
-        name, keys, pos, has_gauss, cached = state_dict["numpy"]
-        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-        version, internal, gauss = state_dict["python"]
-        random.setstate((version, tuple(internal), gauss))
-        if "cuda" in state_dict and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state_dict["cuda"])
-
-
-def check_state_dict(module: nn.Module, state: Any, source: str) -> None:
-    """Raise ConfigError listing every missing key, unexpected key and shape mismatch."""
+def check_state_dict(own: Mapping[str, torch.Tensor], state: Any, source: str) -> None:
+    """Raise ConfigError listing every key of `own` (a model's state_dict) that `state` lacks,
+    every unexpected key and every shape mismatch."""
     if not (isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values())):
         raise ConfigError([f"{source}: its state_dict is not a mapping of names to tensors"])
-    own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shapes = [

@@ -2,7 +2,7 @@
 file's metadata), checked before anything in it is instantiated.
 
 A string prefix says little: Hydra resolves `_target_` by walking attributes, so
-`runner.train.checkpoint.torch.save` *is* `torch.save`. So every name that resolves to code is
+`runner.checkpoint.files.torch.save` *is* `torch.save`. So every name that resolves to code is
 resolved here, by the same resolver its consumer uses, and the object itself is checked: the
 module that defines it must be allowed, and it must be the kind of thing its key needs (an
 nn.Module class for a layer, an Optimizer class, a scheduler class, a runner data module, a
@@ -19,9 +19,9 @@ import torch
 from hydra._internal.utils import _locate  # the very resolver instantiate() uses
 from torch import nn
 
+from runner.config.data import LEARNING_TASKS, is_data_module
 from runner.registry import initializers, layers
 from runner.registry.trust import check_import, untrusted
-from runner.train.data import InMemoryData
 
 # Modules whose classes a file's config may name, by kind; `allow` adds the caller's prefixes.
 _DEFINED_IN = {
@@ -35,14 +35,15 @@ _SCHEDULERS = (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.Re
 _KINDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "optim.optimizer": ("optimizer", lambda o: _subclass(o, torch.optim.Optimizer)),
     "optim.scheduler": ("scheduler", lambda o: _subclass(o, _SCHEDULERS)),
-    "data": ("data module", lambda o: _subclass(o, InMemoryData)),
+    "data": ("data module", is_data_module),
 }
-TASKS = ("regression", "classification")
 
 
 def embedded_problems(config: Any, task: Any, allow: tuple[str, ...] = ()) -> list[str]:
     """Every problem with what an embedded config names; empty when it is safe to build."""
-    problems = [] if task in TASKS else [f"task: {task!r} is not one of {', '.join(TASKS)}"]
+    problems = []
+    if task not in LEARNING_TASKS:
+        problems.append(f"task: {task!r} is not one of {', '.join(LEARNING_TASKS)}")
     if not isinstance(config, dict):
         return [*problems, f"config: expected a mapping; got {type(config).__name__}"]
     problems += _imports_problems(config.get("imports"), allow)

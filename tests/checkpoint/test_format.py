@@ -1,4 +1,4 @@
-"""The checkpoint file (runner.train.checkpoint_format): a whole Lightning checkpoint dict round-
+"""The checkpoint file (runner.checkpoint.format): a whole Lightning checkpoint dict round-
 trips exactly through safetensors with no pickle, ties stay one tensor, an older runner's
 torch.save files still load, and damaged files or unstorable values are refused clearly."""
 
@@ -13,9 +13,10 @@ import torch
 
 import runner
 from runner import ConfigError, RunFailed
+from runner.checkpoint import format as checkpoint_format
+from runner.checkpoint.files import atomic_save, safe_load
 from runner.run import run
-from runner.train import checkpoint_format
-from runner.train.checkpoint import AtomicCheckpointIO, atomic_save, safe_load
+from runner.train.callbacks.checkpoints import AtomicCheckpointIO
 
 
 def same(a, b, where="checkpoint") -> None:
@@ -168,7 +169,7 @@ class Opaque:
         (
             {"optimizer_states": [{"state": {0: {"x": Opaque()}}}]},
             "['optimizer_states'][0]['state'][0]['x']",
-            "tests.train.test_checkpoint_format.Opaque",
+            "tests.checkpoint.test_format.Opaque",
         ),
         (
             {"hyper_parameters": {"path": Path("/x")}},

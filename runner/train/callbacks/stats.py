@@ -9,8 +9,8 @@ starts (a resumed run goes on counting from its checkpoint's step). The statisti
 diagnose (runner.params.diagnosis): a warning, once, names a block whose gradient norm is
 exactly 0 in consecutive records and a ReLU layer most of whose units are dead.
 
-Gradient norms come from the NaN/Inf guard (runner.train.guard), which computes them at every
-optimizer step anyway; a record first lets the guard check the steps since its last check.
+Gradient norms come from the NaN/Inf guard (runner.train.callbacks.guard), which computes them at
+every optimizer step anyway; a record first lets the guard check the steps since its last check.
 """
 
 import csv
@@ -24,7 +24,7 @@ import torch
 
 from runner.params import stats
 from runner.params.diagnosis import Diagnosis, ReluWatch, activation_rows
-from runner.train.guard import NonFiniteGuard
+from runner.train.callbacks.guard import NonFiniteGuard
 
 log = logging.getLogger("runner")
 
@@ -126,7 +126,7 @@ class ParameterStats(pl.Callback):
             self._plot()
 
     def _plot(self) -> None:
-        from runner.train.plots import plot
+        from runner.params.plots import plot
 
         try:
             final = {t.name: _sample(t.tensor) for t in self.params}

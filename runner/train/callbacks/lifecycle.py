@@ -1,6 +1,6 @@
-"""The runner's own Lightning callbacks besides statistics: `last.ckpt` kept fresh, a graceful
-stop on SIGINT/SIGTERM, where the parameters live once training starts, and the runner's log
-lines from a DDP worker."""
+"""The run's life around the loop: a graceful stop on SIGINT/SIGTERM, where the parameters live
+once training starts, the runner's log lines from a DDP worker, the progress bar, and Lightning's
+per-step hooks skipped where nothing implements them."""
 
 import logging
 import os
@@ -8,50 +8,15 @@ import signal
 import sys
 import threading
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
+from pytorch_lightning.callbacks import RichProgressBar
 
 from runner.errors import Interrupted
+from runner.train.callbacks.checkpoints import LastCheckpoint
 
 log = logging.getLogger("runner")
-
-
-class LastCheckpoint(ModelCheckpoint):
-    """`checkpoints/last.ckpt`, rewritten (atomically, by the runner's CheckpointIO) at the end of
-    every epoch, or every `every_n_steps` optimizer steps for long epochs, and when training ends.
-
-    Lightning's `save_last` writes only when a top-k checkpoint was saved at the same step, so
-    with `save_top_k=0` it wrote once, at the very end: a killed run kept nothing recent. This is
-    a ModelCheckpoint that keeps one file under one name.
-    """
-
-    def __init__(self, dirpath: Path, every_n_steps: int = 0):
-        super().__init__(
-            dirpath=dirpath,
-            filename="last",
-            monitor=None,
-            save_top_k=1,
-            enable_version_counter=False,  # overwrite last.ckpt, never last-v1.ckpt
-            every_n_train_steps=every_n_steps or None,
-            every_n_epochs=None if every_n_steps else 1,
-            # At every epoch's end, after its validation, whatever trainer.val_check_interval
-            # or check_val_every_n_epoch say (Lightning would save at validation's end: mid
-            # epoch, or every other epoch, and before the epoch counts as processed).
-            save_on_train_epoch_end=True,
-        )
-        self.path = Path(dirpath) / "last.ckpt"
-
-    @property
-    def state_key(self) -> str:
-        return "LastCheckpoint"  # stable across step intervals: a resume may change it
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        super().on_train_end(trainer, pl_module)
-        if self._last_global_step_saved != trainer.global_step or not self.path.exists():
-            self._save_checkpoint(trainer, str(self.path))  # ended between two saves
 
 
 class GracefulStop(pl.Callback):

@@ -114,7 +114,8 @@ def test_hooks_nobody_implements_are_skipped_and_the_implemented_ones_still_run(
     import pytorch_lightning as pl
     from hydra.utils import instantiate
 
-    from runner.train.callbacks import LastCheckpoint, skip_empty_hooks
+    from runner.train.callbacks.checkpoints import LastCheckpoint
+    from runner.train.callbacks.lifecycle import skip_empty_hooks
 
     class CountsBatches(pl.Callback):
         batches = 0

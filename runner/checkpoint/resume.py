@@ -12,7 +12,8 @@ that has already reached the configured end.
 import logging
 from typing import Any
 
-from runner.train.checkpoint import check_state_dict
+from runner.checkpoint import layout
+from runner.checkpoint.files import check_state_dict
 
 log = logging.getLogger("runner")
 
@@ -21,11 +22,12 @@ _NOT_HYPERPARAMETERS = ("_target_", "_partial_", "_convert_", "_recursive_", "_a
 
 def check_resume(module: Any, checkpoint: dict[str, Any], config: dict[str, Any]) -> list[str]:
     """Every reason `checkpoint` cannot resume into `module` built from `config`."""
-    check_state_dict(module, checkpoint.get("state_dict"), "ckpt_path")  # raises on its own
+    # Raises on its own: a model that does not fit is no resume problem among others.
+    check_state_dict(module.state_dict(), layout.module_state(checkpoint), "ckpt_path")
     damage = _damaged(checkpoint)
     if damage:
         return [f"ckpt_path: cannot be resumed: {damage}"]
-    old = _config(checkpoint)
+    old = layout.embedded_config(checkpoint)
     problems = []
     for part in ("optimizer", "scheduler"):
         was, now = _target(old, part), _target(config, part)
@@ -36,28 +38,28 @@ def check_resume(module: Any, checkpoint: dict[str, Any], config: dict[str, Any]
                 f"with optim.{part}._target_={was}"
             )
     was_k, now_k = _steps_per_batch(old), _steps_per_batch(config)
-    if was_k != now_k and not _at_epoch_end(checkpoint):
+    if was_k != now_k and not layout.at_epoch_end(checkpoint):
         problems.append(
             f"trainer.steps_per_batch: the checkpoint was taken in the middle of an epoch with "
             f"steps_per_batch={was_k}; resume with trainer.steps_per_batch={was_k} (a change "
             "is fine from a checkpoint taken at an epoch's end)"
         )
-    if old.get("data") != config.get("data") and not _at_epoch_end(checkpoint):
+    if old.get("data") != config.get("data") and not layout.at_epoch_end(checkpoint):
         problems.append(
             "data: the checkpoint was taken in the middle of an epoch with other data settings "
             f"({_differences(old.get('data'), config.get('data'))}); the epoch's position would "
             "mean other samples. Resume with the checkpoint's data settings to finish the epoch"
         )
     trainer = config.get("trainer") or {}
-    epochs_done = _epochs_done(checkpoint)
+    epochs_done, steps_done = layout.epochs_done(checkpoint), layout.global_step(checkpoint)
     max_epochs, max_steps = trainer.get("max_epochs"), trainer.get("max_steps")
     if isinstance(max_epochs, int) and max_epochs >= 0 and epochs_done >= max_epochs:
         problems.append(
             f"ckpt_path: already at max_epochs={max_epochs} ({epochs_done} epochs done); raise "
             f"trainer.max_epochs to train further, e.g. trainer.max_epochs={2 * epochs_done}"
         )
-    elif isinstance(max_steps, int) and max_steps > 0 and checkpoint["global_step"] >= max_steps:
-        done = checkpoint["global_step"]
+    elif isinstance(max_steps, int) and max_steps > 0 and steps_done >= max_steps:
+        done = steps_done
         problems.append(
             f"ckpt_path: already at max_steps={max_steps} ({done} steps done); raise "
             f"trainer.max_steps to train further, e.g. trainer.max_steps={2 * done}"
@@ -68,12 +70,12 @@ def check_resume(module: Any, checkpoint: dict[str, Any], config: dict[str, Any]
 def carry_over(checkpoint: dict[str, Any], config: dict[str, Any], automatic: bool) -> None:
     """Rewrite `checkpoint` (as Lightning is about to restore it) so that what the config says
     wins: its optimizer hyperparameters, and the step count under the current fast mode."""
-    old = _config(checkpoint)
+    old = layout.embedded_config(checkpoint)
     was = {k: v for k, v in _section(old, "optimizer").items() if k not in _NOT_HYPERPARAMETERS}
     now = {k: v for k, v in _section(config, "optimizer").items() if k not in _NOT_HYPERPARAMETERS}
     changed = {k: v for k, v in now.items() if was.get(k) != v}
     schedulers = checkpoint.get("lr_schedulers") or []
-    for state in checkpoint.get("optimizer_states") or []:
+    for state in layout.optimizer_states(checkpoint):
         for group in state.get("param_groups", []):
             for key, value in changed.items():
                 if (
@@ -110,7 +112,7 @@ _PATH_KEYS = ("best_model_path", "kth_best_model_path", "last_model_path", "dirp
 
 
 def _forget_paths(checkpoint: dict[str, Any]) -> None:
-    for state in (checkpoint.get("callbacks") or {}).values():
+    for state in layout.callback_states(checkpoint).values():
         if isinstance(state, dict):
             for key in _PATH_KEYS:
                 if key in state:
@@ -122,7 +124,7 @@ def _forget_paths(checkpoint: dict[str, Any]) -> None:
 def _count_steps_as(checkpoint: dict[str, Any], automatic: bool) -> None:
     """Lightning counts optimizer steps in one counter per optimization mode (automatic for the
     default, manual for fast mode): give the current mode's counter the checkpoint's count."""
-    loop = checkpoint.get("loops", {}).get("fit_loop", {})
+    loop = layout.fit_loop(checkpoint)
     key = (
         "epoch_loop.automatic_optimization.optim_progress"
         if automatic
@@ -131,7 +133,7 @@ def _count_steps_as(checkpoint: dict[str, Any], automatic: bool) -> None:
     if key not in loop:
         return
     total = loop[key]["optimizer"]["step"]["total"] if automatic else loop[key]["total"]
-    total["ready"] = total["completed"] = checkpoint["global_step"]
+    total["ready"] = total["completed"] = layout.global_step(checkpoint)
 
 
 def _differences(was: Any, now: Any) -> str:
@@ -143,15 +145,15 @@ def _differences(was: Any, now: Any) -> str:
 def _damaged(checkpoint: dict[str, Any]) -> str:
     """What is wrong with the training state the resume would restore (its counters and the
     optimizer's numbers), or "". Lightning itself restores the rest and its errors are caught."""
-    step = checkpoint.get("global_step")
+    step = layout.global_step(checkpoint)
     if not (isinstance(step, int) and not isinstance(step, bool) and step >= 0):
         return f"global_step is {step!r}, not a step count"
-    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {})
+    progress = layout.epoch_progress(checkpoint)
     for part in ("total", "current"):
         for key, value in (progress.get(part) or {}).items():
             if not isinstance(value, int):
                 return f"the epoch counter {part}.{key} is {value!r}, not a count"
-    for i, state in enumerate(checkpoint.get("optimizer_states") or []):
+    for i, state in enumerate(layout.optimizer_states(checkpoint)):
         groups = state.get("param_groups", []) if isinstance(state, dict) else None
         for group in groups if isinstance(groups, list) else [None]:
             if not isinstance(group, dict):
@@ -161,12 +163,6 @@ def _damaged(checkpoint: dict[str, Any]) -> str:
                 if key != "params" and any(isinstance(v, str | dict) for v in numbers):
                     return f"the optimizer's {key} is {value!r}, not a number"
     return ""
-
-
-def _config(checkpoint: dict[str, Any]) -> dict[str, Any]:
-    hparams = checkpoint.get("hyper_parameters") or {}
-    config = hparams.get("config") if isinstance(hparams, dict) else None
-    return config if isinstance(config, dict) else {}
 
 
 def _section(config: dict[str, Any], part: str) -> dict[str, Any]:
@@ -182,13 +178,3 @@ def _target(config: dict[str, Any], part: str) -> str | None:
 
 def _steps_per_batch(config: dict[str, Any]) -> int:
     return int((config.get("trainer") or {}).get("steps_per_batch") or 1)
-
-
-def _epochs_done(checkpoint: dict[str, Any]) -> int:
-    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {})
-    return int(progress.get("total", {}).get("processed", checkpoint.get("epoch", 0)))
-
-
-def _at_epoch_end(checkpoint: dict[str, Any]) -> bool:
-    loop = checkpoint.get("loops", {}).get("fit_loop", {})
-    return bool(loop.get("epoch_loop.batch_progress", {}).get("is_last_batch", True))

@@ -12,8 +12,8 @@ import torch
 
 import runner
 from runner import ConfigError
+from runner.checkpoint.files import atomic_save, safe_load
 from runner.run import run
-from runner.train.checkpoint import atomic_save, safe_load
 
 
 @pytest.fixture(scope="module")
@@ -47,16 +47,16 @@ ATTACKS = [
         _set(
             "optim",
             "optimizer",
-            {"_target_": "runner.train.checkpoint.torch.save", "obj": 1, "f": MARKER},
+            {"_target_": "runner.checkpoint.files.torch.save", "obj": 1, "f": MARKER},
         ),
-        "optim.optimizer._target_: 'runner.train.checkpoint.torch.save' is function torch.serialization.save, not an optimizer",
+        "optim.optimizer._target_: 'runner.checkpoint.files.torch.save' is function torch.serialization.save, not an optimizer",
     ),
     (
         "attribute walk to numpy.save",
         _set(
             "optim",
             "optimizer",
-            {"_target_": "runner.train.checkpoint.np.save", "file": MARKER, "arr": 1},
+            {"_target_": "runner.train.callbacks.checkpoints.np.save", "file": MARKER, "arr": 1},
         ),
         "not an optimizer",
     ),
@@ -65,7 +65,7 @@ ATTACKS = [
         _set(
             "optim",
             "optimizer",
-            {"_target_": "runner.train.checkpoint.os.system", "command": f"touch {MARKER}"},
+            {"_target_": "runner.checkpoint.files.os.system", "command": f"touch {MARKER}"},
         ),
         "is builtin_function_or_method posix.system, not an optimizer",
     ),
@@ -77,7 +77,7 @@ ATTACKS = [
             {
                 "_target_": "torch.optim.SGD",
                 "_partial_": True,
-                "lr": {"_target_": "runner.train.checkpoint.torch.save", "obj": 1, "f": MARKER},
+                "lr": {"_target_": "runner.checkpoint.files.torch.save", "obj": 1, "f": MARKER},
             },
         ),
         "optim.optimizer.lr._target_: a file's config may name code only at optim.optimizer, optim.scheduler, data",
@@ -87,14 +87,14 @@ ATTACKS = [
         _set(
             "init",
             "rules",
-            [{"init": "runner.train.checkpoint.atomic_save", "args": {"path": MARKER}}],
+            [{"init": "runner.checkpoint.files.atomic_save", "args": {"path": MARKER}}],
         ),
-        "init.rules[0].init: 'runner.train.checkpoint.atomic_save' is defined in runner.train.checkpoint, which a file's config may not name for an initializer",
+        "init.rules[0].init: 'runner.checkpoint.files.atomic_save' is defined in runner.checkpoint.files, which a file's config may not name for an initializer",
     ),
     (
         "a data target that is a function",
-        _set("data", "_target_", "runner.train.checkpoint.os.system"),
-        "data._target_: 'runner.train.checkpoint.os.system' is builtin_function_or_method posix.system, not a data module",
+        _set("data", "_target_", "runner.checkpoint.files.os.system"),
+        "data._target_: 'runner.checkpoint.files.os.system' is builtin_function_or_method posix.system, not a data module",
     ),
     (
         "a scheduler target that is an optimizer",
@@ -177,7 +177,7 @@ def test_task_export_names_ckpt_path_and_refuses_the_same(trained, tmp_path, cli
         _set(
             "optim",
             "optimizer",
-            {"_target_": "runner.train.checkpoint.torch.save", "obj": 1, "f": str(marker)},
+            {"_target_": "runner.checkpoint.files.torch.save", "obj": 1, "f": str(marker)},
         ),
     )
     done = cli("task=export", f"ckpt_path={path}")
@@ -189,11 +189,11 @@ def test_task_export_names_ckpt_path_and_refuses_the_same(trained, tmp_path, cli
 
 def test_allowing_the_home_module_lets_a_trusted_file_load(trained, tmp_path):
     path = craft(
-        trained, tmp_path, _set("init", "rules", [{"init": "tests.train.test_trust.halve"}])
+        trained, tmp_path, _set("init", "rules", [{"init": "tests.checkpoint.test_trust.halve"}])
     )
-    with pytest.raises(ConfigError, match=re.escape("pass allow=('tests.train.test_trust.',)")):
+    with pytest.raises(ConfigError, match=re.escape("pass allow=('tests.checkpoint.test_trust.',)")):
         runner.load(path)
-    assert isinstance(runner.load(path, allow=("tests.train.test_trust.",)), torch.nn.Module)
+    assert isinstance(runner.load(path, allow=("tests.checkpoint.test_trust.",)), torch.nn.Module)
 
 
 def halve(tensor: torch.Tensor) -> None:  # a user's own initializer, for the test above
@@ -260,7 +260,7 @@ def test_a_safetensors_export_with_crafted_metadata_is_refused(trained, tmp_path
     tensors = load_file(str(exported))
     config = json.loads(metadata["config"])
     config["optim"]["optimizer"] = {
-        "_target_": "runner.train.checkpoint.torch.save",
+        "_target_": "runner.checkpoint.files.torch.save",
         "obj": 1,
         "f": str(tmp_path / "marker"),
     }

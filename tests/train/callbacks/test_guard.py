@@ -13,8 +13,8 @@ import torch
 
 import runner
 from runner import RunFailed
+from runner.checkpoint.files import safe_load
 from runner.run import run
-from runner.train.checkpoint import safe_load
 
 NAN_AT_4 = (
     "model.net=[{type: Linear, in_features: 20, out_features: 8}, "
@@ -78,7 +78,9 @@ def test_a_bad_step_between_checks_keeps_the_exact_state_of_the_last_check(
     # log_every_n_steps=5: the guard reads back during steps 0, 1, 3, 4, 9, ... (after 1, 2, 4,
     # 5, 10 steps); step 6 is bad, so the check during step 9 finds it and keeps the state of
     # the check during step 4: the weights after 4 steps.
-    monkeypatch.setattr("runner.train.guard._SNAPSHOT_SHARE", 1e9)  # a copy at every check
+    monkeypatch.setattr(
+        "runner.train.callbacks.guard._SNAPSHOT_SHARE", 1e9
+    )  # a copy at every check
     run_dir = tmp_path / "run"
     with caplog.at_level(logging.WARNING, logger="runner"):
         if on_nan == "stop":

@@ -20,7 +20,7 @@ from typing import Any
 
 from runner.config.tree import plain
 from runner.errors import ConfigError
-from runner.train.mlflow_store import (
+from runner.trackers.mlflow_store import (
     DEFAULT_TRACKING_URI,
     fail_fast,
     mlflow_experiment,

@@ -31,7 +31,7 @@ import pytorch_lightning as pl
 import torch
 
 from runner.params.stats import Tracked, tracked_parameters
-from runner.train.snapshot import Snapshot
+from runner.train.callbacks.snapshot import Snapshot
 
 log = logging.getLogger("runner")
 

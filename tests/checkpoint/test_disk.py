@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.train.checkpoint import safe_load
+from runner.checkpoint.files import safe_load
 
 # A model whose checkpoints (~270 kB) fill a 700 kB disk in the second epoch.
 WIDE = "model.net=[{type: Linear, in_features: 20, out_features: 2000}, ReLU, {type: Linear, in_features: 2000, out_features: 10}]"

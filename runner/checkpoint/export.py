@@ -13,8 +13,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from runner.checkpoint.restore import restore, sharing
 from runner.config.spec import RunSpec
-from runner.train.reload import load, sharing
 
 log = logging.getLogger("runner")
 
@@ -23,19 +23,19 @@ def export(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     from safetensors.torch import save_model
 
     source = Path(cfg.ckpt_path)
-    module = load(source, key="ckpt_path", allow=tuple(cfg.get("imports") or ()))
+    restored = restore(source, key="ckpt_path", allow=tuple(cfg.get("imports") or ()))
     target = run_dir / f"{source.stem}.safetensors"
     metadata = {
         "format": "runner",
-        "config": json.dumps(module.hparams["config"]),
-        "task": module.hparams["task"],
-        "shared": json.dumps(sharing(module.net)),
+        "config": json.dumps(restored.config),
+        "task": restored.task,
+        "shared": json.dumps(sharing(restored.net)),
     }
-    save_model(module.net, str(target), metadata=metadata)
-    log.info("export: %s → %s (%d shared group(s))", source, target, len(sharing(module.net)))
+    save_model(restored.net, str(target), metadata=metadata)
+    log.info("export: %s → %s (%d shared group(s))", source, target, len(sharing(restored.net)))
     return {
         "task": "export",
         "source": str(source),
         "file": str(target),
-        "shared": sharing(module.net),
+        "shared": sharing(restored.net),
     }

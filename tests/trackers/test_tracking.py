@@ -297,7 +297,7 @@ def test_runs_reaching_a_new_store_at_once_all_get_the_experiment(tmp_path):
     the losers of the race retry instead of failing."""
     uri = store(tmp_path)
     code = (
-        "import sys; from runner.train.mlflow_store import mlflow_experiment; "
+        "import sys; from runner.trackers.mlflow_store import mlflow_experiment; "
         f"print(mlflow_experiment({uri!r}, 'together'))"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

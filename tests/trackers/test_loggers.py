@@ -8,8 +8,8 @@ import pytest
 
 import runner
 from runner import ConfigError
+from runner.checkpoint.files import safe_load
 from runner.run import run
-from runner.train.checkpoint import safe_load
 
 HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
 
@@ -70,7 +70,7 @@ def test_every_logger_option_makes_its_lightning_loggers(tmp_path):
     from pytorch_lightning.loggers import Logger
 
     from runner.testing.combinations import options
-    from runner.train.trackers import Trackers
+    from runner.trackers.tracking import Trackers
 
     for option in options("logger"):
         if option == "tensorboard" and not HAS_TENSORBOARD:

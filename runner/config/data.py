@@ -1,0 +1,92 @@
+"""The data section → problems found before anything runs: a runner data module, its
+arguments, and splits that each get samples. Also what a data module is, by name: the data
+modules live in the training code (runner.train.data), above this package."""
+
+import math
+from typing import Any
+
+from hydra.utils import get_class
+
+from runner.config.arguments import check_arguments, signature_defaults
+from runner.config.values import Check, Number
+from runner.errors import Problems
+
+# The base class of the runner's data modules, named rather than imported (a test keeps the
+# name true): code below runner.train checks classes against it without loading Lightning.
+DATA_BASE = "runner.train.data.InMemoryData"
+# Data modules with a fixed number of samples (scikit-learn's digits); the others take
+# `num_samples`. A test keeps the size true.
+FIXED_SIZES = {"runner.train.data.Digits": 1797}
+DATA_VALUES: dict[str, Check] = {
+    "batch_size": Number(lo=1, integer=True),
+    "num_samples": Number(lo=1, integer=True),
+    "val_fraction": Number(lo=0, hi=1, hi_open=True, note="0: no validation"),
+    # The runner tests on this split and checks the reloaded checkpoint on its first samples.
+    "test_fraction": Number(lo=0, hi=1, lo_open=True, hi_open=True, note="the runner tests on it"),
+}
+# What a data module's `task` may be: it picks the loss (runner.train.module).
+LEARNING_TASKS = ("regression", "classification")
+
+
+def is_data_module(cls: object) -> bool:
+    """Whether `cls` is a class derived from the runner's data module base (DATA_BASE)."""
+    mro = getattr(cls, "__mro__", ()) if isinstance(cls, type) else ()
+    return DATA_BASE in (f"{c.__module__}.{c.__qualname__}" for c in mro)
+
+
+def check_data(data: dict[str, Any], problems: Problems) -> None:
+    """The data section: a runner data module, its arguments, and splits that all get samples."""
+    data = dict(data)
+    target = data.pop("_target_", None)
+    try:
+        data_cls = get_class(str(target))
+    except Exception:
+        data_cls = type(None)
+    if not is_data_module(data_cls):
+        problems.add(
+            "data._target_", f"{target!r} is not a runner data module (runner.train.data.*)"
+        )
+        return
+    name = data_cls.__name__
+    checked = check_arguments(data_cls, data, "data", name, problems, values=DATA_VALUES)
+    for key in checked[1] if checked else []:
+        problems.add(f"data.{key}", f"{name} needs {key!r}; it is missing")
+    sized = ("num_samples", "val_fraction", "test_fraction")
+    if checked and all(DATA_VALUES[k].problem(data[k]) is None for k in sized if k in data):
+        _check_splits(f"{data_cls.__module__}.{data_cls.__qualname__}", data, data_cls, problems)
+
+
+def _check_splits(dotted: str, data: dict[str, Any], data_cls: type, problems: Problems) -> None:
+    """Every split the run uses gets samples: computed as runner.train.data splits them (the
+    first floor(val_fraction·n) samples of a permutation validate, the next floor(test_fraction·n)
+    test, the rest train)."""
+    args = {**signature_defaults(data_cls), **data}
+    n = FIXED_SIZES.get(dotted, args.get("num_samples"))
+    val, test = args.get("val_fraction"), args.get("test_fraction")
+    if not (isinstance(n, int) and isinstance(val, int | float) and isinstance(test, int | float)):
+        return  # a data module of another kind: its own code decides
+    n_val, n_test = math.floor(val * n), math.floor(test * n)
+    n_train = max(0, n - n_val - n_test)
+    if n_train == 0:
+        problems.add(
+            "data.val_fraction" if val >= test else "data.test_fraction",
+            f"leaves 0 training samples of {n}; got val_fraction={val:g}, test_fraction={test:g}; "
+            "allowed: fractions that together leave at least one training sample",
+        )
+    for key, split, count, fraction in (
+        ("val_fraction", "validation", n_val, val),
+        ("test_fraction", "test", n_test, test),
+    ):
+        if fraction > 0 and count == 0:
+            zero = ", or 0 (no validation)" if key == "val_fraction" else ""
+            problems.add(
+                f"data.{key}",
+                f"gives 0 {split} samples of {n}; got {fraction:g}; allowed: at least "
+                f"{_at_least(1 / n):g} for {n} samples{zero}",
+            )
+
+
+def _at_least(x: float) -> float:
+    """`x` rounded up to 3 significant digits: a fraction that still gives one sample."""
+    scale = 10 ** (2 - math.floor(math.log10(x)))
+    return math.ceil(round(x * scale, 6)) / scale
