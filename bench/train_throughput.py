@@ -81,7 +81,7 @@ def runner_step(cfg_overrides: list[str], warmup: int) -> float:
 
     cfg = runner.compose(cfg_overrides)
     with tempfile.TemporaryDirectory() as tmp:
-        train(cfg, parse_run(cfg), Path(tmp), extra_callbacks=(timer,))
+        train(parse_run(cfg), Path(tmp), extra_callbacks=(timer,))
     return timer.seconds_per_step()
 
 
@@ -98,7 +98,7 @@ def runner_marginal(cfg_overrides: list[str], epochs: tuple[int, int] = (1, 4)) 
         cfg = runner.compose([*cfg_overrides, f"trainer.max_epochs={n}", "stats.plots=false"])
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            result = train(cfg, parse_run(cfg), Path(tmp))
+            result = train(parse_run(cfg), Path(tmp))
             runs.append((time.perf_counter() - start, result["global_step"]))
     (t1, s1), (t2, s2) = runs
     return (t2 - t1) / (s2 - s1)

@@ -6,13 +6,12 @@ Nothing heavy is imported here, so `--help` and `--cfg job` answer without loadi
 import os
 import re
 import sys
-import time
-import traceback
 
 import hydra
 from omegaconf import DictConfig
 
 from runner.config import config_dir, group_options, schema
+from runner.errors import RAISED_IN_RUN, stamped
 
 schema.register()
 group_options.install()  # --help lists the groups without one repository copy per group
@@ -31,18 +30,17 @@ def main() -> None:
     config mistake; Hydra prints some of those as tracebacks. A failure inside a run keeps its
     traceback (that is a bug to report). HYDRA_FULL_ERROR=1 still shows every traceback."""
     was = os.environ.get("HYDRA_FULL_ERROR")
+    _sweep_started(reset=True)  # called again in one process: an earlier sweep is over
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises, and this decides what is shown
     try:
         _app()
     except Exception as e:
-        wants_tracebacks = was == "1"
-        if wants_tracebacks or _raised_in_the_run(e):
+        if was == "1" or getattr(e, RAISED_IN_RUN, False):  # the run's own: runner.cli marks it
             raise
-        stamp = time.strftime("%H:%M:%S")
         if _raised_by_a_sweeper(e):  # after its jobs ran: their summary says what happened
-            print(f"[{stamp}] sweep: the sweeper stopped: {e} (see summary.md)", file=sys.stderr)
+            print(stamped(f"sweep: the sweeper stopped: {e} (see summary.md)"), file=sys.stderr)
             sys.exit(1)
-        print(f"[{stamp}] config error: {_message(e)}", file=sys.stderr)
+        print(stamped(f"config error: {_message(e)}"), file=sys.stderr)
         sys.exit(2)
     finally:  # called again in the same process (a test, a notebook): as the caller had it
         if was is None:
@@ -51,16 +49,23 @@ def main() -> None:
             os.environ["HYDRA_FULL_ERROR"] = was
 
 
-def _raised_in_the_run(e: BaseException) -> bool:
-    """Whether the run itself (after composing) raised: its frames are in run.py or cli.py."""
-    ours = {os.path.join(os.path.dirname(__file__), name) for name in ("run.py", "cli.py")}
-    return any(frame.filename in ours for frame in traceback.extract_tb(e.__traceback__))
-
-
 def _raised_by_a_sweeper(e: BaseException) -> bool:
-    """A sweeper plugin's own failure once the jobs ran (Optuna when every trial failed)."""
-    frames = traceback.extract_tb(e.__traceback__)
-    return any("sweeper" in f.filename and "hydra_plugins" in f.filename for f in frames[-3:])
+    """A sweeper plugin's own failure once the jobs ran (Optuna when every trial failed): an
+    error of neither Hydra's nor OmegaConf's kind, raised after the sweep had started."""
+    config_error = type(e).__module__.startswith(("hydra", "omegaconf"))
+    return _sweep_started() and not config_error
+
+
+def _sweep_started(reset: bool = False) -> bool:
+    """Whether a sweep started in this process (runner.sweep.callback records it; Hydra
+    imports that module only once the config is composed, so nothing loads it here)."""
+    callback = sys.modules.get("runner.sweep.callback")
+    if callback is None:
+        return False
+    started = bool(callback.SweepSummary.started)
+    if reset:
+        callback.SweepSummary.started = False
+    return started
 
 
 def _message(e: BaseException) -> str:

@@ -14,6 +14,7 @@ import math
 import signal
 import sys
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
-from runner.errors import ConfigError, Interrupted, RunFailed
+from runner.config.sections import parse_sweep
+from runner.errors import RAISED_IN_RUN, ConfigError, Interrupted, RunFailed
 from runner.run import run
 from runner.rundir import resume_command, write_result
 from runner.sweep import job as sweep_job
@@ -51,6 +53,7 @@ def main(cfg: DictConfig) -> float | None:
     )
     run_dir = Path(hydra_cfg.runtime.output_dir)
     _eval_data_from_command_line(cfg, hydra_cfg.overrides.task)
+    sweep = parse_sweep(cfg.get("sweep"))
     job = None
     if hydra_cfg.mode == RunMode.MULTIRUN:
         overrides = tuple(o for o in hydra_cfg.overrides.task if not o.startswith("sweep.resume="))
@@ -58,24 +61,55 @@ def main(cfg: DictConfig) -> float | None:
     if job is not None and not _in_process(hydra_cfg):
         _one_gpu_each(cfg, job)
     fields: dict[str, Any] = job.record if job else {}
-    if job is not None and cfg.get("sweep", {}).get("resume"):
-        try:
-            plan = sweep_job.plan(job)
-        except ConfigError as e:  # another sweep's directory: stop before touching it
-            log.error("config error: %s", e)
-            if _in_process(hydra_cfg):
-                sys.exit(2)
-            return None
-        if plan.action == "skip":
-            log.info("sweep: job %d ended ok in an earlier run of this sweep: skipped", job.number)
-            write_result(run_dir, {**plan.previous, "sweep_status": "skipped"})
-            return _objective(plan.previous, cfg)
-        sweep_job.set_aside(job)
-        fields["attempt"] = plan.attempt
-        if plan.action == "resume":
-            log.info("sweep: job %d resumes from %s", job.number, plan.checkpoint)
-            with open_dict(cfg):
-                cfg.ckpt_path = str(plan.checkpoint)
+    if job is not None and sweep.resume:
+        done = _resume_job(cfg, job, fields, _in_process(hydra_cfg))
+        if done is not None:
+            return done.value
+    return _run(cfg, run_dir, job, fields, hydra_cfg, sweep.objective)
+
+
+@dataclass(frozen=True)
+class _Done:
+    """A sweep job that sweep.resume=true ends before it runs, with its objective value."""
+
+    value: float | None
+
+
+def _resume_job(
+    cfg: DictConfig, job: sweep_job.Job, fields: dict[str, Any], in_process: bool
+) -> _Done | None:
+    """sweep.resume=true: skip a job that ended ok, resume an interrupted one from its
+    checkpoint (ckpt_path is set), rerun a failed one. _Done when the job is over already."""
+    try:
+        plan = sweep_job.plan(job)
+    except ConfigError as e:  # another sweep's directory: stop before touching it
+        log.error("config error: %s", e)
+        if in_process:
+            sys.exit(2)
+        return _Done(None)
+    if plan.action == "skip":
+        log.info("sweep: job %d ended ok in an earlier run of this sweep: skipped", job.number)
+        write_result(job.directory, {**plan.previous, "sweep_status": "skipped"})
+        return _Done(_objective(plan.previous, parse_sweep(cfg.get("sweep")).objective))
+    sweep_job.set_aside(job)
+    fields["attempt"] = plan.attempt
+    if plan.action == "resume":
+        log.info("sweep: job %d resumes from %s", job.number, plan.checkpoint)
+        with open_dict(cfg):
+            cfg.ckpt_path = str(plan.checkpoint)
+    return None
+
+
+def _run(
+    cfg: DictConfig,
+    run_dir: Path,
+    job: sweep_job.Job | None,
+    fields: dict[str, Any],
+    hydra_cfg: Any,
+    objective: str,
+) -> float | None:
+    """The run itself, its outcome turned into the exit code (a single run) or a record (a
+    sweep's job). An unexpected error is marked as the run's own: the CLI shows its traceback."""
     # SIGTERM, and Ctrl-C outside training (where Lightning would exit(1) on KeyboardInterrupt),
     # raise Interrupted; during training GracefulStop takes both over.
     previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -94,6 +128,7 @@ def main(cfg: DictConfig) -> float | None:
         sys.exit(128 + e.signum)
     except Exception as e:  # a bug: a run shows its traceback; a sweep records it and goes on
         if job is None:
+            setattr(e, RAISED_IN_RUN, True)
             raise
         log.error("job %d failed:\n%s", job.number, traceback.format_exc())
         write_result(run_dir, {"status": "failed", "error": f"{type(e).__name__}: {e}", **fields})
@@ -101,7 +136,7 @@ def main(cfg: DictConfig) -> float | None:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    return _objective(result, cfg)
+    return _objective(result, objective)
 
 
 def _ended(job: sweep_job.Job | None, what: str, error: Exception, code: int) -> float | None:
@@ -112,9 +147,8 @@ def _ended(job: sweep_job.Job | None, what: str, error: Exception, code: int) ->
     return None
 
 
-def _objective(result: dict[str, Any], cfg: DictConfig) -> float | None:
+def _objective(result: dict[str, Any], name: str) -> float | None:
     """The job's value for a search: its final `sweep.objective` metric; None when missing."""
-    name = str(cfg.get("sweep", {}).get("objective") or "val/loss")
     value = (result.get("metrics") or {}).get(name)
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 

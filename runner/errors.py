@@ -1,7 +1,15 @@
 """User-facing errors: every problem names its config key, the bad value and what is allowed."""
 
 import difflib
+import time
 from collections.abc import Iterable
+
+# The runner's stderr lines: `[HH:MM:SS] message`, from the logger and from plain prints alike.
+LOG_FORMAT = "[%(asctime)s] %(message)s"
+TIME_FORMAT = "%H:%M:%S"
+# Set on an exception that escaped a run (a bug, not a config mistake): the CLI shows its
+# traceback rather than a one-line message.
+RAISED_IN_RUN = "runner_raised_in_run"
 
 
 class ConfigError(Exception):
@@ -41,6 +49,19 @@ def one_of(choices: Iterable[str], limit: int = 12) -> str:
     items = sorted(choices)
     shown = ", ".join(items[:limit])
     return shown + (f", … ({len(items) - limit} more)" if len(items) > limit else "")
+
+
+def stamped(line: str) -> str:
+    """`line` as the runner's log shows it: `[HH:MM:SS] line`."""
+    return f"[{time.strftime(TIME_FORMAT)}] {line}"
+
+
+def first_line(error: BaseException, default: str | None = None) -> str:
+    """An exception's first line of text (its type's name, or `default`, when it has none)."""
+    text = str(error).strip()
+    return (
+        text.splitlines()[0] if text else (default if default is not None else type(error).__name__)
+    )
 
 
 class RunFailed(Exception):

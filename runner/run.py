@@ -61,7 +61,7 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
         task = cfg.get("task")
         try:
             spec = parse_run(cfg)
-            result = record({"status": "ok", **TASKS[spec.task](cfg, spec, run_dir)})
+            result = record({"status": "ok", **TASKS[spec.task](spec, run_dir)})
         except (ConfigError, RunFailed) as e:
             record({"status": "failed", "task": task, "error": str(e)})
             raise
@@ -120,35 +120,34 @@ def _record(run_dir: Path, result: dict[str, Any]) -> None:
         log.error("could not write %s: %s", run_dir / "result.json", e.strerror)
 
 
-def inspect(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
-    if cfg.get("ckpt_path") is not None:  # a trained model: read it the way runner.load does
-        from runner.checkpoint.restore import restore
+def inspect(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+    if spec.ckpt_path is not None:  # a trained model: read it the way runner.load does
+        from runner.checkpoint.restore import restore_checkpoint_of
         from runner.model.inspect import inspect_checkpoint
 
-        source = Path(cfg.ckpt_path)
-        net = restore(source, key="ckpt_path", allow=tuple(cfg.get("imports") or ())).net
-        return inspect_checkpoint(net, source, "cpu", run_dir)
+        net = restore_checkpoint_of(spec).net
+        return inspect_checkpoint(net, Path(spec.ckpt_path), "cpu", run_dir)
     from runner.model.inspect import inspect as inspect_task  # torch, but not Lightning
 
-    return inspect_task(cfg, spec, run_dir)
+    return inspect_task(spec, run_dir)
 
 
-def train(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+def train(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     from runner.train.fit import train as train_task  # Lightning loads only for training
 
-    return train_task(cfg, spec, run_dir)
+    return train_task(spec, run_dir)
 
 
-def export(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+def export(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     from runner.checkpoint.export import export as export_task
 
-    return export_task(cfg, spec, run_dir)
+    return export_task(spec, run_dir)
 
 
-def evaluate(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+def evaluate(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     from runner.train.evaluate import eval_task
 
-    return eval_task(cfg, spec, run_dir)
+    return eval_task(spec, run_dir)
 
 
 TASKS = {"train": train, "inspect": inspect, "export": export, "eval": evaluate}

@@ -20,6 +20,7 @@ from hydra._internal.utils import _locate  # the very resolver instantiate() use
 from torch import nn
 
 from runner.config.data import LEARNING_TASKS, is_data_module
+from runner.errors import first_line
 from runner.registry import initializers, layers
 from runner.registry.trust import check_import, untrusted
 
@@ -125,7 +126,7 @@ def _target_problem(path: str, target: Any, allow: tuple[str, ...]) -> list[str]
         check_import(str(target))
         obj = _locate(str(target))
     except Exception as e:  # LookupError from the allow-list, ImportError from resolving
-        return [f"{where}: {_first_line(e)}"]
+        return [f"{where}: {first_line(e)}"]
     return _object_problem(where, str(target), obj, kind, fits(obj), allow)
 
 
@@ -140,7 +141,7 @@ def _name_problem(where: str, key: str, name: str, allow: tuple[str, ...]) -> li
             return _object_problem(where, name, fn, "initializer", callable(fn), allow, own=False)
         cls = layers.resolve_layer(name)
     except LookupError as e:
-        return [f"{where}: {_first_line(e)}"]
+        return [f"{where}: {first_line(e)}"]
     if any(cls is registered for registered in layers.runner_layers().values()):
         return []
     return _object_problem(where, name, cls, "layer", _subclass(cls, nn.Module), allow)
@@ -178,7 +179,3 @@ def _what(obj: Any) -> str:
     name = getattr(obj, "__qualname__", None)
     module = getattr(obj, "__module__", None)
     return f"{type(obj).__name__} {module}.{name}" if name else f"a {type(obj).__name__}"
-
-
-def _first_line(e: Exception) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -11,19 +11,18 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
-
-from runner.checkpoint.restore import restore, sharing
+from runner.checkpoint.restore import restore_checkpoint_of, sharing
 from runner.config.spec import RunSpec
 
 log = logging.getLogger("runner")
 
 
-def export(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+def export(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+    """task=export: `ckpt_path`'s network as `<run_dir>/<name>.safetensors`."""
     from safetensors.torch import save_model
 
-    source = Path(cfg.ckpt_path)
-    restored = restore(source, key="ckpt_path", allow=tuple(cfg.get("imports") or ()))
+    source = Path(str(spec.ckpt_path))
+    restored = restore_checkpoint_of(spec)
     target = run_dir / f"{source.stem}.safetensors"
     metadata = {
         "format": "runner",

@@ -20,7 +20,7 @@ import torch
 from safetensors import SafetensorError
 
 from runner.checkpoint import format as checkpoint_format
-from runner.errors import ConfigError
+from runner.errors import ConfigError, first_line
 
 
 def atomic_save(checkpoint: dict[str, Any], path: Path) -> None:
@@ -70,7 +70,7 @@ def _write_error(e: Exception, path: Path) -> OSError:
     code = getattr(e, "errno", None)
     if code is None and shutil.disk_usage(path.parent).free < (1 << 20):
         code = errno.ENOSPC  # the error names no cause, but the disk is full
-    reason = os.strerror(code) if code else str(e).strip().splitlines()[0]
+    reason = os.strerror(code) if code else first_line(e)
     kept = f"; the previous {path.name} is whole" if path.exists() else ""
     return OSError(code or errno.EIO, f"{reason}{kept}", str(path))
 
@@ -127,7 +127,7 @@ def safe_load(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
             ]
         ) from e
     except Exception as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        reason = first_line(e)
         raise ConfigError(
             [f"{where} is not a complete checkpoint (truncated or corrupt?): {reason}"]
         ) from e

@@ -20,7 +20,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from runner.errors import ConfigError, RunFailed
+from runner.errors import ConfigError, RunFailed, first_line
 
 FORMAT, VERSION = "runner-checkpoint", 1
 _DTYPES = {  # what safetensors stores
@@ -92,9 +92,7 @@ def read(path: Path, where: str) -> dict[str, Any]:
             # faster than its pread backend, and than a raw read of the same bytes).
             tensors = {name: t.clone() for name, t in f.get_tensors().items()}
     except (SafetensorError, OSError) as e:
-        raise _incomplete(
-            where, str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
-        ) from e
+        raise _incomplete(where, first_line(e, default=repr(e))) from e
     try:
         checkpoint = _decode(json.loads(metadata["structure"]), tensors)
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:

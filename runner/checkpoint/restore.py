@@ -19,6 +19,7 @@ from torch import nn
 from runner.checkpoint import layout
 from runner.checkpoint.embedded import allowed_imports, embedded_problems
 from runner.checkpoint.files import check_state_dict, safe_load
+from runner.config.spec import RunSpec
 from runner.errors import ConfigError
 from runner.model.assemble import build_net
 from runner.params.tensors import distinct_parameters
@@ -56,6 +57,13 @@ def restore(
     if path.suffix == ".safetensors":
         return _from_safetensors(path, device, allow, key)
     return from_checkpoint(safe_load(path, key=key), path, device, allow, key=key)
+
+
+def restore_checkpoint_of(spec: RunSpec, device: torch.device | str = "cpu") -> Restored:
+    """The checkpoint a task names (`ckpt_path`), restored with the modules the config imports
+    allowed. Raises ConfigError naming `ckpt_path`."""
+    assert spec.ckpt_path is not None  # parse_run requires it for the tasks that read one
+    return restore(spec.ckpt_path, device, allow=spec.imports, key="ckpt_path")
 
 
 def from_checkpoint(

@@ -14,14 +14,15 @@ from typing import Any
 
 from runner.checkpoint import layout
 from runner.checkpoint.files import check_state_dict
+from runner.config.sections import OptimSpec, TrainingSpec
 
 log = logging.getLogger("runner")
 
 _NOT_HYPERPARAMETERS = ("_target_", "_partial_", "_convert_", "_recursive_", "_args_")
 
 
-def check_resume(module: Any, checkpoint: dict[str, Any], config: dict[str, Any]) -> list[str]:
-    """Every reason `checkpoint` cannot resume into `module` built from `config`."""
+def check_resume(module: Any, checkpoint: dict[str, Any], training: TrainingSpec) -> list[str]:
+    """Every reason `checkpoint` cannot resume into `module` trained as `training` says."""
     # Raises on its own: a model that does not fit is no resume problem among others.
     check_state_dict(module.state_dict(), layout.module_state(checkpoint), "ckpt_path")
     damage = _damaged(checkpoint)
@@ -30,29 +31,28 @@ def check_resume(module: Any, checkpoint: dict[str, Any], config: dict[str, Any]
     old = layout.embedded_config(checkpoint)
     problems = []
     for part in ("optimizer", "scheduler"):
-        was, now = _target(old, part), _target(config, part)
+        was, now = _target(old, part), _spec_target(training.optim, part)
         if was is not None and now is not None and was != now:
             problems.append(
                 f"optim.{part}._target_: the checkpoint was trained with {was} and this config "
                 f"uses {now}; its {part} state does not carry over to another class. Resume "
                 f"with optim.{part}._target_={was}"
             )
-    was_k, now_k = _steps_per_batch(old), _steps_per_batch(config)
+    was_k, now_k = _steps_per_batch(old), training.trainer.steps_per_batch
     if was_k != now_k and not layout.at_epoch_end(checkpoint):
         problems.append(
             f"trainer.steps_per_batch: the checkpoint was taken in the middle of an epoch with "
             f"steps_per_batch={was_k}; resume with trainer.steps_per_batch={was_k} (a change "
             "is fine from a checkpoint taken at an epoch's end)"
         )
-    if old.get("data") != config.get("data") and not layout.at_epoch_end(checkpoint):
+    if old.get("data") != training.data.section and not layout.at_epoch_end(checkpoint):
         problems.append(
             "data: the checkpoint was taken in the middle of an epoch with other data settings "
-            f"({_differences(old.get('data'), config.get('data'))}); the epoch's position would "
+            f"({_differences(old.get('data'), training.data.section)}); the epoch's position would "
             "mean other samples. Resume with the checkpoint's data settings to finish the epoch"
         )
-    trainer = config.get("trainer") or {}
     epochs_done, steps_done = layout.epochs_done(checkpoint), layout.global_step(checkpoint)
-    max_epochs, max_steps = trainer.get("max_epochs"), trainer.get("max_steps")
+    max_epochs, max_steps = training.trainer.max_epochs, training.trainer.max_steps
     if isinstance(max_epochs, int) and max_epochs >= 0 and epochs_done >= max_epochs:
         problems.append(
             f"ckpt_path: already at max_epochs={max_epochs} ({epochs_done} epochs done); raise "
@@ -67,12 +67,13 @@ def check_resume(module: Any, checkpoint: dict[str, Any], config: dict[str, Any]
     return problems
 
 
-def carry_over(checkpoint: dict[str, Any], config: dict[str, Any], automatic: bool) -> None:
+def carry_over(checkpoint: dict[str, Any], optim: OptimSpec, automatic: bool) -> None:
     """Rewrite `checkpoint` (as Lightning is about to restore it) so that what the config says
-    wins: its optimizer hyperparameters, and the step count under the current fast mode."""
+    wins: its optimizer hyperparameters (`optim`), and the step count under the current fast
+    mode."""
     old = layout.embedded_config(checkpoint)
     was = {k: v for k, v in _section(old, "optimizer").items() if k not in _NOT_HYPERPARAMETERS}
-    now = {k: v for k, v in _section(config, "optimizer").items() if k not in _NOT_HYPERPARAMETERS}
+    now = {k: v for k, v in optim.optimizer.items() if k not in _NOT_HYPERPARAMETERS}
     changed = {k: v for k, v in now.items() if was.get(k) != v}
     schedulers = checkpoint.get("lr_schedulers") or []
     for state in layout.optimizer_states(checkpoint):
@@ -178,3 +179,9 @@ def _target(config: dict[str, Any], part: str) -> str | None:
 
 def _steps_per_batch(config: dict[str, Any]) -> int:
     return int((config.get("trainer") or {}).get("steps_per_batch") or 1)
+
+
+def _spec_target(optim: OptimSpec, part: str) -> str | None:
+    section = optim.optimizer if part == "optimizer" else optim.scheduler
+    target = (section or {}).get("_target_")
+    return str(target) if target is not None else None

@@ -9,7 +9,7 @@ from hydra.utils import get_class
 
 from runner.config.arguments import check_arguments, signature_defaults
 from runner.config.values import Check, Number
-from runner.errors import Problems
+from runner.errors import Problems, did_you_mean
 
 # The base class of the runner's data modules, named rather than imported (a test keeps the
 # name true): code below runner.train checks classes against it without loading Lightning.
@@ -48,6 +48,13 @@ def check_data(data: dict[str, Any], problems: Problems) -> None:
         )
         return
     name = data_cls.__name__
+    task = getattr(data_cls, "task", "regression")
+    if task not in LEARNING_TASKS:  # it picks the loss
+        problems.add(
+            "data._target_",
+            f"{name}.task is {task!r}; allowed: {', '.join(LEARNING_TASKS)}"
+            + did_you_mean(task, LEARNING_TASKS),
+        )
     checked = check_arguments(data_cls, data, "data", name, problems, values=DATA_VALUES)
     for key in checked[1] if checked else []:
         problems.add(f"data.{key}", f"{name} needs {key!r}; it is missing")

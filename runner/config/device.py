@@ -80,16 +80,19 @@ def resolve_device(spec: DeviceSpec) -> Placement:
     return placement
 
 
-def place(spec: DeviceSpec, problems: Problems, training: bool = False) -> Placement | None:
+def place(
+    spec: DeviceSpec, problems: Problems, training: bool = False, testing: bool = False
+) -> Placement | None:
     """Pick the device, or add a problem when a GPU is asked for and none can be used. For a
-    training run, also add one when `devices` or `precision` cannot run where it lands."""
+    training run, also add one when `devices` or `precision` cannot run where it lands; for an
+    evaluation (`testing`), when `precision` cannot."""
     placement = _pick(spec, problems)
-    if placement is None or not training:
+    if placement is None or not (training or testing):
         return placement
     devices = spec.devices
     if placement.device.type == "cpu":
         cpu = "the CPU" if spec.accelerator == "cpu" else f"the CPU ({placement.reason})"
-        if isinstance(devices, list) or devices == -1:
+        if training and (isinstance(devices, list) or devices == -1):
             problems.add(
                 "device.devices",
                 f"GPUs asked for, but the run is on {cpu}; got {show(devices)}; "
@@ -100,6 +103,8 @@ def place(spec: DeviceSpec, problems: Problems, training: bool = False) -> Place
                 "device.precision",
                 f"'16-mixed' needs a GPU, but the run is on {cpu}; allowed there: 32, bf16-mixed",
             )
+        return placement
+    if not training:
         return placement
     if placement.device.type == "mps":
         if devices not in (1, "auto"):

@@ -1,16 +1,17 @@
-"""The whole config → a RunSpec: every section checked, every problem found, before anything runs.
+"""The whole config → a RunSpec: every section checked, every problem found, before anything
+runs; then each section parsed once into its typed spec, which is all the tasks read.
 
 Sections are checked in config.yaml's order of concern, each by its own module: the device
 (`device`: its values, then where the run lands), the model and its ties (`grammar`, `ties`,
 `shapes`), the init rules (`init`), and for training the data, optimizer, trainer, statistics
-and logger sections and the strategy (`training`, `optim`). Values are checked with the
-helpers in `values`.
+and logger sections and the strategy (`training`, `data`, `optim`). Values are checked with the
+helpers in `values`; the checked sections are parsed by `sections`.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from runner.config.arguments import is_int
 from runner.config.device import ACCELERATORS, DeviceSpec, parse_device, place
@@ -18,7 +19,16 @@ from runner.config.grammar import parse_model_section
 from runner.config.imports import import_modules
 from runner.config.init import InitSpec, parse_init
 from runner.config.model_spec import ModelSpec
+from runner.config.sections import (
+    DEFAULT_OBJECTIVE,
+    EvalSpec,
+    SweepSpec,
+    TrainingSpec,
+    parse_sweep,
+    parse_training,
+)
 from runner.config.training import check_training
+from runner.config.tree import compose, plain
 from runner.config.values import UNRESOLVED, resolve, show
 from runner.errors import Problems, did_you_mean, one_of
 
@@ -47,15 +57,24 @@ TOP_LEVEL = (
 
 @dataclass(frozen=True)
 class RunSpec:
+    """The validated config. `config` is the composed config, resolved, as plain containers:
+    what a checkpoint embeds, so that a file describes the run that wrote it."""
+
     task: str
     seed: int
     model: ModelSpec
     init: InitSpec
     device: DeviceSpec
+    config: dict[str, Any] = field(repr=False)
+    ckpt_path: str | None = None
+    imports: tuple[str, ...] = ()
+    eval: EvalSpec = field(default_factory=EvalSpec)
+    sweep: SweepSpec = field(default_factory=SweepSpec)
+    training: TrainingSpec | None = None  # task=train and task=eval only
 
 
 def parse_run(cfg: DictConfig) -> RunSpec:
-    """Validate the whole config. Raises ConfigError listing every problem."""
+    """Validate the whole config, then parse it. Raises ConfigError listing every problem."""
     problems = Problems()
     task = resolve(cfg, "task", problems)
     if task is not UNRESOLVED and task not in TASKS:
@@ -70,9 +89,12 @@ def parse_run(cfg: DictConfig) -> RunSpec:
     if ckpt_path is None and task in ("export", "eval"):
         what = "to export" if task == "export" else "to evaluate"
         problems.add("ckpt_path", f"task={task} needs the checkpoint {what}: ckpt_path=PATH")
-    _check_eval(resolve(cfg, "eval", problems), problems)
-    import_modules(resolve(cfg, "imports", problems), problems)  # before names are checked
-    _check_sweep(resolve(cfg, "sweep", problems), problems)
+    eval_section = resolve(cfg, "eval", problems)
+    _check_eval(eval_section, problems)
+    imports = resolve(cfg, "imports", problems)
+    import_modules(imports, problems)  # before names are checked
+    sweep = resolve(cfg, "sweep", problems)
+    _check_sweep(sweep, problems)
     problems.unknown_keys("", cfg, TOP_LEVEL, limit=20)  # `+seeed=1`: past the table of contents
     model, init, device = _parse_build(cfg, problems, task)
     if model is not None:
@@ -81,7 +103,40 @@ def parse_run(cfg: DictConfig) -> RunSpec:
         check_training(cfg, problems, device)
     problems.raise_if_any()
     assert model is not None
-    return RunSpec(task=str(task), seed=int(seed), model=model, init=init, device=device)
+    config = plain(cfg)
+    return RunSpec(
+        task=str(task),
+        seed=int(seed),
+        model=model,
+        init=init,
+        device=device,
+        config=config,
+        ckpt_path=None if ckpt_path is None else str(ckpt_path),
+        imports=tuple(imports or ()),
+        eval=_parse_eval(cfg, eval_section) if task == "eval" else EvalSpec(),
+        sweep=parse_sweep(sweep),
+        training=_parse_training(cfg, config) if task in ("train", "eval") else None,
+    )
+
+
+def _parse_training(cfg: DictConfig, config: dict[str, Any]) -> TrainingSpec:
+    template = OmegaConf.to_container(cfg.data, resolve=False)
+    assert isinstance(template, dict)  # check_training refused any other data section
+    return parse_training(config, {str(k): v for k, v in template.items()})
+
+
+def _parse_eval(cfg: DictConfig, section: dict[str, Any] | None) -> EvalSpec:
+    """eval.data: `given` (this command's data), `checkpoint` (the data it trained on), or
+    `auto`: given when the data section differs from the default one (the command line
+    resolves `auto` itself, from the overrides typed: runner.cli)."""
+    section = section or {}
+    split, data = str(section.get("split", "test")), str(section.get("data", "auto"))
+    if data == "auto":
+        default = OmegaConf.to_container(compose(["task=eval"]).data, resolve=False)
+        data = (
+            "checkpoint" if OmegaConf.to_container(cfg.data, resolve=False) == default else "given"
+        )
+    return EvalSpec(split=split, data=data)
 
 
 def _check_sharded(model: ModelSpec, device: DeviceSpec, problems: Problems) -> None:
@@ -111,7 +166,7 @@ def _check_sweep(section: Any, problems: Problems) -> None:
     problems.unknown_keys("sweep", section, ("resume", "objective"))
     if not isinstance(section.get("resume", False), bool):
         problems.add("sweep.resume", f"expected true or false; got {show(section['resume'])}")
-    objective = section.get("objective", "val/loss")
+    objective = section.get("objective", DEFAULT_OBJECTIVE)
     if not (isinstance(objective, str) and objective):
         problems.add(
             "sweep.objective",
@@ -160,5 +215,5 @@ def _parse_build(
     device = parse_device(resolve(cfg, "device", problems), problems)
     if task in ("train", "inspect", "eval") and device.accelerator in ACCELERATORS:
         # Where it runs (a GPU that is not there, GPU indices on the CPU), with the rest.
-        place(device, problems, training=task == "train")
+        place(device, problems, training=task == "train", testing=task == "eval")
     return parse_model_section(cfg.model, problems), parse_init(cfg.get("init"), problems), device

@@ -14,6 +14,7 @@ from runner.config.data import check_data
 from runner.config.device import DeviceSpec
 from runner.config.loggers import LOGGERS, check_loggers
 from runner.config.optim import check_optim
+from runner.config.sections import RUNNER_TRAINER_KEYS
 from runner.config.values import UNRESOLVED, Check, Choice, Number, resolve, show
 from runner.errors import Problems, did_you_mean, one_of
 
@@ -72,12 +73,13 @@ COMPILE = Choice(
         ("max-autotune-no-cudagraphs", "max-autotune without CUDA graphs"),
     )
 )
-# Keys of the trainer group that the runner reads itself (runner.train.trainer.RUNNER_KEYS).
+# Keys of the trainer group that the runner reads itself, not Lightning (runner.config.sections).
 RUNNER_VALUES: dict[str, Check] = {
     "steps_per_batch": Number(lo=1, integer=True, note="fast mode: optimizer steps per batch"),
     "checkpoint_every_n_steps": Number(lo=0, integer=True, note="0: at each epoch's end only"),
     "compile": COMPILE,
 }
+assert tuple(RUNNER_VALUES) == RUNNER_TRAINER_KEYS  # one list of the runner's own keys
 # Each training group's default option (conf/config.yaml), to suggest when none is chosen.
 DEFAULTS = {
     "data": "random",

@@ -7,8 +7,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
-
 from runner.config.device import resolve_device
 from runner.config.spec import RunSpec
 from runner.model.assemble import assemble
@@ -17,7 +15,7 @@ from runner.params import summary
 log = logging.getLogger("runner")
 
 
-def inspect(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+def inspect(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     """Build the model and show every parameter and buffer, and how each got its values
     (the chapter's parameter access and initialization)."""
     placement = resolve_device(spec.device)

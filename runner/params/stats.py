@@ -83,7 +83,7 @@ class StatsComputer:
         tensors = [t.tensor.detach() for t in self.items]
         if self.on_host:
             return self._host_table(tensors, grad_norms)
-        p, b = len(tensors), len(self.blocks)
+        b = len(self.blocks)
         # Per tensor, columns that add up (sum, sum of squares, zeros, NaN/Inf, numel, …),
         # and min/max. Small models: one flat copy and segment reductions, a handful of ops in
         # all. Large ones: reductions per tensor, so no copy of the whole model is made.
@@ -92,19 +92,7 @@ class StatsComputer:
             flat, additive, lo, hi = self._flat_reductions(tensors)
         else:
             additive, lo, hi = self._per_tensor_reductions(tensors)
-        extra = [self.numel.to(additive.device)]
-        if self.with_grads:
-            norms = self.grad_norms() if grad_norms is None else grad_norms
-            norms = norms.to(additive.device, torch.float64)
-            present = ~torch.isnan(norms)
-            extra += [torch.where(present, norms**2, 0.0), present.double()]
-        if self.with_updates:
-            nothing_yet = additive.new_full((p,), float("nan"))
-            extra.append(
-                self._delta_sq(tensors, nothing_yet)
-                if flat is None
-                else self._flat_delta_sq(flat, nothing_yet)
-            )
+        extra = self._counted_columns(tensors, flat, additive, grad_norms)
         additive = torch.cat([additive, torch.stack(extra, 1)], 1)
         # Per block: the same columns summed over the block's tensors (one op), min/max of them.
         per_block = additive.new_zeros(b, additive.shape[1]).index_add_(0, self.block_of, additive)
@@ -132,6 +120,30 @@ class StatsComputer:
         values = torch.stack(list(columns.values()), 1).cpu().tolist()  # the one transfer
         rows = [t.name for t in self.items] + [f"block:{name}" for name in self.blocks]
         return rows, list(columns), values
+
+    def _counted_columns(
+        self,
+        tensors: list[torch.Tensor],
+        flat: torch.Tensor | None,
+        additive: torch.Tensor,
+        grad_norms: torch.Tensor | None,
+    ) -> list[torch.Tensor]:
+        """Per tensor, the additive columns past the value sums: numel, then the squared
+        gradient norm and whether there is one, then the squared update since the last call."""
+        extra = [self.numel.to(additive.device)]
+        if self.with_grads:
+            norms = self.grad_norms() if grad_norms is None else grad_norms
+            norms = norms.to(additive.device, torch.float64)
+            present = ~torch.isnan(norms)
+            extra += [torch.where(present, norms**2, 0.0), present.double()]
+        if self.with_updates:
+            nothing_yet = additive.new_full((len(tensors),), float("nan"))
+            extra.append(
+                self._delta_sq(tensors, nothing_yet)
+                if flat is None
+                else self._flat_delta_sq(flat, nothing_yet)
+            )
+        return extra
 
     def _host_table(
         self, tensors: list[torch.Tensor], grad_norms: torch.Tensor | None

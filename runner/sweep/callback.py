@@ -5,7 +5,6 @@ first job, the experiment trackers' store (MLflow's database) is made once."""
 
 import shlex
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +13,19 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from runner.config.sections import parse_sweep
+from runner.errors import stamped
 from runner.sweep.summary import write_summary
 from runner.trackers.tracking import prepare_sweep
 
 
 class SweepSummary(Callback):
+    # Whether a sweep started in this process: an error past that point that is not Hydra's
+    # own config error is the sweeper's (runner.__main__).
+    started = False
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        SweepSummary.started = True
         # The experiment trackers' store, made once before parallel jobs would race to it.
         prepare_sweep(config.get("logger"), str(config.hydra.sweep.dir))
 
@@ -45,7 +51,7 @@ class SweepSummary(Callback):
 
 def say(line: str) -> None:
     """A line on stderr like the runner's log (the sweep's own process has no job logging)."""
-    print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr)
+    print(stamped(line), file=sys.stderr)
 
 
 def resume_hint(sweep_dir: Path) -> str:
@@ -60,4 +66,4 @@ def _sweep_dir(config: DictConfig) -> Path:
 
 
 def _objective(config: DictConfig) -> str:
-    return str(config.get("sweep", {}).get("objective") or "val/loss")
+    return parse_sweep(config.get("sweep")).objective

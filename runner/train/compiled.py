@@ -17,22 +17,17 @@ pickle) and dropped when training ends.
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 import pytorch_lightning as pl
 import torch
 
-from runner.errors import RunFailed
+from runner.errors import first_line
+from runner.train.failures import CompileFailed, hand_over
 from runner.train.module import RunnerModule
 
 log = logging.getLogger("runner")
-
-
-def compile_mode(value: object) -> str | None:
-    """`trainer.compile` as torch.compile's mode; None when off (checked by runner.config)."""
-    if value is False or value is None:
-        return None
-    return "default" if value is True else str(value)
 
 
 def compiled_forward(net: torch.nn.Module, mode: str) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -52,8 +47,8 @@ class CompileNet(pl.Callback):
     """Gives the module its compiled forward for the training steps, logs how long the first
     step took (compiling included), and takes the forward back when training ends."""
 
-    def __init__(self, mode: str):
-        self.mode = mode
+    def __init__(self, mode: str, run_dir: Path):
+        self.mode, self.run_dir = mode, run_dir
         self.started: float | None = None  # when the first training step started
         self.reported = False
 
@@ -65,7 +60,18 @@ class CompileNet(pl.Callback):
         # on-disk cache has the graph.
         torch.compiler.reset()
         module = cast(RunnerModule, pl_module)
-        module.compiled = compiled_forward(module.net, self.mode)
+        compiled = compiled_forward(module.net, self.mode)
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            try:
+                return compiled(x)
+            except Exception as e:  # compiling happens at the first calls: one line for it
+                failed = compile_failure(e, trainer.global_step, trainer.world_size > 1)
+                if failed is None:
+                    raise
+                raise hand_over(self.run_dir, failed, trainer.world_size) from e
+
+        module.compiled = forward
 
     def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
         if self.started is None:
@@ -93,29 +99,19 @@ class CompileNet(pl.Callback):
 
 
 # Where torch.compile's own errors live (torch._dynamo.exc.TorchDynamoException and its
-# subclasses, InductorError among them). A DDP worker's error reaches this process as another
-# exception with the worker's traceback in its text: its last line names the error.
+# subclasses, InductorError among them): told apart by their type's module.
 _COMPILE_MODULES = ("torch._dynamo", "torch._inductor")
 
 
-def compile_failure(error: BaseException, step: int) -> RunFailed | None:
-    """A one-line RunFailed for an error torch.compile raised (no C++ compiler, a layer it
+def compile_failure(
+    error: BaseException, step: int, in_worker: bool = False
+) -> CompileFailed | None:
+    """A one-line CompileFailed for an error torch.compile raised (no C++ compiler, a layer it
     cannot compile), naming `trainer.compile` and the cause; None for any other error."""
+    if not type(error).__module__.startswith(_COMPILE_MODULES):
+        return None
     when = "at the first training step" if step == 0 else f"at optimizer step {step}"
-    if type(error).__module__.startswith(_COMPILE_MODULES):
-        cause = str(error).strip()
-    else:
-        when = "in a DDP worker"
-        named = [
-            line.strip()
-            for line in str(error).splitlines()
-            if line.strip().startswith(tuple(f"{m}." for m in _COMPILE_MODULES))
-        ]
-        if not named:
-            return None
-        cause = named[-1].split(": ", 1)[-1]  # without the exception's dotted name
-    cause = (cause.splitlines() or [type(error).__name__])[0]
-    return RunFailed(
-        f"trainer.compile: torch.compile failed {when}: {cause[:300]}; "
-        "train without it: trainer.compile=false"
+    return CompileFailed(
+        f"trainer.compile: torch.compile failed {'in a DDP worker' if in_worker else when}: "
+        f"{first_line(error)[:300]}; train without it: trainer.compile=false"
     )

@@ -12,27 +12,26 @@ from typing import Any
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from runner.config.device import resolve_device
+from runner.config.sections import TrainerSpec, TrainingSpec
 from runner.config.spec import RunSpec
-from runner.config.tree import compose, plain
+from runner.config.tree import plain
 from runner.errors import ConfigError
 from runner.trackers.tracking import Trackers, ended
 from runner.train.data import InMemoryData, RandomData
-from runner.train.module import RunnerModule
-from runner.train.reload import load
+from runner.train.module import RunnerModule, output_shape
+from runner.train.reload import load_checkpoint_of
 from runner.train.trainer import trainer_arguments, trainer_placement
 
 log = logging.getLogger("runner")
-
-SPLITS = ("test", "val", "train")
 
 
 def evaluate(
     module: RunnerModule,
     data: InMemoryData,
-    cfg: DictConfig,
+    trainer: TrainerSpec,
     placement: dict[str, Any],
     trackers: Trackers,
     split: str = "test",
@@ -41,7 +40,7 @@ def evaluate(
     """The module's metrics on one split of `data`, named `<split>/<metric>`; file loggers
     write into `logs/<logs>/`, trackers into the run's tracker run."""
     devices = placement["devices"] if isinstance(placement["devices"], list) else 1
-    args = trainer_arguments(cfg, manual=not module.automatic_optimization)
+    args = trainer_arguments(trainer, manual=not module.automatic_optimization)
     evaluator = pl.Trainer(
         **args,
         accelerator=placement["accelerator"],
@@ -77,28 +76,29 @@ class _AsTest(pl.LightningDataModule):
         return self.data.transfer_batch_to_device(batch, device, dataloader_idx)
 
 
-def eval_task(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+def eval_task(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     """task=eval: load `ckpt_path` safely and evaluate it on a split (`eval.split`, test by
     default) of the data it was trained on, or of the data given on the command line."""
-    source = Path(cfg.ckpt_path)
-    module = load(source, key="ckpt_path", allow=tuple(cfg.get("imports") or ()))
+    training = spec.training
+    assert training is not None  # parse_run parses it for task=eval
+    module = load_checkpoint_of(spec)
     trained = module.hparams["config"]
-    data_cfg, origin = _data_section(cfg, trained)
-    data = instantiate(data_cfg)
-    if isinstance(data, RandomData):
-        data.output_shape = _output_shape(module)
+    data_section, origin = _data_section(spec, training, trained)
+    data = instantiate(data_section)
+    if isinstance(data, RandomData):  # its teacher network answers in the model's shape
+        data.output_shape = output_shape(module.net, trained["model"]["input_shape"])[1:]
     _check_fits(module, data, origin)
     device = resolve_device(spec.device)
     log.info("device: %s", device.reason)
     module = module.to(device.device)
     placement = trainer_placement(spec.device, device)
-    split = str(cfg.eval.split)
-    log.info("eval: %s on the %s split of %s", source, split, origin)
-    trackers = Trackers(cfg.get("logger"), run_dir, task="eval")
+    split = spec.eval.split
+    log.info("eval: %s on the %s split of %s", spec.ckpt_path, split, origin)
+    trackers = Trackers(training.loggers, run_dir, task="eval")
     trackers.start()
     try:
         metrics = evaluate(
-            module, data, cfg, placement, trackers, split=split, logs=f"eval-{split}"
+            module, data, training.trainer, placement, trackers, split=split, logs=f"eval-{split}"
         )
     except BaseException as e:
         trackers.finish(ok=False, interrupted=not isinstance(e, Exception), result=ended(e))
@@ -106,24 +106,25 @@ def eval_task(cfg: DictConfig, spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     log.info("eval: %s", ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
     result = {
         "task": "eval",
-        "source": str(source),
+        "source": str(spec.ckpt_path),
         "split": split,
-        "data": OmegaConf.to_container(data_cfg, resolve=True),
+        "data": data_section,
         "metrics": metrics,
     }
     trackers.finish(ok=True, result=result)
     return result
 
 
-def _data_section(cfg: DictConfig, trained: dict[str, Any]) -> tuple[DictConfig, str]:
+def _data_section(
+    spec: RunSpec, training: TrainingSpec, trained: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
     """The data to evaluate on: the checkpoint's own, unless this command chose other data
-    (its data section differs from the default one). Interpolations in a chosen section
+    (eval.data, resolved by runner.config.spec). Interpolations in a chosen section
     (`${model.input_shape}`, `${seed}`) resolve against the checkpoint's model."""
-    chosen = OmegaConf.to_container(cfg.data, resolve=False)
-    if not _data_chosen(cfg, chosen):
-        return OmegaConf.create(trained["data"]), "the data it was trained on"
-    context = OmegaConf.create({**trained, "data": chosen, "seed": cfg.seed})
-    return OmegaConf.create(plain(context)["data"]), "the data given here"
+    if spec.eval.data != "given":
+        return dict(trained["data"]), "the data it was trained on"
+    context = OmegaConf.create({**trained, "data": training.data.template, "seed": spec.seed})
+    return plain(context)["data"], "the data given here"
 
 
 def _check_fits(module: RunnerModule, data: InMemoryData, origin: str) -> None:
@@ -151,24 +152,3 @@ def _check_fits(module: RunnerModule, data: InMemoryData, origin: str) -> None:
 def _name(data: dict[str, Any]) -> str:
     """A data section's class name, lowercased, as a hint (`digits`, `randomdata`)."""
     return str(data.get("_target_", "?")).rsplit(".", 1)[-1].lower()
-
-
-def _data_chosen(cfg: DictConfig, section: Any) -> bool:
-    """eval.data: `given` (this command's data), `checkpoint` (the data it trained on), or
-    `auto`: given when it differs from the default data section (the command line resolves
-    `auto` itself, from the overrides typed: runner.cli)."""
-    mode = cfg.eval.get("data", "auto")
-    if mode != "auto":
-        return bool(mode == "given")
-    return section != OmegaConf.to_container(compose(["task=eval"]).data, resolve=False)
-
-
-def _output_shape(module: RunnerModule) -> tuple[int, ...]:
-    """What one sample's output looks like (RandomData's teacher needs it)."""
-    import torch
-
-    shape = module.hparams["config"]["model"]["input_shape"]
-    param = next(module.parameters())
-    with torch.no_grad():
-        out = module.eval().net(torch.zeros(1, *shape, device=param.device, dtype=param.dtype))
-    return tuple(out.shape[1:])

@@ -1,58 +1,54 @@
 """task=train: data → module → Trainer.fit → test → reload the checkpoint and verify it."""
 
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
 
+from runner.checkpoint import layout
 from runner.checkpoint.files import safe_load
 from runner.checkpoint.resume import check_resume
 from runner.checkpoint.verify import verify
-from runner.config.device import resolve_device
+from runner.config.device import Placement, resolve_device
+from runner.config.sections import TrainerSpec, TrainingSpec
 from runner.config.spec import RunSpec
-from runner.config.tree import plain
-from runner.errors import ConfigError, RunFailed
+from runner.errors import ConfigError, RunFailed, first_line
 from runner.params.diagnosis import Diagnosis, summarize
 from runner.params.tensors import distinct_parameters
 from runner.rundir import resume_command
 from runner.trackers.tracking import Trackers, ended
-from runner.train.callbacks.checkpoints import AtomicCheckpointIO, LastCheckpoint, RNGState
-from runner.train.callbacks.guard import NonFiniteGuard, NonFiniteTraining
-from runner.train.callbacks.lifecycle import (
-    GracefulStop,
-    ProgressBar,
-    ReportPlacement,
-    WorkerLogging,
-    skip_empty_hooks,
-)
-from runner.train.callbacks.stats import ParameterStats
-from runner.train.compiled import CompileNet, compile_failure, compile_mode
+from runner.train.callbacks.assemble import RunCallbacks, assemble_callbacks
+from runner.train.callbacks.checkpoints import AtomicCheckpointIO
+from runner.train.callbacks.lifecycle import skip_empty_hooks
+from runner.train.compiled import compile_failure
 from runner.train.data import RandomData
 from runner.train.evaluate import evaluate
-from runner.train.module import RunnerModule
-from runner.train.trainer import checkpoint_every, trainer_arguments, trainer_placement
+from runner.train.failures import forget_handover, handed_over
+from runner.train.module import RunnerModule, output_shape
+from runner.train.trainer import trainer_arguments, trainer_placement
 
 log = logging.getLogger("runner")
 
 
 def train(
-    cfg: DictConfig, spec: RunSpec, run_dir: Path, extra_callbacks: tuple[pl.Callback, ...] = ()
+    spec: RunSpec, run_dir: Path, extra_callbacks: tuple[pl.Callback, ...] = ()
 ) -> dict[str, Any]:
     """Fit, test, checkpoint, then reload the last checkpoint from itself alone and verify it.
 
     `extra_callbacks` join the runner's own (benchmarks time steps with one). Experiment
     trackers (MLflow, W&B) get the run's artifacts and its outcome at the end, however it ends.
+    Raises ConfigError for what only shows once the model is built, RunFailed when training
+    cannot finish (NaN/Inf, torch.compile), Interrupted on SIGINT/SIGTERM.
     """
-    trackers = Trackers(cfg.get("logger"), run_dir)
+    training = spec.training
+    assert training is not None  # parse_run parses it for task=train
+    trackers = Trackers(training.loggers, run_dir)
     trackers.start()  # before anything is built: an unreachable store is a config error
     try:
-        result = _train(cfg, spec, run_dir, trackers, extra_callbacks)
+        result = _train(spec, training, run_dir, trackers, extra_callbacks)
     except BaseException as e:
         trackers.finish(ok=False, interrupted=not isinstance(e, Exception), result=ended(e))
         raise
@@ -61,174 +57,89 @@ def train(
 
 
 def _train(
-    cfg: DictConfig,
     spec: RunSpec,
+    training: TrainingSpec,
     run_dir: Path,
     trackers: Trackers,
     extra_callbacks: tuple[pl.Callback, ...],
 ) -> dict[str, Any]:
-    from pytorch_lightning.callbacks import ModelCheckpoint
-
     placement = resolve_device(spec.device)
     log.info("device: %s", placement.reason)
-    trainer_args = trainer_placement(spec.device, placement)
-    distributed = str(spec.device.strategy).startswith("ddp")
     pl.seed_everything(spec.seed, workers=True, verbose=False)
-
-    data = instantiate(cfg.data)
-    config = plain(cfg)
-    # Built where it will train; with DDP the workers receive it, so it starts on the CPU.
-    start = time.perf_counter()
-    module = RunnerModule(
-        config,
-        task=data.task,
-        device="cpu" if distributed else placement.device,
-    )
-    output_shape = _output_shape(module, spec)
-    log.info(
-        "build: %s parameters, output %s, in %.0f ms",
-        f"{sum(p.numel() for p in module.parameters()):,}",
-        list(output_shape),
-        (time.perf_counter() - start) * 1e3,
-    )
-    if isinstance(data, RandomData):
-        data.output_shape = output_shape
-    data.steps_per_batch = module.steps_per_batch
-    if cfg.ckpt_path is not None:
-        problems = check_resume(module, safe_load(cfg.ckpt_path), config)
-        if problems:
-            raise ConfigError(problems)
-        log.info("resume: from %s", cfg.ckpt_path)
-
-    checkpoints = run_dir / "checkpoints"
-    stats_cfg = plain(cfg.stats)
-    guard = NonFiniteGuard(run_dir, stats_cfg["on_nan"], every_n_steps=module.log_every)
-    parameter_stats = ParameterStats(
-        run_dir,
-        every_n_steps=stats_cfg["every_n_steps"],
-        wanted=list(stats_cfg["stats"]),
-        plots=stats_cfg["plots"],
-        guard=guard,
-    )
-    best = ModelCheckpoint(
-        dirpath=checkpoints,
-        filename="best-epoch{epoch:03d}-step{step:06d}",  # no '=': Hydra can parse the path
-        auto_insert_metric_name=False,
-        monitor="val/loss",
-    )
-    last_checkpoint = LastCheckpoint(checkpoints, every_n_steps=checkpoint_every(cfg))
-    placement_report = ReportPlacement()
-    mode = compile_mode(cfg.trainer.get("compile"))
+    data = instantiate(training.data.section)
+    module = _build(spec, data, placement)
+    if spec.ckpt_path is not None:
+        _check_resume(spec.ckpt_path, module, training)
+    callbacks = assemble_callbacks(run_dir, training, module.log_every, extra_callbacks)
+    where = trainer_placement(spec.device, placement)
     trainer = pl.Trainer(
-        **trainer_args,
-        **trainer_arguments(cfg, manual=not module.automatic_optimization),
+        **where,
+        **trainer_arguments(training.trainer, manual=not module.automatic_optimization),
         logger=trackers.loggers(),
-        callbacks=[
-            best,
-            last_checkpoint,
-            GracefulStop(last_checkpoint),
-            RNGState(),
-            placement_report,
-            *([CompileNet(mode)] if mode else []),
-            guard,  # before the statistics: it checks before they record
-            parameter_stats,
-            WorkerLogging(),
-            *([ProgressBar()] if sys.stderr.isatty() else []),
-            *_user_callbacks(cfg),  # after the runner's own: the guard and checkpoints first
-            *extra_callbacks,
-        ],
+        callbacks=callbacks.all,
         plugins=[AtomicCheckpointIO()],
         default_root_dir=run_dir,
-        enable_progress_bar=sys.stderr.isatty(),
+        enable_progress_bar=callbacks.progress_bar,
         enable_model_summary=False,
     )
     skip_empty_hooks(trainer, module)
-    fit_start = time.perf_counter()
-    try:
-        trainer.fit(module, datamodule=data, ckpt_path=cfg.ckpt_path)
-    except NonFiniteTraining as e:
-        raise RunFailed(str(e)) from e
-    except Exception as e:  # from a DDP worker the guard's error arrives wrapped
-        if NonFiniteTraining.__name__ in str(e):
-            raise RunFailed(str(e).strip().splitlines()[-1].split(": ", 1)[-1]) from e
-        failed = compile_failure(e, trainer.global_step) if mode else None
-        if failed is not None:
-            raise failed from e
-        if cfg.ckpt_path is not None and not placement_report.started:
-            # Lightning restores loops, callbacks, RNG and optimizer state before training
-            # starts: a failure there is a checkpoint that cannot be resumed, not a crash.
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            raise ConfigError(
-                [
-                    f"ckpt_path: {str(cfg.ckpt_path)!r} cannot be resumed: its training state "
-                    f"is damaged or from another version ({type(e).__name__}: {reason[:200]})"
-                ]
-            ) from e
-        raise
-    fit_seconds = time.perf_counter() - fit_start
+    fit_seconds = _fit(trainer, module, data, spec.ckpt_path, callbacks, run_dir)
     fit_metrics = _floats(trainer.callback_metrics)
-    last = checkpoints / "last.ckpt"
+    last = callbacks.last.path
     # Progress comes from the checkpoint: with ddp_spawn this process's trainer never stepped.
     saved = safe_load(last)  # read once: for the progress counters and the verification
-    # `processed`: last.ckpt is saved as an epoch ends, before Lightning counts it completed.
-    epochs = saved["loops"]["fit_loop"]["epoch_progress"]["total"]["processed"]
-    steps = saved["global_step"]
+    epochs, steps = layout.epochs_done(saved), int(layout.global_step(saved))
     log.info(
         "fit: %d epochs, %d steps in %.1f s; %s", epochs, steps, fit_seconds, _show(fit_metrics)
     )
-    tested = evaluate(module, data, cfg, trainer_args, trackers)
+    tested = evaluate(module, data, training.trainer, where, trackers)
     log.info("test: %s", _show(tested))
-    learned = data.learned(module.net) if hasattr(data, "learned") else None
-    if learned is not None:
-        log.info(
-            "result: w %s (true %s), b %.4f (true %g)",
-            "[" + ", ".join(f"{v:.4f}" for v in learned["w"]) + "]",
-            "[" + ", ".join(f"{v:g}" for v in learned["w_true"]) + "]",
-            learned["b"],
-            learned["b_true"],
-        )
-
+    learned = _learned(data, module)
     # On the training device and precision (rank 0's device under DDP).
     verification = verify(
         module.net, saved, last, data.probe(), placement.device, spec.device.precision
     )
-    verdict = "ok" if verification["ok"] else "FAILED"
-    log.info(
-        "verify: reloaded %s from itself alone: outputs %s (%s), shared tensors %s: %s",
-        last.name,
-        "match"
-        if verification["max_abs_diff"] == 0
-        else f"differ by ≤ {verification['max_abs_diff']:.3g}",
-        verification["comparison"],
-        "intact" if verification["shared_tensors_intact"] else "BROKEN",
-        verdict,
-    )
-    resume = _resume(last, cfg, epochs, steps)
+    _log_verification(last, verification)
+    resume = _resume(last, training.trainer, epochs, steps)
     log.info("resume with: %s", resume)
     return {
         "task": "train",
         "parameters": sum(t.numel() for _, t in distinct_parameters(module.net)),
-        "device": trainer_args,
+        "device": where,
         "epochs": epochs,
         "global_step": steps,
         "fit_seconds": fit_seconds,
         "metrics": {**fit_metrics, **tested},
-        "checkpoints": {"last": str(last), "best": best.best_model_path},
+        "checkpoints": {"last": str(last), "best": callbacks.best.best_model_path},
         "verification": verification,
         **({"learned": learned} if learned is not None else {}),
         "resume": resume,
-        "stats": {
-            "csv": str(parameter_stats.csv) if parameter_stats.recording else None,
-            "plots": sorted(str(p) for p in (run_dir / "plots").glob("*.png")),
-            # Steps with NaN/Inf gradients that stats.on_nan=warn let through (this process).
-            "non_finite_steps": guard.bad_steps,
-            # From the CSV, not the callback: under DDP the workers recorded it.
-            **_diagnosis(parameter_stats.csv),
-        },
+        "stats": _stats(callbacks, run_dir),
     }
 
 
-def _output_shape(module: RunnerModule, spec: RunSpec) -> tuple[int, ...]:
+def _build(spec: RunSpec, data: Any, placement: Placement) -> RunnerModule:
+    """The module, built where it will train (with DDP the workers receive it, so it starts on
+    the CPU), checked trainable; the data told what it needs of the model."""
+    distributed = str(spec.device.strategy).startswith("ddp")
+    start = time.perf_counter()
+    module = RunnerModule(
+        spec.config, task=data.task, device="cpu" if distributed else placement.device
+    )
+    shape = _trainable_output_shape(module, spec)
+    log.info(
+        "build: %s parameters, output %s, in %.0f ms",
+        f"{sum(p.numel() for p in module.parameters()):,}",
+        list(shape),
+        (time.perf_counter() - start) * 1e3,
+    )
+    if isinstance(data, RandomData):
+        data.output_shape = shape  # its teacher network answers in the model's shape
+    data.steps_per_batch = module.steps_per_batch
+    return module
+
+
+def _trainable_output_shape(module: RunnerModule, spec: RunSpec) -> tuple[int, ...]:
     """The model's output shape for one sample; refuses models that can't be trained."""
     shape = spec.model.input_shape
     if shape is None:
@@ -240,32 +151,90 @@ def _output_shape(module: RunnerModule, spec: RunSpec) -> tuple[int, ...]:
                 "task=inspect shows it. Add a layer with parameters, e.g. {type: Linear, ...}"
             ]
         )
-    device = next(module.parameters()).device
-    module.eval()
-    with torch.no_grad():
-        out = module(torch.zeros(2, *shape, device=device))
-    module.train()
-    if out.dim() == 0 or out.shape[0] != 2:
+    out = output_shape(module.net, shape, batch=2)
+    if not out or out[0] != 2:
         raise ConfigError(
             [
-                f"model: for a batch of 2 its forward returns shape {list(out.shape)}, not one "
+                f"model: for a batch of 2 its forward returns shape {list(out)}, not one "
                 "output per sample (like FixedHiddenMLP's one scalar per batch): it can be "
                 "inspected (task=inspect) but not trained"
             ]
         )
-    return tuple(out.shape[1:])
+    return out[1:]
 
 
-def _user_callbacks(cfg: DictConfig) -> list[pl.Callback]:
-    """The callbacks group's callbacks (checked by runner.config.callbacks), in order."""
-    section = cfg.get("callbacks") or {}
-    return [instantiate(section[name]) for name in section if section[name] is not None]
+def _check_resume(ckpt_path: str, module: RunnerModule, training: TrainingSpec) -> None:
+    problems = check_resume(module, safe_load(ckpt_path), training)
+    if problems:
+        raise ConfigError(problems)
+    log.info("resume: from %s", ckpt_path)
 
 
-def _resume(last: Path, cfg: DictConfig, epochs: int, steps: int) -> str:
+def _fit(
+    trainer: pl.Trainer,
+    module: RunnerModule,
+    data: Any,
+    ckpt_path: str | None,
+    callbacks: RunCallbacks,
+    run_dir: Path,
+) -> float:
+    """trainer.fit, its failures told apart by type; returns the seconds it took."""
+    forget_handover(run_dir)
+    start = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
+    except RunFailed:
+        raise  # the guard's or the compiled forward's own, raised in this process
+    except Exception as e:
+        failed = handed_over(run_dir)  # a DDP worker's, as the type it raised there
+        if failed is None and callbacks.compiling:
+            failed = compile_failure(e, trainer.global_step)
+        if failed is not None:
+            raise failed from e
+        if ckpt_path is not None and not callbacks.placement.started:
+            # Lightning restores loops, callbacks, RNG and optimizer state before training
+            # starts: a failure there is a checkpoint that cannot be resumed, not a crash.
+            raise ConfigError(
+                [
+                    f"ckpt_path: {ckpt_path!r} cannot be resumed: its training state is "
+                    f"damaged or from another version ({type(e).__name__}: "
+                    f"{first_line(e, default='')[:200]})"
+                ]
+            ) from e
+        raise
+    return time.perf_counter() - start
+
+
+def _learned(data: Any, module: RunnerModule) -> dict[str, Any] | None:
+    """The book's linear regression: the learned weights next to the true ones."""
+    learned = data.learned(module.net) if hasattr(data, "learned") else None
+    if learned is not None:
+        log.info(
+            "result: w %s (true %s), b %.4f (true %g)",
+            "[" + ", ".join(f"{v:.4f}" for v in learned["w"]) + "]",
+            "[" + ", ".join(f"{v:g}" for v in learned["w_true"]) + "]",
+            learned["b"],
+            learned["b_true"],
+        )
+    return learned
+
+
+def _log_verification(last: Path, verification: dict[str, Any]) -> None:
+    diff = verification["max_abs_diff"]
+    log.info(
+        "verify: reloaded %s from itself alone: outputs %s (%s), shared tensors %s: %s",
+        last.name,
+        "match" if diff == 0 else f"differ by ≤ {diff:.3g}",
+        verification["comparison"],
+        "intact" if verification["shared_tensors_intact"] else "BROKEN",
+        "ok" if verification["ok"] else "FAILED",
+    )
+
+
+def _resume(last: Path, trainer: TrainerSpec, epochs: int, steps: int) -> str:
     """The command that trains further from `last`, working as printed: a run that reached
     its max_epochs (or max_steps) gets that limit doubled in the command."""
-    max_epochs, max_steps = cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps")
+    max_epochs, max_steps = trainer.max_epochs, trainer.max_steps
     if isinstance(max_steps, int) and max_steps > 0 and steps >= max_steps:
         return resume_command(
             last, f"{steps} more steps; set trainer.max_steps", {"trainer.max_steps": 2 * steps}
@@ -274,6 +243,18 @@ def _resume(last: Path, cfg: DictConfig, epochs: int, steps: int) -> str:
         more = {"trainer.max_epochs": 2 * epochs}
         return resume_command(last, f"{epochs} more epochs; set trainer.max_epochs", more)
     return resume_command(last, "continues to the configured end")
+
+
+def _stats(callbacks: RunCallbacks, run_dir: Path) -> dict[str, Any]:
+    stats = callbacks.stats
+    return {
+        "csv": str(stats.csv) if stats.recording else None,
+        "plots": sorted(str(p) for p in (run_dir / "plots").glob("*.png")),
+        # Steps with NaN/Inf gradients that stats.on_nan=warn let through (this process).
+        "non_finite_steps": callbacks.guard.bad_steps,
+        # From the CSV, not the callback: under DDP the workers recorded it.
+        **_diagnosis(stats.csv),
+    }
 
 
 def _diagnosis(csv_path: Path) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from torch.nn import functional as F
 
 from runner.checkpoint.resume import carry_over
 from runner.config.data import LEARNING_TASKS
+from runner.config.sections import DEFAULT_OBJECTIVE, parse_optim, parse_trainer
 from runner.model.assemble import build_net
 
 
@@ -62,13 +63,16 @@ class RunnerModule(pl.LightningModule):
         # `net`: one already built from this config (runner.checkpoint.restore rebuilt it).
         self.net = net if net is not None else build_net(OmegaConf.create(config), device=device)
         self.classification = task == "classification"
-        trainer = config.get("trainer") or {}
+        # The same parse as the run's spec: a module rebuilt from a checkpoint reads its
+        # embedded config as the run that wrote it did.
+        self.optim = parse_optim(config["optim"])
+        trainer = parse_trainer(config.get("trainer") or {})
         # Fast mode: each Lightning step runs `steps_per_batch` optimizer steps over a chunk of
         # minibatches (manual optimization), paying Lightning's per-step cost once per chunk.
-        self.steps_per_batch = int(trainer.get("steps_per_batch", 1))
+        self.steps_per_batch = trainer.steps_per_batch
         self.automatic_optimization = self.steps_per_batch == 1
-        self.log_every = int(trainer.get("log_every_n_steps") or 50)  # in optimizer steps
-        self.clip = (trainer.get("gradient_clip_val"), trainer.get("gradient_clip_algorithm"))
+        self.log_every = trainer.log_every_n_steps  # in optimizer steps
+        self.clip = trainer.clip
         # trainer.compile: the training steps' forward, compiled (runner.train.compiled); a
         # function, not a module, so the state_dict keeps its keys. None: eager.
         self.compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
@@ -129,7 +133,7 @@ class RunnerModule(pl.LightningModule):
         if not self.automatic_optimization:  # Lightning steps no scheduler in manual mode
             scheduler = self.lr_schedulers()
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                scheduler.step(self.trainer.callback_metrics["val/loss"])
+                scheduler.step(self.trainer.callback_metrics[DEFAULT_OBJECTIVE])
             elif scheduler is not None:
                 scheduler.step()  # type: ignore[union-attr]
 
@@ -161,18 +165,17 @@ class RunnerModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Resuming (trainer.fit(ckpt_path=...)): the config's optimizer settings win.
-        carry_over(checkpoint, self.hparams["config"], self.automatic_optimization)
+        carry_over(checkpoint, self.optim, self.automatic_optimization)
 
     def configure_optimizers(self) -> Any:
-        optim = self.hparams["config"]["optim"]
         # `self.parameters()` lists each tensor once: a tied group is one optimizer entry.
-        optimizer = instantiate(optim["optimizer"])(params=self.parameters())
-        if not optim.get("scheduler"):
+        optimizer = instantiate(self.optim.optimizer)(params=self.parameters())
+        if not self.optim.scheduler:
             return optimizer
-        scheduler = instantiate(optim["scheduler"])(optimizer)
+        scheduler = instantiate(self.optim.scheduler)(optimizer)
         schedule = {"scheduler": scheduler, "interval": "epoch"}
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            schedule["monitor"] = "val/loss"
+            schedule["monitor"] = DEFAULT_OBJECTIVE
         return {"optimizer": optimizer, "lr_scheduler": schedule}
 
 
@@ -215,6 +218,20 @@ class _Running:
 
     def epoch_means(self) -> dict[str, torch.Tensor]:
         return {k: v / max(self.epoch_steps, 1) for k, v in self.epoch_sums.items()}
+
+
+def output_shape(
+    net: torch.nn.Module, input_shape: tuple[int, ...] | list[int], batch: int = 1
+) -> tuple[int, ...]:
+    """The shape of `net`'s output for a batch of `batch` zero samples of `input_shape`, in
+    eval mode, on the net's device and dtype (training mode is restored after)."""
+    param = next(net.parameters())
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        out = net(torch.zeros(batch, *input_shape, device=param.device, dtype=param.dtype))
+    net.train(was_training)
+    return tuple(out.shape)
 
 
 def data_task(cfg: DictConfig | dict[str, Any]) -> str:

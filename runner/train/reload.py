@@ -5,7 +5,8 @@ from pathlib import Path
 
 import torch
 
-from runner.checkpoint.restore import restore
+from runner.checkpoint.restore import restore, restore_checkpoint_of
+from runner.config.spec import RunSpec
 from runner.train.module import RunnerModule
 
 
@@ -23,4 +24,11 @@ def load(
     adds. Raises ConfigError, prefixed with `key`, for an unreadable, unsafe or mismatched file.
     """
     restored = restore(path, device, allow, key)
+    return RunnerModule(restored.config, task=restored.task, net=restored.net)
+
+
+def load_checkpoint_of(spec: RunSpec, device: torch.device | str = "cpu") -> RunnerModule:
+    """The checkpoint a task names (`ckpt_path`), loaded as `load` does, with the modules the
+    config imports allowed."""
+    restored = restore_checkpoint_of(spec, device)
     return RunnerModule(restored.config, task=restored.task, net=restored.net)

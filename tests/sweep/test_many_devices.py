@@ -45,7 +45,7 @@ def test_tied_parameters_stay_one_tensor_with_the_same_values_on_every_ddp_rank(
     from runner.train.fit import train
 
     cfg = runner.compose(["model=shared", "device=ddp_cpu", "trainer.max_epochs=2", "stats=off"])
-    result = train(cfg, parse_run(cfg), tmp_path, extra_callbacks=(TieCheck(tmp_path),))
+    result = train(parse_run(cfg), tmp_path, extra_callbacks=(TieCheck(tmp_path),))
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["rank"] for r in ranks] == [0, 1]
     assert all(r["same_object"] and r["groups"] for r in ranks)

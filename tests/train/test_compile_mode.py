@@ -143,16 +143,21 @@ def test_a_compiler_that_fails_ends_the_run_with_one_line(cli, tmp_path):
     assert line.endswith("train without it: trainer.compile=false")
 
 
-def test_a_compile_error_from_a_ddp_worker_is_read_from_its_traceback():
-    worker = RuntimeError(
-        "\n\n-- Process 0 terminated with the following error:\nTraceback (most recent call "
-        'last):\n  File "x.py", line 1, in f\ntorch._inductor.exc.InductorError: '
-        "InvalidCxxCompiler: No working C++ compiler found\n"
-    )
-    failed = compile_failure(worker, step=0)
-    assert isinstance(failed, RunFailed)
-    assert str(failed) == (
+def test_a_compile_error_in_a_ddp_worker_reaches_the_main_process_as_its_type(tmp_path):
+    from torch._inductor.exc import InductorError, InvalidCxxCompiler
+
+    from runner.train.failures import CompileFailed, hand_over, handed_over
+
+    error = InductorError(InvalidCxxCompiler(), None)  # what inductor raises without g++
+    failed = compile_failure(error, step=0, in_worker=True)
+    assert failed is not None
+    hand_over(tmp_path, failed, world_size=2)  # the worker, before it raises
+    again = handed_over(tmp_path)  # the main process, instead of the worker's traceback text
+    assert isinstance(again, CompileFailed) and isinstance(again, RunFailed)
+    assert str(again).startswith(
         "trainer.compile: torch.compile failed in a DDP worker: InvalidCxxCompiler: "
-        "No working C++ compiler found; train without it: trainer.compile=false"
+        "No working C++ compiler found"
     )
+    assert str(again).endswith("; train without it: trainer.compile=false")
+    assert handed_over(tmp_path) is None  # taken once
     assert compile_failure(RuntimeError("shape mismatch"), step=3) is None

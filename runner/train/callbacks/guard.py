@@ -32,15 +32,12 @@ import torch
 
 from runner.params.stats import Tracked, tracked_parameters
 from runner.train.callbacks.snapshot import Snapshot
+from runner.train.failures import NonFiniteTraining, hand_over
 
 log = logging.getLogger("runner")
 
 _EXPLODED = 1e3  # the weights' norm grew this many times: not a "good" state to keep
 _SNAPSHOT_SHARE = 0.02  # of the training time, at most, spent copying the last clean state
-
-
-class NonFiniteTraining(RuntimeError):
-    """Training produced NaN/Inf gradients; the message names where and what was saved."""
 
 
 class NonFiniteGuard(pl.Callback):
@@ -169,7 +166,8 @@ class NonFiniteGuard(pl.Callback):
         if self.on_nan == "warn":
             log.warning("stats: %s; going on (stats.on_nan=warn)", message)
             return
-        raise NonFiniteTraining(message + "; stopped (stats.on_nan=stop)")
+        stop = NonFiniteTraining(message + "; stopped (stats.on_nan=stop)")
+        raise hand_over(self.run_dir, stop, trainer.world_size)
 
     def _maybe_snapshot(self, trainer: pl.Trainer, step: int, scheduled: bool) -> None:
         """Copy the checked state, unless copying it that often would cost more than its share

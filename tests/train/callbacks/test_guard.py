@@ -154,7 +154,7 @@ def test_steady_training_reads_nothing_back_between_log_points(
             "data.batch_size=32",
         ]
     )
-    fit(cfg, parse_run(cfg), tmp_path, extra_callbacks=(counter,))
+    fit(parse_run(cfg), tmp_path, extra_callbacks=(counter,))
     # Each batch's window ends at the next batch's start: global_step there counts its steps.
     synced = {step for step, n in counter.per_batch if n}
     steps = counter.per_batch[-1][0]
