@@ -12,7 +12,7 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from runner.config.spec import RunSpec, parse_run
-from runner.errors import ConfigError, Interrupted, RunFailed
+from runner.errors import LOG_FORMAT, TIME_FORMAT, ConfigError, Interrupted, RunFailed
 from runner.rundir import claim, resume_command, set_aside_previous, write_result
 
 log = logging.getLogger("runner")
@@ -26,7 +26,7 @@ def _console_log() -> Iterator[None]:
         yield
         return
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, TIME_FORMAT))
     level = log.level
     log.addHandler(handler)
     log.setLevel(logging.INFO)

@@ -11,7 +11,6 @@ import json
 import os
 import shlex
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from runner.errors import ConfigError
+from runner.errors import ConfigError, stamped
 
 LOCK = ".runner.lock"
 
@@ -183,6 +182,5 @@ class RunDirGuard(Callback):
 
 def _refuse(problem: str | None) -> None:
     if problem is not None:
-        stamp = time.strftime("%H:%M:%S")
-        print(f"[{stamp}] config error: {problem}", file=sys.stderr)
+        print(stamped(f"config error: {problem}"), file=sys.stderr)
         sys.exit(2)

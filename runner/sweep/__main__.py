@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from runner.config.sections import DEFAULT_OBJECTIVE
 from runner.sweep.callback import say
 from runner.sweep.summary import write_summary
 
@@ -12,7 +13,7 @@ from runner.sweep.summary import write_summary
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runner.sweep", description=__doc__)
     parser.add_argument("dir", type=Path, help="the sweep's directory (its hydra.sweep.dir)")
-    parser.add_argument("--objective", default="val/loss", help="what to rank and plot by")
+    parser.add_argument("--objective", default=DEFAULT_OBJECTIVE, help="what to rank and plot by")
     args = parser.parse_args(argv)
     if not args.dir.is_dir():
         say(f"config error: DIR: no sweep directory at {str(args.dir)!r}")

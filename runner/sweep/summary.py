@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.config.sections import DEFAULT_OBJECTIVE
 from runner.sweep.records import DIAGNOSED, JobRecord, read_jobs, varying
 
 log = logging.getLogger("runner")
@@ -33,7 +34,9 @@ class Summary:
         return min(scored, key=lambda r: r.metric(self.objective) or 0.0) if scored else None
 
 
-def write_summary(sweep_dir: Path, objective: str = "val/loss", plot: bool = True) -> Summary:
+def write_summary(
+    sweep_dir: Path, objective: str = DEFAULT_OBJECTIVE, plot: bool = True
+) -> Summary:
     """Read every job of the sweep in `sweep_dir` and (re)write its summary files."""
     records = read_jobs(sweep_dir)
     labels = varying(records)
