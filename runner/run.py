@@ -13,7 +13,15 @@ from omegaconf import DictConfig, open_dict
 
 from runner.config.spec import RunSpec, parse_run
 from runner.errors import LOG_FORMAT, TIME_FORMAT, ConfigError, Interrupted, RunFailed
-from runner.rundir import claim, resume_command, set_aside_previous, write_result
+from runner.rundir import (
+    HYDRA_FILES,
+    RUN_FILES,
+    claim,
+    followed,
+    resume_command,
+    set_aside_previous,
+    write_result,
+)
 
 log = logging.getLogger("runner")
 
@@ -48,15 +56,16 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
     """
     start = time.perf_counter()
     run_dir = Path(run_dir)
-    # A live run's directory is refused before anything is written.
-    with claim(run_dir), _console_log():
+    # A live run's directory is refused before anything is written (on the command line, the
+    # run directory's callback took it, and set an earlier run aside, before Hydra wrote).
+    with claim(run_dir) as fresh, _console_log():
 
         def record(outcome: dict[str, Any]) -> dict[str, Any]:
             outcome = {**outcome, **(job or {}), "seconds": time.perf_counter() - start}
             _record(run_dir, outcome)
             return outcome
 
-        if not (job or {}).get("attempt"):  # a sweep's resume sets its attempts aside itself
+        if fresh and not (job or {}).get("attempt"):  # a sweep's resume sets attempts aside
             _keep_previous(cfg, run_dir)
         task = cfg.get("task")
         try:
@@ -101,16 +110,18 @@ def _ignore_signals() -> None:
 
 
 def _keep_previous(cfg: DictConfig, run_dir: Path) -> None:
-    kept = set_aside_previous(run_dir)
+    from hydra.core.hydra_config import HydraConfig
+
+    # In a Hydra job (a sweep's), Hydra has just written this run's .hydra/ and log: they stay.
+    names = RUN_FILES if HydraConfig.initialized() else RUN_FILES + HYDRA_FILES
+    kept = set_aside_previous(run_dir, names=names)
     if kept is None:
         return
     log.info("run dir: an earlier run's files were moved to %s", kept)
-    ckpt = cfg.get("ckpt_path")
-    if isinstance(ckpt, str):  # resuming from a checkpoint that was just moved: follow it
-        path = Path(ckpt).resolve()
-        if run_dir.resolve() in path.parents:
-            with open_dict(cfg):
-                cfg.ckpt_path = str(kept / path.relative_to(run_dir.resolve()))
+    ckpt = followed(cfg.get("ckpt_path"), run_dir, kept)
+    if ckpt is not None:  # resuming from a checkpoint that was just moved: follow it
+        with open_dict(cfg):
+            cfg.ckpt_path = ckpt
 
 
 def _record(run_dir: Path, result: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ SUBPACKAGES = (
     "model",
     "params",
     "registry",
+    "rundir",
     "sweep",
     "testing",
     "trackers",
