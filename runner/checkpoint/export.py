@@ -8,9 +8,11 @@ from the metadata and re-ties it. (Transposed ties are outside this guarantee.)
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
+from runner.checkpoint.files import atomic_write
 from runner.checkpoint.restore import restore_checkpoint_of, sharing
 from runner.config.spec import RunSpec
 
@@ -18,19 +20,27 @@ log = logging.getLogger("runner")
 
 
 def export(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
-    """task=export: `ckpt_path`'s network as `<run_dir>/<name>.safetensors`."""
+    """task=export: `ckpt_path`'s network as `<run_dir>/<name>.safetensors`, or
+    `<name>-<n>.safetensors` when an earlier export (or anything else) has that name: an
+    export never overwrites a file."""
     from safetensors.torch import save_model
 
     source = Path(str(spec.ckpt_path))
     restored = restore_checkpoint_of(spec)
-    target = run_dir / f"{source.stem}.safetensors"
     metadata = {
         "format": "runner",
         "config": json.dumps(restored.config),
         "task": restored.task,
         "shared": json.dumps(sharing(restored.net)),
     }
-    save_model(restored.net, str(target), metadata=metadata)
+    target = _free_name(run_dir, source.stem)
+    if target.name != f"{source.stem}.safetensors":
+        log.info("export: %s.safetensors is an earlier export (kept)", run_dir / source.stem)
+
+    def write(tmp: Path) -> None:
+        save_model(restored.net, str(tmp), metadata=metadata)
+
+    atomic_write(target, write, replace=False)
     log.info("export: %s → %s (%d shared group(s))", source, target, len(sharing(restored.net)))
     return {
         "task": "export",
@@ -38,3 +48,12 @@ def export(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
         "file": str(target),
         "shared": sharing(restored.net),
     }
+
+
+def _free_name(run_dir: Path, stem: str) -> Path:
+    """`<stem>.safetensors`, or `<stem>-<n>.safetensors` with the first n that nothing holds."""
+    target, n = run_dir / f"{stem}.safetensors", 1
+    while os.path.lexists(target):
+        n += 1
+        target = run_dir / f"{stem}-{n}.safetensors"
+    return target

@@ -2,8 +2,8 @@
 
 - Format: safetensors, the dict's structure as JSON in its header (runner.checkpoint.format):
   no pickle, and faster to write and read than torch.save.
-- Writing: a temp file in the checkpoint's own directory, fsync, rename, fsync the directory.
-  A crash mid-write leaves the previous checkpoint whole.
+- Writing: a private temp directory next to the checkpoint, fsync, rename, fsync the directory.
+  A crash mid-write leaves the previous checkpoint whole; the next save removes what it left.
 - Reading: that format, or an older runner's torch.save file with `torch.load(weights_only=True)`:
   tensors and plain data only, never pickled code.
 """
@@ -12,7 +12,8 @@ import errno
 import os
 import pickle
 import shutil
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,48 +22,49 @@ from safetensors import SafetensorError
 
 from runner.checkpoint import format as checkpoint_format
 from runner.errors import ConfigError, first_line
+from runner.rundir.files import new_file_mode
 
 
 def atomic_save(checkpoint: dict[str, Any], path: Path) -> None:
     """Write `checkpoint` to `path` (runner.checkpoint.format) so that it is either the
-    old file or the whole new one. Raises OSError naming the file (full disk, ...), RunFailed
-    for a value a checkpoint cannot hold."""
+    old file or the whole new one; a link in its place is replaced, never followed. Raises
+    OSError naming the file (full disk, a directory in its place, ...), RunFailed for a value a
+    checkpoint cannot hold."""
+    atomic_write(path, lambda tmp: checkpoint_format.write(checkpoint, tmp))
+
+
+def atomic_write(path: Path, write: Callable[[Path], None], replace: bool = True) -> None:
+    """`write(tmp)` into a private temp directory next to `path` (the safetensors library's own
+    temp file lands there too, so a killed write leaves nothing the next save cannot find),
+    fsync, then rename to `path` and fsync the directory. `replace=False` never overwrites:
+    FileExistsError when anything is at `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(path)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", dir=path.parent))
+    tmp = tmp_dir / path.name
     try:
-        checkpoint_format.write(checkpoint, tmp)
-        os.chmod(tmp, _new_file_mode())  # safetensors writes 0o600; others may read a checkpoint
-        written = os.open(tmp, os.O_RDONLY)
+        write(tmp)
+        os.chmod(tmp, new_file_mode())  # safetensors writes 0o600; others may read a checkpoint
+        written = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW)
         try:
             os.fsync(written)
         finally:
             os.close(written)
-        os.replace(tmp, path)
-    except (OSError, SafetensorError) as e:  # safetensors names no errno for a full disk
-        tmp.unlink(missing_ok=True)
-        raise _write_error(e, path) from e
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+        if replace:
+            os.replace(tmp, path)  # a link at `path` is replaced, not followed
+        else:
+            os.link(tmp, path)  # fails when anything is there: an earlier file is kept
+    except FileExistsError:
         raise
+    except (OSError, SafetensorError) as e:  # safetensors names no errno for a full disk
+        raise _write_error(e, path) from e
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)  # the rename itself survives a power cut
     finally:
         os.close(directory)
-
-
-def _new_file_mode() -> int:
-    """The mode a new file gets here: 0o666 less the process's umask."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)  # elsewhere: read it by setting it, and put it back
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def _write_error(e: Exception, path: Path) -> OSError:
@@ -71,15 +73,20 @@ def _write_error(e: Exception, path: Path) -> OSError:
     if code is None and shutil.disk_usage(path.parent).free < (1 << 20):
         code = errno.ENOSPC  # the error names no cause, but the disk is full
     reason = os.strerror(code) if code else first_line(e)
-    kept = f"; the previous {path.name} is whole" if path.exists() else ""
+    kept = f"; the previous {path.name} is whole" if path.is_file() else ""
     return OSError(code or errno.EIO, f"{reason}{kept}", str(path))
 
 
 def _remove_stale_temps(path: Path) -> None:
-    """Temp files a killed process left behind while writing `path` (named by its pid)."""
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-        pid = tmp.name[len(path.name) + 2 : -len(".tmp")]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+    """Temp directories (and an older runner's temp files) a killed process left behind while
+    writing `path`, named by its pid: `.<name>.<pid>.<random>` and `.<name>.<pid>.tmp`."""
+    for tmp in path.parent.glob(f".{path.name}.*"):
+        pid = tmp.name[len(path.name) + 2 :].split(".")[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.name.endswith(".tmp"):
             tmp.unlink(missing_ok=True)
 
 

@@ -49,7 +49,7 @@ def written(tmp_path_factory):
     original = checkpoint_format.write
 
     def keep(checkpoint, path):
-        dicts[Path(path).name.split(".")[1]] = copy.deepcopy(checkpoint)
+        dicts[Path(path).name.split(".")[0]] = copy.deepcopy(checkpoint)  # last.ckpt → last
         original(checkpoint, path)
 
     overrides = [

@@ -309,3 +309,18 @@ def test_resuming_never_deletes_what_a_checkpoints_callback_state_names(trained,
     ]
     assert run(runner.compose(overrides), tmp_path / "run")["status"] == "ok"
     assert (victim / "sub" / "a.txt").read_text() == "precious"
+
+
+def test_an_export_never_overwrites_an_earlier_file(trained, tmp_path):
+    export = runner.compose(["task=export", "device=cpu", f"ckpt_path={trained[0]}"])
+    out = tmp_path / "export"
+    first = Path(run(export, out)["file"])
+    assert first == out / "last.safetensors"
+    written = first.read_bytes()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (out / "last-2.safetensors").symlink_to(victim)  # a name taken by a link: skipped, kept
+    second = run(export, out)
+    assert second["file"] == str(out / "last-3.safetensors") and Path(second["file"]).is_file()
+    assert first.read_bytes() == written and victim.read_text() == "precious\n"
+    assert (out / "previous" / "1" / "result.json").is_file()  # the first export's record
