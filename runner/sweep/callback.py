@@ -14,7 +14,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from runner.config.sections import parse_sweep
-from runner.errors import stamped
+from runner.errors import ConfigError, stamped
+from runner.sweep.job import hold_sweep
 from runner.sweep.summary import write_summary
 from runner.trackers.tracking import prepare_sweep
 
@@ -25,6 +26,14 @@ class SweepSummary(Callback):
     started = False
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        overrides = tuple(
+            o for o in config.hydra.overrides.task if not o.startswith("sweep.resume=")
+        )
+        try:
+            hold_sweep(_sweep_dir(config), overrides, parse_sweep(config.get("sweep")).resume)
+        except ConfigError as e:  # another sweep's directory: refused before any job runs
+            say(f"config error: {e}")
+            sys.exit(2)
         SweepSummary.started = True
         # The experiment trackers' store, made once before parallel jobs would race to it.
         prepare_sweep(config.get("logger"), str(config.hydra.sweep.dir))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import ConfigError
-from runner.rundir import RUN_FILES, read_result, set_aside_previous
+from runner.rundir import RUN_FILES, read_json, read_result, set_aside_previous, write_json
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,30 @@ def plan(job: Job) -> Plan:
     return Plan("run", previous=previous, attempt=attempt)
 
 
+SWEEP_RECORD = ".runner-sweep.json"  # the sweep a directory holds: its command-line overrides
+
+
+def hold_sweep(sweep_dir: Path, overrides: tuple[str, ...], resume: bool) -> None:
+    """Record which sweep `sweep_dir` holds (its overrides, less sweep.resume), before any job
+    runs, so that `sweep.resume=true` continues that sweep only: every job's `.hydra/` would be
+    rewritten before the job could tell, and a killed job has no result.json to tell by.
+    Raises ConfigError when resume is asked with other overrides than the sweep's."""
+    record = sweep_dir / SWEEP_RECORD
+    was = read_json(record).get("overrides")
+    if was is None:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        write_json(record, {"overrides": list(overrides)})
+    elif resume and sorted(map(str, was)) != sorted(overrides):
+        raise ConfigError(
+            [
+                f"sweep.resume: {str(sweep_dir)!r} holds the sweep of "
+                f"{' '.join(was) or '(no overrides)'}, not of "
+                f"{' '.join(overrides) or '(no overrides)'}; allowed: the same overrides as "
+                "that sweep (its command plus sweep.resume=true), or another hydra.sweep.dir"
+            ]
+        )
+
+
 def gpu_for(job: Job, visible: int) -> int | None:
     """The GPU a one-GPU job of a parallel sweep takes: round-robin by job number, so jobs that
     run at once on a machine with several GPUs do not all land on the first one."""
@@ -68,6 +92,6 @@ def gpu_for(job: Job, visible: int) -> int | None:
 
 def set_aside(job: Job) -> Path | None:
     """Move the previous attempt's result and logs into attempts/<n>/ (checkpoints stay: a
-    resumed job reads them)."""
+    resumed job reads them; Hydra has written this attempt's `.hydra/` and log already)."""
     kept = tuple(name for name in RUN_FILES if name != "checkpoints")
     return set_aside_previous(job.directory, folder="attempts", names=kept)

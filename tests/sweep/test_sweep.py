@@ -104,10 +104,16 @@ def test_resume_skips_finished_jobs_and_finishes_an_interrupted_one(sweep, tmp_p
 def test_resume_refuses_a_directory_of_another_sweep(sweep):
     first, sweep_dir = sweep("model=mlp", "seed=0,1", *FAST)
     assert first.returncode == 0
+    (sweep_dir / "1" / "result.json").unlink()  # job 1 as a kill leaves it: no record
+    hydra_before = (sweep_dir / "1" / ".hydra" / "overrides.yaml").read_text()
     other, _ = sweep("model=mlp", "seed=5,6", *FAST, "sweep.resume=true")
-    assert other.returncode == 2
+    assert other.returncode == 2 and "Traceback" not in other.stderr
+    assert (
+        "sweep.resume: " in other.stderr and "holds the sweep of model=mlp seed=0,1" in other.stderr
+    )
     assert json.loads((sweep_dir / "0" / "result.json").read_text())["status"] == "ok"  # intact
-    assert "hydra.sweep.dir: job 0 in" in other.stderr and "ran model=mlp seed=0" in other.stderr
+    assert (sweep_dir / "1" / ".hydra" / "overrides.yaml").read_text() == hydra_before
+    assert not (sweep_dir / "1" / "result.json").exists()  # nothing continued the killed job
 
 
 def test_joblib_runs_jobs_in_two_processes(sweep):
