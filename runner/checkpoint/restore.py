@@ -19,7 +19,7 @@ from torch import nn
 from runner.checkpoint import layout
 from runner.checkpoint.embedded import allowed_imports, embedded_problems
 from runner.checkpoint.files import check_state_dict, safe_load
-from runner.config.spec import RunSpec
+from runner.config.spec import RunSpec, check_embedded
 from runner.errors import ConfigError
 from runner.model.assemble import build_net
 from runner.params.tensors import distinct_parameters
@@ -109,6 +109,7 @@ def _rebuild(
                 [f"{where}: importing {name!r} raised {type(e).__name__}: {e}"]
             ) from e
     with untrusted(allow):
+        check_embedded(config, str(task), where)  # the command line's checks, before building
         return _build(config, device)
 
 
@@ -132,12 +133,31 @@ def _from_safetensors(
         raise ConfigError([f"{where}: its metadata config is not valid JSON ({e})"]) from e
     task = metadata.get("task", "regression")
     net = _rebuild(config, task, device, allow, where)
+    _check_shapes(net, path, where)
     missing, unexpected = load_model(net, str(path), strict=False, device=str(device))
     if missing or unexpected:
         raise ConfigError(
             [f"{where} does not fit its own config: missing {missing}, unexpected {unexpected}"]
         )
     return Restored(net, config, str(task))
+
+
+def _check_shapes(net: nn.Module, path: Path, where: str) -> None:
+    """Every tensor in the file has the shape its config's model gives it (load_model would
+    raise a bare RuntimeError); missing and unexpected names are load_model's to report."""
+    from safetensors import safe_open
+
+    own = net.state_dict()
+    with safe_open(str(path), framework="pt") as f:
+        stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    wrong = [
+        f"{where}: does not fit its own config: shape mismatch at {k}: {list(shape)} in the "
+        f"file, {list(own[k].shape)} in the model"
+        for k, shape in stored.items()
+        if k in own and shape != tuple(own[k].shape)
+    ]
+    if wrong:
+        raise ConfigError(wrong)
 
 
 def sharing(net: nn.Module) -> list[tuple[str, ...]]:

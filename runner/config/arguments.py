@@ -1,6 +1,7 @@
 """Keyword arguments from YAML, checked against the signature of what they will be passed to."""
 
 import inspect
+import typing
 from collections.abc import Callable, Mapping
 from typing import Any, TypeGuard
 
@@ -53,11 +54,11 @@ def check_arguments(
         wrong = check.problem(value) if check is not None else None
         if wrong:
             problems.add(f"{path}.{key}", wrong)
-        expected = _SIMPLE.get(params[key].annotation)
-        if check is None and expected is not None and not _matches(value, expected):
-            problems.add(
-                f"{path}.{key}", f"{label} expects {expected.__name__} for {key}; got {value!r}"
-            )
+        expected = _expected(params[key].annotation)
+        if check is None and expected is not None and not _fits(value, *expected):
+            kind, item = expected
+            name = f"a list of {item.__name__}" if item else kind.__name__
+            problems.add(f"{path}.{key}", f"{label} expects {name} for {key}; got {value!r}")
     if unknown:
         return None
     missing = [n for n, p in params.items() if p.default is p.empty and n not in kwargs]
@@ -86,6 +87,24 @@ def _keyword_params(
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
             params[p.name] = p
     return params
+
+
+def _expected(annotation: Any) -> tuple[type, type | None] | None:
+    """(type, item type) for an annotation the YAML can be checked against: a simple type, or
+    `list[int]`-like (`list[float]` from YAML: a list of numbers); None for anything else."""
+    if annotation in _SIMPLE:
+        return _SIMPLE[annotation], None
+    if typing.get_origin(annotation) is list:
+        (item,) = typing.get_args(annotation) or (None,)
+        if item in _SIMPLE:
+            return list, _SIMPLE[item]
+    return None
+
+
+def _fits(value: Any, kind: type, item: type | None) -> bool:
+    if item is None:
+        return _matches(value, kind)
+    return isinstance(value, list) and all(_matches(v, item) for v in value)
 
 
 def _matches(value: Any, expected: type) -> bool:

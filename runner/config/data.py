@@ -3,6 +3,7 @@ arguments, and splits that each get samples. Also what a data module is, by name
 modules live in the training code (runner.train.data), above this package."""
 
 import math
+import os
 from typing import Any
 
 from hydra.utils import get_class
@@ -55,12 +56,47 @@ def check_data(data: dict[str, Any], problems: Problems) -> None:
             f"{name}.task is {task!r}; allowed: {', '.join(LEARNING_TASKS)}"
             + did_you_mean(task, LEARNING_TASKS),
         )
+    before = len(problems.items)
     checked = check_arguments(data_cls, data, "data", name, problems, values=DATA_VALUES)
     for key in checked[1] if checked else []:
         problems.add(f"data.{key}", f"{name} needs {key!r}; it is missing")
     sized = ("num_samples", "val_fraction", "test_fraction")
     if checked and all(DATA_VALUES[k].problem(data[k]) is None for k in sized if k in data):
         _check_splits(f"{data_cls.__module__}.{data_cls.__qualname__}", data, data_cls, problems)
+    if checked and not checked[1] and len(problems.items) == before:
+        _check_memory({**signature_defaults(data_cls), **data}, data_cls, problems)
+
+
+def _check_memory(args: dict[str, Any], data_cls: Any, problems: Problems) -> None:
+    """The samples fit in memory: the data module's values per sample × num_samples float32s,
+    twice (the made tensors and their split copies), against what the host has available."""
+    n, per = args.get("num_samples"), data_cls.values_per_sample(args)
+    free = host_memory_available()
+    if not (isinstance(n, int) and per and free):
+        return
+    need = 2 * 4 * n * per
+    if need > free:
+        problems.add(
+            "data.num_samples",
+            f"{n:,} samples of {per:,} values need about {need / 2**30:.1f} GiB in memory (made "
+            f"and split), but {free / 2**30:.1f} GiB are available; allowed: at most "
+            f"{free // (8 * per):,} samples here",
+        )
+
+
+def host_memory_available() -> int | None:
+    """Bytes of host memory available now (Linux's MemAvailable), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def _check_splits(dotted: str, data: dict[str, Any], data_cls: type, problems: Problems) -> None:

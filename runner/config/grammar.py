@@ -12,14 +12,14 @@ The grammar (see README, "Writing a model"):
 from dataclasses import fields, replace
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from torch import nn
 
 from runner.config.arguments import check_arguments, is_int
 from runner.config.model_spec import LayerSpec, ModelSpec, Node, RefSpec, SeqSpec
 from runner.config.schema import ModelConfig
-from runner.config.shapes import check_features, check_sizes
+from runner.config.shapes import check_budget, check_features, check_sizes
 from runner.config.ties import parse_ties
 from runner.config.values import error_key, error_text
 from runner.errors import Problems, did_you_mean, one_of
@@ -41,7 +41,11 @@ def parse_model(model_cfg: DictConfig) -> ModelSpec:
 
 def parse_model_section(cfg: DictConfig, problems: Problems) -> ModelSpec | None:
     try:
-        resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+        resolved = (
+            OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+            if isinstance(cfg, DictConfig | ListConfig)
+            else cfg  # a file's config with no model section, or a bare value for one
+        )
     except MissingMandatoryValue as e:
         problems.add(error_key("model", e), "required, and no value was given")
         return None
@@ -79,6 +83,8 @@ def parse_model_section(cfg: DictConfig, problems: Problems) -> ModelSpec | None
     ties = parse_ties(raw.get("tie") or [], problems)
     spec = ModelSpec(net, parser.shared, input_shape, raw.get("num_outputs"), ties)
     _check_lazy_has_input(spec, parser.lazy_paths, problems)
+    if not check_budget(spec, problems):  # before any walk over the expanded model
+        return None
     return replace(spec, shapes_verified=check_features(spec, problems))
 
 
@@ -126,6 +132,7 @@ class _ModelParser:
 
     def sequence(self, raw: list[Any], path: str) -> SeqSpec | None:
         children: list[tuple[str, Node]] = []
+        used: set[str] = set()  # the names so far (a set: a repeat adds up to MAX_REPEAT)
         ok = True
         for i, item in enumerate(raw):
             item_path = f"{path}[{i}]"
@@ -134,9 +141,10 @@ class _ModelParser:
                 ok = False
                 continue
             for name in self._child_names(item, item_path, start=len(children)):
-                if name in {n for n, _ in children}:
+                if name in used:
                     self.problems.add(f"{item_path}.name", f"child name {name!r} is used twice")
                     ok = False
+                used.add(name)
                 children.append((name, node))
         return SeqSpec(path, tuple(children)) if ok else None
 

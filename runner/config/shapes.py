@@ -1,4 +1,5 @@
-"""Static shape check: feature sizes along Linear-like layers, before anything is built.
+"""Static checks before anything is built: the model's size in modules (a budget over every
+repeat and block copy), and feature sizes along Linear-like layers.
 
 Only what is certain is checked: a layer's declared input size against the output size of the
 last layer before it, through layers that keep the feature size (activations, dropout, …).
@@ -32,6 +33,51 @@ _CHANGE_FEATURES = (nn.MultiheadAttention, nn.GLU)
 _KEEPS_FEATURES = (nn.Identity, CenteredLayer)
 
 Features = tuple[int, str] | None  # (size, where it came from), or unknown
+# Modules in the whole model once every repeat and block is copied: each is a Python object built
+# one by one (~0.25 ms each for a Linear), and a 56 KB file could otherwise ask for 10^8.
+MAX_MODULES = 20_000
+
+
+def check_budget(spec: ModelSpec, problems: Problems) -> bool:
+    """Add a problem when the expanded model has more than MAX_MODULES modules; counted on the
+    spec, where a block used N times is one node. Returns False when it is over."""
+    counts: dict[int, int] = {}  # id(node) → modules it expands to, each node counted once
+    total = _count(spec.net, counts) + sum(_count(node, counts) for node in spec.shared.values())
+    if total <= MAX_MODULES:
+        return True
+    nodes = {id(n): n for n in _nodes(spec)}
+    heavy = sorted(
+        ((c, nodes[i].path) for i, c in counts.items() if i in nodes and c > 1), reverse=True
+    )
+    largest = ", ".join(f"{path} {count:,}" for count, path in heavy[:3])
+    problems.add(
+        "model",
+        f"{total:,} modules once every repeat and block is copied; allowed: at most "
+        f"{MAX_MODULES:,}, counted before building (the largest: {largest}); lower a repeat",
+    )
+    return False
+
+
+def _count(node: Node, counts: dict[int, int]) -> int:
+    if id(node) not in counts:
+        if isinstance(node, SeqSpec):  # the Sequential itself and every child copy
+            counts[id(node)] = 1 + sum(_count(child, counts) for _, child in node.children)
+        else:  # a layer; a reference is the one shared instance, counted once in spec.shared
+            counts[id(node)] = 1 if isinstance(node, LayerSpec) else 0
+    return counts[id(node)]
+
+
+def _nodes(spec: ModelSpec) -> list[Node]:
+    """Every distinct node of the spec (a block's node once, however often it is used)."""
+    seen: dict[int, Node] = {}
+    stack: list[Node] = [spec.net, *spec.shared.values()]
+    while stack:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen[id(node)] = node
+            if isinstance(node, SeqSpec):
+                stack.extend(child for _, child in node.children)
+    return list(seen.values())
 
 
 def check_features(spec: ModelSpec, problems: Problems) -> bool:

@@ -11,7 +11,9 @@ helpers in `values`; the checked sections are parsed by `sections`.
 from dataclasses import dataclass, field
 from typing import Any
 
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from runner.config.arguments import is_int
 from runner.config.device import ACCELERATORS, DeviceSpec, parse_device, place
@@ -27,10 +29,11 @@ from runner.config.sections import (
     parse_sweep,
     parse_training,
 )
-from runner.config.training import check_training
+from runner.config.training import check_sections, check_training
 from runner.config.tree import compose, plain
 from runner.config.values import UNRESOLVED, resolve, show
-from runner.errors import Problems, did_you_mean, one_of
+from runner.config.yaml_files import MAX_DEPTH
+from runner.errors import ConfigError, Problems, did_you_mean, first_line, one_of
 
 TASKS = ("train", "inspect", "export", "eval")
 EVAL_SPLITS = ("test", "val", "train")
@@ -206,6 +209,53 @@ def parse_build(cfg: DictConfig) -> tuple[ModelSpec, InitSpec, DeviceSpec]:
     problems.raise_if_any()
     assert model is not None
     return model, init, device
+
+
+# The sections a file's config is rebuilt with: the network (model, init, device), the module
+# around it (optim, trainer) and the data it was trained on, which task=eval may evaluate on.
+EMBEDDED = ("data", "optim", "trainer")
+
+
+def check_embedded(config: dict[str, Any], task: str, where: str) -> None:
+    """A config read from a file (a checkpoint's, an export's metadata), given the checks the
+    command line gets for every section a file's model is rebuilt and evaluated with, before
+    anything is built. Raises ConfigError, each problem as `<where>: embedded <key>: …`."""
+    problems = Problems()
+    try:
+        if _depth(config) > MAX_DEPTH + 1:  # the model section sits one level below the root
+            raise ValueError(f"nested deeper than {MAX_DEPTH} lists and mappings")
+        cfg = OmegaConf.create(config)
+    except (ValueError, OmegaConfBaseException) as e:
+        raise ConfigError([f"{where}: embedded config: unreadable ({first_line(e)})"]) from None
+    seed = cfg.get("seed")
+    if seed is not None and not (is_int(seed) and 0 <= seed < 2**32):
+        problems.add("seed", f"expected an integer from 0 to 4294967295; got {seed!r}")
+    _, _, device = _parse_build(cfg, problems)
+    check_sections(cfg, problems, device, EMBEDDED)
+    if not problems.items:
+        kind = getattr(get_class(str(cfg.data["_target_"])), "task", "regression")
+        if kind != task:
+            problems.add("task", f"{task!r}, but its data ({cfg.data['_target_']}) is {kind}")
+    raise_prefixed(problems, f"{where}: embedded ")
+
+
+def raise_prefixed(problems: Problems, prefix: str) -> None:
+    """Problems.raise_if_any, each problem prefixed (`ckpt_path: 'f.ckpt': embedded `)."""
+    if problems.items:
+        raise ConfigError([prefix + p for p in problems.items])
+
+
+def _depth(value: Any) -> int:
+    """How deep lists and mappings nest in plain data (without recursion: a file may nest
+    them deeper than Python's stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _parse_build(

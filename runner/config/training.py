@@ -93,7 +93,7 @@ DEFAULTS = {
 def check_training(cfg: DictConfig, problems: Problems, device: DeviceSpec) -> None:
     """Problems in the data, optim, trainer, stats and logger groups and the device's strategy,
     found before anything runs."""
-    import pytorch_lightning as pl  # only for a training run: inspect never loads Lightning
+    # Only for a training run: inspect never loads Lightning.
     from pytorch_lightning.strategies import StrategyRegistry
 
     # Lightning's names, not a list of ours: the installed version and any strategy a user
@@ -119,6 +119,16 @@ def check_training(cfg: DictConfig, problems: Problems, device: DeviceSpec) -> N
                     "LearningRateMonitor writes to a logger, and logger=none chooses none; "
                     "choose one, e.g. logger=csv",
                 )
+    check_sections(cfg, problems, device, ("data", "optim", "trainer", "stats", "logger"))
+
+
+def check_sections(
+    cfg: DictConfig, problems: Problems, device: DeviceSpec, keys: tuple[str, ...]
+) -> None:
+    """The training sections named in `keys`, each by its own check; an absent or mistyped
+    section is named with the option to choose (a checkpoint's config gets the same checks)."""
+    import pytorch_lightning as pl
+
     checks: dict[str, Callable[[dict[str, Any], Problems], None]] = {
         "data": check_data,
         "optim": check_optim,
@@ -128,10 +138,10 @@ def check_training(cfg: DictConfig, problems: Problems, device: DeviceSpec) -> N
         "stats": _check_stats,
         "logger": check_loggers,
     }
-    for key, check in checks.items():
+    for key in keys:
         section = resolve(cfg, key, problems)
         if isinstance(section, dict):
-            check(section, problems)
+            checks[key](section, problems)
         elif section is None and key == "logger":  # logger=none, logger=[]: no logger
             continue
         elif section is not UNRESOLVED:

@@ -1,5 +1,7 @@
-"""Config files with a YAML mistake (a syntax error, a tab, a duplicate key) are reported as the
-file, the line and the problem, with no traceback.
+"""Config files with a YAML mistake (a syntax error, a tab, a duplicate key), or past what a
+config needs (bytes that are not UTF-8, aliases expanding past MAX_NODES, nesting past MAX_DEPTH)
+are reported as the file, the line and the problem, with no traceback, before OmegaConf expands
+anything (it copies every alias: a 500-byte file can ask for 10^9 nodes).
 
 Hydra reads `file://` config folders (the shipped conf/ and `--config-dir`) through its
 FileConfigSource, and a YAML error there escapes as a traceback. This subclass reports it as
@@ -7,6 +9,7 @@ a compact Hydra error instead. It keeps Hydra's class name: Hydra registers conf
 name and keeps the one it already has, so whichever registers first, this one stays.
 """
 
+import os
 from typing import Any
 
 import yaml
@@ -14,14 +17,75 @@ from hydra._internal.core_plugins.file_config_source import FileConfigSource as 
 from hydra._internal.sources_registry import SourcesRegistry
 from hydra.errors import ConfigCompositionException
 
+MAX_NODES = 100_000  # values, lists and mappings once every alias is expanded
+MAX_DEPTH = 64  # lists and mappings inside each other (a `seq` in a `seq` is two); OmegaConf
+# recurses per level and fails past about 90 (Hydra's merge adds its own frames)
+
 
 class FileConfigSource(_HydraFileSource):
     def load_config(self, config_path: str) -> Any:
+        where = f"{self.path}/{self._normalize_file_name(config_path)}"
         try:
+            check_bounds(_read(os.path.join(self.path, self._normalize_file_name(config_path))))
             return super().load_config(config_path)
         except yaml.YAMLError as e:
-            where = f"{self.path}/{self._normalize_file_name(config_path)}"
             raise ConfigCompositionException(f"config error: {describe(e, where)}") from None
+        except OutOfBounds as e:
+            raise ConfigCompositionException(f"config error: {where}{e}") from None
+
+
+class OutOfBounds(ValueError):
+    """A file past a limit: its text says where (`, line 3, column 5: …`)."""
+
+
+def _read(path: str) -> str:
+    """The file as text, or OutOfBounds: `, line N, column M: not UTF-8 text …`."""
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise OutOfBounds(
+            f", line {line}, column {column}: not UTF-8 text (byte 0x{data[e.start]:02x}); "
+            "allowed: UTF-8 only; save the file as UTF-8"
+        ) from None
+
+
+def check_bounds(text: str) -> None:
+    """Raise OutOfBounds when `text`, every alias expanded, has more than MAX_NODES nodes or
+    nests deeper than MAX_DEPTH; counted on the parser's events (no recursion, nothing copied):
+    an alias adds its anchor's nodes, and its depth below where it stands."""
+    count, depth, reach = 0, 0, 0
+    open_at: list[list[Any]] = []  # [anchor, count at its start, its level, deepest inside]
+    anchors: dict[str, tuple[int, int]] = {}  # anchor → (nodes, levels it spans)
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent) and event.anchor in anchors:
+            nodes, levels = anchors[event.anchor]
+            count, reach = count + nodes, depth + levels
+        elif isinstance(event, yaml.ScalarEvent):
+            count, reach = count + 1, depth
+            if event.anchor:
+                anchors[event.anchor] = (1, 0)
+        elif isinstance(event, yaml.CollectionStartEvent):
+            count, depth, reach = count + 1, depth + 1, depth + 1
+            open_at.append([event.anchor, count - 1, depth, depth])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, start, level, inside = open_at.pop()
+            if anchor:
+                anchors[anchor] = (count - start, inside - level + 1)
+            depth, reach = depth - 1, inside
+        if open_at:
+            open_at[-1][3] = max(open_at[-1][3], reach)
+        if count > MAX_NODES or reach > MAX_DEPTH:
+            mark = event.start_mark
+            what = (
+                f"{count:,} values once its aliases are expanded; allowed: at most {MAX_NODES:,}"
+                if count > MAX_NODES
+                else f"nested {reach} lists and mappings deep; allowed: at most {MAX_DEPTH}"
+            )
+            raise OutOfBounds(f", line {mark.line + 1}, column {mark.column + 1}: {what}")
 
 
 def describe(e: yaml.YAMLError, where: str) -> str:

@@ -2,12 +2,11 @@
 so a model too large for the target device fails with the bytes it would need, not with the
 allocator's error halfway through the build."""
 
-import os
-
 import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
 
+from runner.config.data import host_memory_available
 from runner.errors import ConfigError
 
 
@@ -40,19 +39,7 @@ def available(device: torch.device) -> int | None:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free)
-    if device.type != "cpu":
-        return None
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    return host_memory_available() if device.type == "cpu" else None
 
 
 def _named_tensors(net: nn.Module) -> list[tuple[str, torch.Tensor]]:

@@ -1,10 +1,7 @@
-"""In-memory datasets as LightningDataModules, batched by slicing tensors on the device.
-
-No per-sample `__getitem__` and default collate: the tensors move to the training device once,
-and each batch is one index gather (training) or one slice (evaluation). Training order is a
-permutation drawn from (seed, epoch), with the epoch read from the trainer when an epoch starts;
-under DDP each rank takes its own disjoint, equal-sized part of that permutation.
-"""
+"""In-memory datasets as LightningDataModules, batched by slicing tensors on the device: they
+move there once, and each batch is one index gather (training) or one slice (evaluation), with
+no per-sample `__getitem__` or collate. Training order is a permutation drawn from (seed, epoch
+as the trainer reads it); under DDP each rank takes its own equal-sized part of it."""
 
 import itertools
 import math
@@ -33,6 +30,11 @@ class InMemoryData(pl.LightningDataModule):
 
     def make(self) -> Batch:
         raise NotImplementedError
+
+    @classmethod
+    def values_per_sample(cls, args: dict[str, Any]) -> int | None:
+        """Numbers per sample (input, target), to size the data before allocating; None: unknown."""
+        return None
 
     def fit(self, X: torch.Tensor, y: torch.Tensor) -> None:
         """Learn any preprocessing from the training split (digits: its mean and std)."""
@@ -99,11 +101,8 @@ def _tensors(batch: Any) -> Iterator[torch.Tensor]:
 
 class Batches:
     """An iterable of (x, y) batches over one split; Lightning takes it as a dataloader.
-
-    Resumable: Lightning saves `state_dict()` with every checkpoint, so a run resumed from a
-    checkpoint taken in the middle of an epoch continues that epoch's order where it stopped
-    rather than starting the epoch over.
-    """
+    Resumable: Lightning saves `state_dict()` with every checkpoint, so a run resumed in the
+    middle of an epoch continues that epoch's order where it stopped."""
 
     def __init__(self, data: InMemoryData, split: str, shuffle: bool):
         self.data, self.split, self.shuffle = data, split, shuffle
@@ -188,14 +187,11 @@ class Batches:
 
 
 class RandomData(InMemoryData):
-    """Standard-normal inputs of the model's input shape; targets from a fixed random teacher.
-
-    The teacher (flatten → Linear → tanh → Linear, drawn from `seed`) gives targets with the
-    model's output shape, which the runner sets as `output_shape` before training. Inputs are
-    centred, so no first-layer ReLU unit is off for every sample (uniform [0, 1) inputs, the
-    book's `torch.rand`, left whole rgnet blocks without gradient), and targets are
-    standardized, so a loss of 1.0 is what predicting the mean gets: below it, the model learned.
-    """
+    """Standard-normal inputs of the model's input shape; targets from a fixed random teacher
+    (flatten → Linear → tanh → Linear, drawn from `seed`) in the model's output shape, which the
+    runner sets as `output_shape` before training. Inputs are centred, so no first-layer ReLU
+    unit is off for every sample (the book's uniform `torch.rand` left whole rgnet blocks
+    without gradient); targets are standardized: a loss of 1.0 is predicting the mean."""
 
     def __init__(
         self,
@@ -211,6 +207,10 @@ class RandomData(InMemoryData):
         self.input_shape = tuple(input_shape)
         self.num_samples, self.hidden = num_samples, hidden
         self.output_shape: tuple[int, ...] | None = None
+
+    @classmethod
+    def values_per_sample(cls, args: dict[str, Any]) -> int | None:
+        return math.prod(args["input_shape"]) + 1  # at least one target value
 
     def make(self) -> Batch:
         assert self.output_shape is not None, "set output_shape from the model first"
@@ -239,11 +239,11 @@ class SyntheticRegression(InMemoryData):
         seed: int = 0,
     ):
         super().__init__(batch_size, val_fraction, test_fraction, seed)
-        self.w, self.b, self.noise, self.num_samples = torch.tensor(w), b, noise, num_samples
+        self.w = torch.tensor(w, dtype=torch.float32)  # YAML [2, 3] is ints
+        self.b, self.noise, self.num_samples = b, noise, num_samples
 
     def learned(self, net: torch.nn.Module) -> dict[str, Any] | None:
-        """The book's point: the learned w and b next to the true ones, when `net` is one
-        Linear layer (alone or in a Sequential); None for any other model."""
+        """The learned w and b next to the true ones, for one Linear layer; else None."""
         linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
         if len(linears) != 1 or sum(1 for _ in net.parameters()) > 2:
             return None
@@ -256,6 +256,10 @@ class SyntheticRegression(InMemoryData):
             "b": float(linear.bias.detach().reshape(-1)[0]),
             "b_true": float(self.b),
         }
+
+    @classmethod
+    def values_per_sample(cls, args: dict[str, Any]) -> int | None:
+        return len(args["w"]) + 1
 
     def make(self) -> Batch:
         g = torch.Generator().manual_seed(self.seed)

@@ -21,6 +21,7 @@ from runner.config.tree import plain
 from runner.errors import ConfigError
 from runner.trackers.tracking import Trackers, ended
 from runner.train.data import InMemoryData, RandomData
+from runner.train.fits import check_fits
 from runner.train.module import RunnerModule, output_shape
 from runner.train.reload import load_checkpoint_of
 from runner.train.trainer import trainer_arguments, trainer_placement
@@ -128,25 +129,19 @@ def _data_section(
 
 
 def _check_fits(module: RunnerModule, data: InMemoryData, origin: str) -> None:
-    """The data must be of the checkpoint's kind (classification or regression) and shape."""
+    """The data must be of the checkpoint's kind (classification or regression), sample shape
+    and targets (runner.train.fits)."""
     trained = module.hparams["config"]
     kind = module.hparams.get("task", "regression")
-    problems = []
     if data.task != kind:
-        problems.append(
-            f"data: {origin} is {data.task} data, but the checkpoint's model was trained for "
-            f"{kind} (data={_name(trained['data'])}); choose data of the same kind"
+        raise ConfigError(
+            [
+                f"data: {origin} is {data.task} data, but the checkpoint's model was trained "
+                f"for {kind} (data={_name(trained['data'])}); choose data of the same kind"
+            ]
         )
-    data.setup("test")
-    sample = list(data.splits["test"][0].shape[1:])
-    expected = list(trained["model"]["input_shape"])
-    if not problems and sample != expected:
-        problems.append(
-            f"data: {origin} has samples of shape {sample}, but the checkpoint's model takes "
-            f"{expected}; choose data of that shape"
-        )
-    if problems:
-        raise ConfigError(problems)
+    expected = trained["model"]["input_shape"]
+    check_fits(data, module.net, expected, origin, model="the checkpoint's model.input_shape")
 
 
 def _name(data: dict[str, Any]) -> str:

@@ -27,6 +27,7 @@ from runner.train.compiled import compile_failure
 from runner.train.data import RandomData
 from runner.train.evaluate import evaluate
 from runner.train.failures import forget_handover, handed_over
+from runner.train.fits import check_fits
 from runner.train.module import RunnerModule, output_shape
 from runner.train.trainer import trainer_arguments, trainer_placement
 
@@ -136,6 +137,10 @@ def _build(spec: RunSpec, data: Any, placement: Placement) -> RunnerModule:
     if isinstance(data, RandomData):
         data.output_shape = shape  # its teacher network answers in the model's shape
     data.steps_per_batch = module.steps_per_batch
+    origin = f"the data ({type(data).__name__})"
+    check_fits(data, module.net, spec.model.input_shape or (), origin)
+    if distributed:  # spawned workers get the data module pickled: without its splits
+        data.splits = {}
     return module
 
 

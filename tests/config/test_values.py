@@ -393,3 +393,24 @@ def test_the_cli_exits_2_naming_the_key_without_a_traceback(cli, args, message):
     assert result.returncode == 2, result.stderr[-2000:]
     assert message in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_data_arguments_are_checked_by_their_annotated_list_types(compose):
+    with pytest.raises(ConfigError) as refused:
+        parse_run(compose("data=synthetic", "data.w=abc"))
+    assert refused.value.problems == [
+        "data.w: SyntheticRegression expects a list of float for w; got 'abc'"
+    ]
+
+
+def test_data_too_large_for_the_memory_is_refused_before_allocating(compose, monkeypatch):
+    from runner.config import data
+
+    monkeypatch.setattr(data, "host_memory_available", lambda: 2**30)  # 1 GiB
+    with pytest.raises(ConfigError) as refused:
+        parse_run(compose("data.num_samples=100000000"))  # 20 inputs + 1 target each
+    assert refused.value.problems == [
+        "data.num_samples: 100,000,000 samples of 21 values need about 15.6 GiB in memory (made "
+        "and split), but 1.0 GiB are available; allowed: at most 6,391,320 samples here"
+    ]
+    parse_run(compose("data.num_samples=6000000"))

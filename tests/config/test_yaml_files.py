@@ -55,3 +55,63 @@ def test_a_model_file_that_is_not_a_mapping_says_what_it_is(cli, tmp_path):
         in done.stderr
     )
     assert "Traceback" not in done.stderr
+
+
+def _bomb() -> str:
+    """A billion laughs: 10 aliases of 10 aliases … nine levels deep, 10^9 values expanded."""
+    lines = ["input_shape: [4]", "net: [ReLU]", "x:", "  a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        lines.append(f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def _deep(levels: int) -> str:
+    entry = "ReLU"
+    for _ in range(levels):
+        entry = "{seq: [" + entry + "]}"
+    return f"input_shape: [4]\nnet: [{entry}]\n"
+
+
+BOUNDED = {
+    "alias bomb": (
+        _bomb().encode(),
+        "bomb.yaml, line 8, column 47: 101,247 values once its aliases are expanded; allowed: "
+        "at most 100,000",
+    ),
+    "not UTF-8": (
+        "# café\nnet: [ReLU]\n".encode("latin-1"),
+        "latin.yaml, line 1, column 6: not UTF-8 text (byte 0xe9); allowed: UTF-8 only",
+    ),
+    "nested 400 deep": (
+        _deep(400).encode(),
+        "deep.yaml, line 2, column 224: nested 65 lists and mappings deep; allowed: at most 64",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BOUNDED)
+def test_a_file_past_a_bound_names_its_line_within_seconds(tmp_path, case):
+    import time
+
+    from hydra.errors import ConfigCompositionException
+
+    import runner
+
+    data, message = BOUNDED[case]
+    name = message.split(",")[0].removesuffix(".yaml")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / f"{name}.yaml").write_bytes(data)
+    start = time.perf_counter()
+    with pytest.raises(ConfigCompositionException, match=re.escape(message)):
+        runner.compose([f"model={name}", f"hydra.searchpath=[file://{tmp_path}]"])
+    assert time.perf_counter() - start < 10  # was 30-90 s (a loaded machine: slack)
+
+
+def test_nesting_and_aliases_within_the_bounds_are_read(tmp_path):
+    import runner
+
+    (tmp_path / "model").mkdir()
+    text = _deep(30) + "x: &x [[1, 2]]\ny: [*x, *x]\n"
+    (tmp_path / "model" / "ok.yaml").write_text(text)
+    cfg = runner.compose(["model=ok", f"hydra.searchpath=[file://{tmp_path}]"])
+    assert cfg.model.y == [[[1, 2]], [[1, 2]]]

@@ -49,3 +49,23 @@ def test_a_net_without_parameters_is_inspected_and_refused_for_training(compose,
         match=r"model\.net: the network has no parameters, so there is nothing to train",
     ):
         run(compose(*no_params), tmp_path / "train")
+
+
+def test_the_whole_model_has_a_module_budget_counted_before_building(compose):
+    import time
+
+    # a = ReLU × 10,000 and b = a × 10,000: each repeat is within its limit, the model is not
+    bomb = (
+        "+model.blocks={a: [{type: ReLU, repeat: 10000}], b: [{block: a, repeat: 10000}]}",
+        "model.net=[{block: b}]",
+        "model.num_outputs=null",
+    )
+    start = time.perf_counter()
+    with pytest.raises(ConfigError) as refused:
+        runner.build_net(compose("model=mlp", *bomb))
+    assert time.perf_counter() - start < 10  # was 30-90 s (a loaded machine: slack)
+    assert refused.value.problems == [
+        "model: 100,010,002 modules once every repeat and block is copied; allowed: at most "
+        "20,000, counted before building (the largest: model.net 100,010,002, model.blocks.b "
+        "100,010,001, model.blocks.a 10,001); lower a repeat"
+    ]

@@ -1,0 +1,60 @@
+"""The data and the model checked against each other, before fit and before eval: one sample's
+shape, and the model's outputs against the targets (task=eval checks the kind of task first).
+A regression target of another shape would broadcast against the output into a loss that means
+nothing; a class label past the outputs fails inside the loss."""
+
+from collections.abc import Sequence
+
+import torch
+
+from runner.errors import ConfigError
+from runner.train.data import InMemoryData
+from runner.train.module import output_shape  # the one probe of a net's output shape
+
+
+def check_fits(
+    data: InMemoryData,
+    net: torch.nn.Module,
+    input_shape: Sequence[int],
+    origin: str,
+    model: str = "model.input_shape",
+) -> None:
+    """Raise ConfigError unless `data` (`origin` names it: `the data (Digits)`) has samples of
+    `input_shape` (`model` names where that shape comes from) and targets that `net`'s outputs
+    match (as many classes, or the regression target's shape). Sets the data up (its splits
+    are made once and kept)."""
+    data.setup("fit")
+    X, y = data.splits["train"]  # never empty (the validator checks the fractions)
+    sample, expected = list(X.shape[1:]), list(input_shape)
+    if sample != expected:
+        raise ConfigError(
+            [
+                f"data: {origin} has samples of shape {sample}, but {model} is {expected}; "
+                f"allowed: data whose samples are {expected}, or a model for {sample}"
+            ]
+        )
+    out = list(output_shape(net, expected))[1:]
+    if data.task == "classification":  # every split's labels: a class may be in one only
+        y = torch.cat([t for _, t in data.splits.values()])
+    problem = _targets_problem(out, y, data.task, origin)
+    if problem:
+        raise ConfigError([problem])
+
+
+def _targets_problem(out: list[int], y: torch.Tensor, kind: str, origin: str) -> str | None:
+    if kind == "classification":
+        classes = int(y.max()) + 1 if len(y) else 0
+        if len(out) == 1 and out[0] >= classes:
+            return None
+        return (
+            f"model: outputs {out} per sample, but {origin} has labels 0 to {classes - 1}; "
+            f"allowed: one output per class, [{classes}] (model.num_outputs={classes})"
+        )
+    target = list(y.shape[1:])
+    if out == target:
+        return None
+    hint = f" (model.num_outputs={target[0]})" if len(target) == 1 else ""
+    return (
+        f"model: outputs {out} per sample, but {origin} has targets of shape {target}, "
+        f"which the loss would broadcast against them; allowed: outputs of shape {target}{hint}"
+    )
