@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from runner.config.sections import parse_sweep
 from runner.errors import Interrupted
-from runner.sweep.stop import SweepStop, resume_hint, say, watch
+from runner.sweep.stop import SweepStop, release, resume_hint, say, watch
 from runner.sweep.summary import write_summary
 from runner.trackers.tracking import prepare_sweep
 
@@ -41,6 +41,7 @@ class SweepSummary(Callback):
         sweep_dir = _sweep_dir(config)
         summary = write_summary(sweep_dir, _objective(config))
         _stop_if_asked()  # one that came while the summary was written
+        release()
         records, failed = summary.records, summary.failed
         say(f"sweep: {len(records)} job(s) in {sweep_dir}; summary: {sweep_dir / 'summary.md'}")
         best = summary.best

@@ -9,6 +9,7 @@ as interrupted, and a `.stop` file in the sweep directory keeps them from starti
 """
 
 import contextlib
+import fcntl
 import logging
 import os
 import shlex
@@ -27,6 +28,7 @@ from runner.rundir import LOCK, in_use
 
 log = logging.getLogger("runner")
 
+SWEEP_LOCK = ".runner-sweep.lock"  # held by the launching process while the sweep runs
 STOP_FILE = ".stop"  # in the sweep directory: the signal's name, while a parallel sweep stops
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 WORKER_GRACE_S = 60.0  # how long a parallel sweep's jobs get to record themselves
@@ -39,12 +41,14 @@ class SweepStop:
     planned: int | None = None  # the number of jobs, where the sweeper says it up front
     objective: str = DEFAULT_OBJECTIVE
     signum: int | None = None  # the signal that stops the sweep, once one came
+    lock: int | None = None  # the sweep directory's lock, held while the sweep runs
 
 
 def watch(config: DictConfig, in_process: bool) -> None:
     """Called as the sweep starts: where it writes, how many jobs it plans, and the signal
     handlers of the launching process (main thread only; Python allows no other)."""
     SweepStop.sweep_dir = Path(str(config.hydra.sweep.dir))
+    _hold(SweepStop.sweep_dir)
     SweepStop.planned = planned_jobs(config)
     SweepStop.objective = parse_sweep(config.get("sweep")).objective
     SweepStop.signum = None
@@ -54,6 +58,35 @@ def watch(config: DictConfig, in_process: bool) -> None:
     handler = _note if in_process else _stop_workers
     for signum in SIGNALS:
         signal.signal(signum, handler)
+
+
+def _hold(sweep_dir: Path) -> None:
+    """One sweep per directory at a time: a second one into a live sweep's directory is
+    refused before it launches anything (it dropped a job and merged the two summaries)."""
+    release()
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(sweep_dir / SWEEP_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        owner = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        say(
+            f"config error: hydra.sweep.dir: {str(sweep_dir)!r} is in use by a live sweep "
+            f"(pid {owner}); give this sweep its own hydra.sweep.dir, or wait for that one to "
+            "end (then sweep.resume=true adds to it)"
+        )
+        sys.exit(2)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    SweepStop.lock = fd
+
+
+def release() -> None:
+    """Let go of the sweep directory (the process's end does it too)."""
+    if SweepStop.lock is not None:
+        os.close(SweepStop.lock)
+        SweepStop.lock = None
 
 
 def requested(sweep_dir: Path) -> int | None:

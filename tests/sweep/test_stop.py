@@ -88,3 +88,36 @@ def test_a_signal_to_a_parallel_launcher_stops_its_workers(tmp_path):
     written = [c.stat().st_mtime_ns for c in checkpoints]
     time.sleep(3)  # no worker trains on behind the stopped sweep
     assert [c.stat().st_mtime_ns for c in checkpoints] == written
+
+
+def test_a_second_sweep_into_a_live_sweeps_directory_is_refused_before_it_launches(tmp_path):
+    first, sweep_dir, log = start(tmp_path, "seed=1,2", "trainer.max_epochs=2000")
+    wait_for(lambda: "fit: " in log.read_text())
+    second = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "-m",
+            "seed=7,8",
+            "device=cpu",
+            f"hydra.sweep.dir={sweep_dir}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=120) == 143
+    assert second.returncode == 2
+    assert f"hydra.sweep.dir: '{sweep_dir}' is in use by a live sweep" in second.stderr
+    assert "Traceback" not in second.stderr
+    jobs = [d.name for d in sweep_dir.iterdir() if d.name.isdigit()]
+    assert jobs == ["0"]  # the second wrote no job of its own
+    assert read_result(sweep_dir / "0")["overrides"] == [
+        "seed=1",
+        "trainer.max_epochs=2000",
+        "device=cpu",
+    ]
