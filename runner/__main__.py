@@ -5,20 +5,28 @@ Nothing heavy is imported here, so `--help` and `--cfg job` answer without loadi
 
 import os
 import re
+import signal
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from runner.config import config_dir, group_options, schema
-from runner.errors import RAISED_IN_RUN, stamped
+from runner.errors import RAISED_IN_RUN, Interrupted, stamped
 
 schema.register()
 group_options.install()  # --help lists the groups without one repository copy per group
 
 
+_started: list[Path] = []  # the run directories whose task function started in this process
+
+
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
 def _app(cfg: DictConfig) -> float | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    _started.append(Path(HydraConfig.get().runtime.output_dir))  # before torch loads
     from runner.cli import main as run_main
 
     return run_main(cfg)  # a sweep's search (Optuna) minimizes what a job returns
@@ -31,9 +39,22 @@ def main() -> None:
     traceback (that is a bug to report). HYDRA_FULL_ERROR=1 still shows every traceback."""
     was = os.environ.get("HYDRA_FULL_ERROR")
     _sweep_started(reset=True)  # called again in one process: an earlier sweep is over
+    _started.clear()
+    if "runner.sweep.stop" in sys.modules:
+        stop_state = sys.modules["runner.sweep.stop"].SweepStop
+        stop_state.signum, stop_state.sweep_dir = None, None
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises, and this decides what is shown
+    # A signal before a run takes it over (while Hydra composes, while torch loads): one line
+    # and 128 + the signal, as during a run (runner.cli, runner.sweep.stop install their own).
+    handlers = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         _app()
+        _sweep_stopped(None)  # a signal during the summary, after the last job
+    except Interrupted as stop:  # a signal stopped a sweep (its summary so far) or Hydra
+        _sweep_stopped(stop)
+        _record_early_stop(stop)
+        print(stamped(f"interrupted by {stop.name} before the run started"), file=sys.stderr)
+        sys.exit(128 + stop.signum)
     except Exception as e:
         if was == "1" or getattr(e, RAISED_IN_RUN, False):  # the run's own: runner.cli marks it
             raise
@@ -43,10 +64,41 @@ def main() -> None:
         print(stamped(f"config error: {_message(e)}"), file=sys.stderr)
         sys.exit(2)
     finally:  # called again in the same process (a test, a notebook): as the caller had it
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
         if was is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
         else:
             os.environ["HYDRA_FULL_ERROR"] = was
+
+
+def _sweep_stopped(stop: Interrupted | None) -> None:
+    """The end of a sweep that a signal stopped: the summary so far, how to finish it, and
+    128 + the signal as exit code."""
+    module = sys.modules.get("runner.sweep.stop")
+    signum = stop.signum if stop is not None else None
+    if module is not None and signum is None:
+        signum = module.SweepStop.signum
+    if module is None or signum is None or module.SweepStop.sweep_dir is None:
+        return
+    module.stopped(signum)
+    sys.exit(128 + signum)
+
+
+def _record_early_stop(stop: Interrupted) -> None:
+    """A run directory that Hydra made before the signal came gets its result.json too."""
+    from runner.rundir import in_use, read_result, write_result
+
+    if not _started:  # Hydra had not made a run directory yet
+        return
+    run_dir = _started[-1]
+    if run_dir.is_dir() and not read_result(run_dir) and not in_use(run_dir):
+        error = f"interrupted by {stop.name} before the run started"
+        write_result(run_dir, {"status": "interrupted", "signal": stop.name, "error": error})
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
 
 
 def _raised_by_a_sweeper(e: BaseException) -> bool:

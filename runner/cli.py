@@ -23,10 +23,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
 from runner.config.sections import parse_sweep
-from runner.errors import RAISED_IN_RUN, ConfigError, Interrupted, RunFailed
+from runner.errors import RAISED_IN_RUN, ConfigError, Interrupted, RunFailed, did_you_mean, one_of
 from runner.run import run
 from runner.rundir import resume_command, write_result
 from runner.sweep import job as sweep_job
+from runner.sweep.stop import requested
 
 log = logging.getLogger("runner")
 
@@ -58,6 +59,8 @@ def main(cfg: DictConfig) -> float | None:
     if hydra_cfg.mode == RunMode.MULTIRUN:
         overrides = tuple(o for o in hydra_cfg.overrides.task if not o.startswith("sweep.resume="))
         job = sweep_job.Job(int(hydra_cfg.job.num), overrides, choices, run_dir)
+    if job is not None and _stopping(job, hydra_cfg):
+        return None
     if job is not None and not _in_process(hydra_cfg):
         _one_gpu_each(cfg, job)
     fields: dict[str, Any] = job.record if job else {}
@@ -124,7 +127,7 @@ def _run(
         if job is not None and not _in_process(hydra_cfg):
             return None  # its own process: the other jobs go on
         if job is not None:
-            _stop_sweep(hydra_cfg)
+            raise  # runner.__main__ stops the sweep, with its summary so far
         sys.exit(128 + e.signum)
     except Exception as e:  # a bug: a run shows its traceback; a sweep records it and goes on
         if job is None:
@@ -149,7 +152,15 @@ def _ended(job: sweep_job.Job | None, what: str, error: Exception, code: int) ->
 
 def _objective(result: dict[str, Any], name: str) -> float | None:
     """The job's value for a search: its final `sweep.objective` metric; None when missing."""
-    value = (result.get("metrics") or {}).get(name)
+    metrics = result.get("metrics") or {}
+    value = metrics.get(name)
+    if name not in metrics and result.get("status") == "ok":  # a typo would rank nothing
+        log.warning(
+            "sweep.objective: the job reported no %r; its metrics: %s%s",
+            name,
+            one_of(metrics) or "none",
+            did_you_mean(name, metrics),
+        )
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
@@ -173,14 +184,25 @@ def _in_process(hydra_cfg: Any) -> bool:
     return "BasicLauncher" in str(hydra_cfg.launcher.get("_target_", ""))
 
 
-def _stop_sweep(hydra_cfg: Any) -> None:
-    from runner.sweep.callback import resume_hint, say
-    from runner.sweep.summary import write_summary
-
-    sweep_dir = Path(str(hydra_cfg.sweep.dir))
-    write_summary(sweep_dir)
-    say(f"sweep: stopped; summary so far: {sweep_dir / 'summary.md'}")
-    say(f"sweep: finish it with: {resume_hint(sweep_dir)}")
+def _stopping(job: sweep_job.Job, hydra_cfg: Any) -> bool:
+    """A job that starts after a signal stopped its sweep: recorded as not run (so that
+    sweep.resume=true runs it), and, in-process, the sweep stops here."""
+    signum = requested(Path(str(hydra_cfg.sweep.dir)))
+    if signum is None:
+        return False
+    name = signal.Signals(signum).name
+    write_result(
+        job.directory,
+        {
+            "status": "interrupted",
+            "signal": name,
+            "error": f"not started: the sweep was stopped by {name}",
+            **job.record,
+        },
+    )
+    if _in_process(hydra_cfg):
+        raise Interrupted(signum)
+    return True
 
 
 def _raise_interrupted(signum: int, frame: Any) -> None:

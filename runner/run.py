@@ -78,6 +78,10 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
             failed = RunFailed(f"cannot write {e.filename or run_dir}: {e.strerror or e}")
             record({"status": "failed", "task": task, "error": str(failed)})
             raise failed from e
+        except SystemExit as e:  # sys.exit() in the user's code (a layer, a data module)
+            failed = RunFailed(f"the run's code called sys.exit({e.code!r}) during task={task}")
+            record({"status": "failed", "task": task, "error": str(failed)})
+            raise failed from e
         except (Interrupted, KeyboardInterrupt) as e:
             _ignore_signals()  # stopping: a second signal must not cut the record short
             stop = e if isinstance(e, Interrupted) else Interrupted(signal.SIGINT)

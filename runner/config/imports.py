@@ -40,6 +40,12 @@ def import_modules(names: Any, problems: Problems) -> None:
             problems.add(key, f"cannot import {name!r}: {e}" + _close_module(name, e.name))
         except Exception as e:  # the user's module raised while it was imported
             problems.add(key, f"importing {name!r} raised {type(e).__name__}: {e}")
+        except SystemExit as e:  # sys.exit() at import: a config error, not the runner's exit
+            problems.add(
+                key,
+                f"importing {name!r} called sys.exit({e.code!r}); a module to "
+                "import must define layers or initializers, not end the program",
+            )
 
 
 def _close_module(name: str, missing: str | None) -> str:

@@ -172,6 +172,8 @@ def _check_trainer(
             f"{show(trainer['compile'])}; allowed: false with FSDP, or a ddp strategy "
             "(device=gpus) with trainer.compile",
         )
+    _check_nodes(trainer.get("num_nodes", 1), problems)
+    _check_ends(trainer, problems)
     k = trainer.get("steps_per_batch", 1)
     fast = k != 1 and RUNNER_VALUES["steps_per_batch"].problem(k) is None
     if fast and trainer.get("accumulate_grad_batches", 1) != 1:
@@ -188,6 +190,43 @@ def _check_trainer(
         problems,
         hidden=tuple(OWNED),
         values=TRAINER_VALUES,
+    )
+
+
+def _check_ends(trainer: dict[str, Any], problems: Problems) -> None:
+    """No epoch limit, no step limit and no time limit: it would train until killed."""
+    forever = trainer.get("max_epochs") == -1 and trainer.get("max_steps", -1) == -1
+    if forever and trainer.get("max_time") is None:
+        problems.add(
+            "trainer.max_epochs",
+            "-1 with trainer.max_steps=-1 never ends; allowed: max_epochs ≥ 1, or "
+            "trainer.max_steps ≥ 1, or a time limit such as +trainer.max_time=00:01:00:00",
+        )
+
+
+def _check_nodes(nodes: Any, problems: Problems) -> None:
+    """More than one node only where a cluster launcher started this process (Lightning's own
+    detection) or NODE_RANK says which node it is: elsewhere the first process waits for the
+    other nodes forever, deaf to SIGTERM while it waits."""
+    if not (isinstance(nodes, int) and not isinstance(nodes, bool) and nodes > 1):
+        return  # Lightning's own check refuses other values
+    import os
+
+    from lightning_fabric.plugins.environments import (
+        LSFEnvironment,
+        MPIEnvironment,
+        SLURMEnvironment,
+        TorchElasticEnvironment,
+    )
+
+    clusters = (TorchElasticEnvironment, SLURMEnvironment, LSFEnvironment, MPIEnvironment)
+    if "NODE_RANK" in os.environ or any(env.detect() for env in clusters):
+        return
+    problems.add(
+        "trainer.num_nodes",
+        f"{nodes} nodes, but no cluster launcher (SLURM, torchrun, LSF, MPI) started this "
+        "process and NODE_RANK is not set, so no other node will join; allowed: 1 here, or "
+        "start every node's process with srun or torchrun (conf/hydra/launcher/slurm.yaml)",
     )
 
 

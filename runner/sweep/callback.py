@@ -3,7 +3,6 @@ launcher: after each job, wherever that job ran, the table so far; when the swee
 table and the plot, one line per outcome, and a non-zero exit when any job failed. Before the
 first job, the experiment trackers' store (MLflow's database) is made once."""
 
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from runner.config.sections import parse_sweep
-from runner.errors import ConfigError, stamped
+from runner.errors import ConfigError, Interrupted
 from runner.sweep.job import hold_sweep
+from runner.sweep.stop import SweepStop, release, resume_hint, say, watch
 from runner.sweep.summary import write_summary
 from runner.trackers.tracking import prepare_sweep
 
@@ -26,6 +26,10 @@ class SweepSummary(Callback):
     started = False
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        launcher = str(config.hydra.launcher.get("_target_", ""))
+        # The sweep's lock first (a live sweep's directory is refused with nothing written),
+        # then a signal stops the sweep whole.
+        watch(config, in_process="BasicLauncher" in launcher)
         overrides = tuple(
             o for o in config.hydra.overrides.task if not o.startswith("sweep.resume=")
         )
@@ -41,16 +45,22 @@ class SweepSummary(Callback):
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             write_summary(_sweep_dir(config), _objective(config), plot=False)
+        _stop_if_asked()  # a signal between in-process jobs: stop before the next one
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        _stop_if_asked()
         sweep_dir = _sweep_dir(config)
         summary = write_summary(sweep_dir, _objective(config))
+        _stop_if_asked()  # one that came while the summary was written
+        release()
         records, failed = summary.records, summary.failed
         say(f"sweep: {len(records)} job(s) in {sweep_dir}; summary: {sweep_dir / 'summary.md'}")
         best = summary.best
         if best is not None:
             value = best.metric(summary.objective)
             say(f"sweep: best by {summary.objective}: job {best.number}, {value:.4g}")
+        elif any(r.status == "ok" for r in records):
+            say(f"sweep: no job reported {summary.objective!r} (sweep.objective): no best job")
         if failed:
             numbers = ", ".join(str(r.number) for r in failed)
             say(f"sweep: {len(failed)} of {len(records)} jobs failed: {numbers}")
@@ -58,16 +68,9 @@ class SweepSummary(Callback):
             sys.exit(1)
 
 
-def say(line: str) -> None:
-    """A line on stderr like the runner's log (the sweep's own process has no job logging)."""
-    print(stamped(line), file=sys.stderr)
-
-
-def resume_hint(sweep_dir: Path) -> str:
-    """The command that resumes this sweep: the same one, with its directory and resume on."""
-    args = [a for a in sys.argv[1:] if not a.startswith(("hydra.sweep.dir=", "sweep.resume="))]
-    parts = [*args, f"hydra.sweep.dir={sweep_dir.resolve()}", "sweep.resume=true"]
-    return " ".join(["python -m runner", *map(shlex.quote, parts)])
+def _stop_if_asked() -> None:
+    if SweepStop.signum is not None:
+        raise Interrupted(SweepStop.signum)  # runner.__main__ writes the summary so far
 
 
 def _sweep_dir(config: DictConfig) -> Path:

@@ -15,14 +15,14 @@ from runner.checkpoint.verify import verify
 from runner.config.device import Placement, resolve_device
 from runner.config.sections import TrainerSpec, TrainingSpec
 from runner.config.spec import RunSpec
-from runner.errors import ConfigError, RunFailed, first_line
+from runner.errors import ConfigError, Interrupted, RunFailed, first_line
 from runner.params.diagnosis import Diagnosis, summarize
 from runner.params.tensors import distinct_parameters
 from runner.rundir import resume_command
 from runner.trackers.tracking import Trackers, ended
 from runner.train.callbacks.assemble import RunCallbacks, assemble_callbacks
 from runner.train.callbacks.checkpoints import AtomicCheckpointIO
-from runner.train.callbacks.lifecycle import skip_empty_hooks
+from runner.train.callbacks.lifecycle import skip_empty_hooks, stop_workers
 from runner.train.compiled import compile_failure
 from runner.train.data import RandomData
 from runner.train.evaluate import evaluate
@@ -190,6 +190,8 @@ def _fit(
         trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
     except RunFailed:
         raise  # the guard's or the compiled forward's own, raised in this process
+    except Interrupted as stop:
+        raise stop_workers(trainer, stop, callbacks.last.path) from None
     except Exception as e:
         failed = handed_over(run_dir)  # a DDP worker's, as the type it raised there
         if failed is None and callbacks.compiling:

@@ -1,6 +1,7 @@
 """`imports: [mypkg.layers]`: the user's registered layers from YAML, and checkpoints that
 name the modules they need without importing them by themselves."""
 
+import json
 import os
 import subprocess
 import sys
@@ -36,6 +37,7 @@ def package(tmp_path_factory):
     (site / name / "__init__.py").write_text("")
     (site / name / "layers.py").write_text(LAYERS)
     (site / name / "broken.py").write_text("raise RuntimeError('no GPU driver')\n")
+    (site / name / "quits.py").write_text("import sys\nsys.exit(3)\n")
     from runner.registry import layers as registry
 
     kept = dict(registry._registered)
@@ -64,6 +66,16 @@ def test_import_mistakes_name_the_entry(package, tmp_path):
         f"imports[1]: importing '{package}.broken' raised RuntimeError: no GPU driver",
         "imports[2]: expected a dotted module name such as mypkg.layers; got 'not a module'",
     ]
+
+
+def test_a_module_that_exits_at_import_is_a_recorded_config_error(package, tmp_path):
+    cfg = runner.compose([f"imports=[{package}.quits]", "device=cpu"])
+    with pytest.raises(runner.ConfigError) as info:
+        run(cfg, tmp_path)
+    problem = f"imports[0]: importing '{package}.quits' called sys.exit(3)"
+    assert info.value.problems[0].startswith(problem)
+    record = json.loads((tmp_path / "result.json").read_text())
+    assert record["status"] == "failed" and record["error"].startswith(problem)
 
 
 def test_a_checkpoint_names_its_imports_and_loads_only_when_allowed(tmp_path, package):

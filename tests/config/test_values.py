@@ -279,7 +279,14 @@ def test_no_key_doubles_its_section(compose):
         ["model=linear", "data=synthetic", "optim=adamw", "init=kaiming", "device=cpu"],
         ["model=mlp", "data=digits", "optim=adam", "init=mixed", "device=cpu"],
         ["model=rgnet", "init=xavier", "device=ddp_cpu", "logger=none"],
-        ["model=mydense", "init=custom", "stats=off", "trainer.max_epochs=-1", "device=cpu"],
+        [
+            "model=mydense",
+            "init=custom",
+            "stats=off",
+            "trainer.max_epochs=-1",
+            "trainer.max_steps=40",
+            "device=cpu",
+        ],
         ["init=normal", "trainer.max_epochs=null", "trainer.max_steps=5", "data.val_fraction=0"],
         ["trainer.gradient_clip_val=0", "trainer.checkpoint_every_n_steps=0"],
         ["device=cpu", "device.devices=auto", "device.strategy=ddp_spawn", "init=constant"],
@@ -414,3 +421,20 @@ def test_data_too_large_for_the_memory_is_refused_before_allocating(compose, mon
         "and split), but 1.0 GiB are available; allowed: at most 6,391,320 samples here"
     ]
     parse_run(compose("data.num_samples=6000000"))
+
+
+def test_a_run_that_can_never_end_or_never_start_is_refused(monkeypatch):
+    """Nothing that ends training, or nodes that will never join: refused before the build
+    (the first trained until killed, the second waited forever, deaf to SIGTERM)."""
+    for name in ("NODE_RANK", "SLURM_NTASKS", "TORCHELASTIC_RUN_ID", "LSB_JOBID"):
+        monkeypatch.delenv(name, raising=False)
+    cfg = runner.compose(["trainer.max_epochs=-1", "+trainer.num_nodes=2", "device=cpu"])
+    with pytest.raises(ConfigError) as info:
+        parse_run(cfg)
+    keys = [p.split(":")[0] for p in info.value.problems]
+    assert keys == ["trainer.num_nodes", "trainer.max_epochs"]
+    assert "no other node will join" in info.value.problems[0]
+    bounded = ["trainer.max_epochs=-1", "+trainer.max_time=00:00:01:00", "+trainer.num_nodes=1"]
+    assert parse_run(runner.compose([*bounded, "device=cpu"])).task == "train"
+    monkeypatch.setenv("NODE_RANK", "0")  # a node of a manual multi-node run: it may wait
+    assert parse_run(runner.compose(["+trainer.num_nodes=2", "device=cpu"])).task == "train"

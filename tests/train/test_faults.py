@@ -232,3 +232,37 @@ def test_a_storm_of_signals_still_ends_with_the_record_and_the_checkpoint(cli, t
     assert "Traceback" not in done.stderr and "nothing to resume from" not in done.stderr
     record = result(tmp_path / "run")
     assert record["status"] == "interrupted" and Path(record["checkpoint"]).is_file()
+
+
+def test_sigterm_to_a_ddp_launcher_stops_every_rank_before_the_record(tmp_path):
+    """device=ddp_cpu: the spawned ranks stop with the launching process, and the checkpoint
+    the record names is the last one written (they trained on and rewrote it)."""
+    run_dir, log = tmp_path / "run", tmp_path / "run.log"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "device=ddp_cpu",
+            "trainer.max_epochs=2000",
+            "stats=off",
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    last = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 240
+    while not last.is_file():
+        assert time.monotonic() < deadline and process.poll() is None, log.read_text()
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 143, log.read_text()
+    record = result(run_dir)
+    assert record["status"] == "interrupted" and record["checkpoint"] == str(last)
+    written = last.stat().st_mtime_ns
+    assert record["step"] == safe_load(last)["global_step"]
+    time.sleep(3)
+    assert last.stat().st_mtime_ns == written  # no rank trains on

@@ -7,12 +7,16 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import RichProgressBar
 
+from runner.checkpoint import layout
+from runner.checkpoint.files import safe_load
 from runner.errors import Interrupted
 from runner.train.callbacks.checkpoints import LastCheckpoint
 
@@ -45,7 +49,9 @@ class GracefulStop(pl.Callback):
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self.received is not None:  # asked twice: stop now, keeping the last save
             kept = self.last.path if self.last.path.exists() else None
-            raise Interrupted(signum, checkpoint=kept, step=None)
+            # The first signal names the stop (SIGTERM then Ctrl-C: still 143, as a scheduler
+            # that sent SIGTERM expects).
+            raise Interrupted(self.received, checkpoint=kept, step=None)
         self.received = signum
         name = signal.Signals(signum).name
         log.warning("%s received: stopping after this step (again to stop at once)", name)
@@ -72,6 +78,39 @@ class GracefulStop(pl.Callback):
         while self._previous:
             signum, handler = self._previous.popitem()
             signal.signal(signum, handler)
+
+
+# How long spawned DDP workers get to stop on a forwarded signal before they are killed.
+WORKER_GRACE_S = 20.0
+
+
+def stop_workers(trainer: pl.Trainer, stop: Interrupted, last: Path) -> Interrupted:
+    """A signal to the launching process of spawned DDP workers (device=ddp_cpu): the workers
+    get it too (Lightning stops every rank together on SIGTERM) and are waited for, killed past
+    WORKER_GRACE_S, so that nothing rewrites `last` once the run is recorded as interrupted.
+    Returns the stop with the checkpoint that is on disk then, and its step."""
+    procs = getattr(trainer.strategy.launcher, "procs", None) or []
+    if not procs:  # not a spawning launcher: this process is rank 0 and stopped its own ranks
+        return stop
+    if threading.current_thread() is threading.main_thread():
+        for signum in GracefulStop.SIGNALS:  # the process is stopping: repeats must not cut it
+            signal.signal(signum, signal.SIG_IGN)
+    for proc in procs:
+        if proc.is_alive() and proc.pid is not None:
+            # SIGINT whichever signal came: each rank stops at once (KeyboardInterrupt). Lightning's
+            # SIGTERM handler broadcasts from inside the handler, which deadlocked the ranks here.
+            os.kill(proc.pid, signal.SIGINT)
+    deadline = time.monotonic() + WORKER_GRACE_S
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            log.warning("DDP worker %s did not stop in %.0f s: killed", proc.pid, WORKER_GRACE_S)
+            proc.kill()
+            proc.join()
+    if not last.is_file():
+        return Interrupted(stop.signum)
+    step = layout.global_step(safe_load(last))
+    return Interrupted(stop.signum, checkpoint=last, step=int(step) if step is not None else None)
 
 
 class ReportPlacement(pl.Callback):
