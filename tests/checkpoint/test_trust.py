@@ -191,7 +191,9 @@ def test_allowing_the_home_module_lets_a_trusted_file_load(trained, tmp_path):
     path = craft(
         trained, tmp_path, _set("init", "rules", [{"init": "tests.checkpoint.test_trust.halve"}])
     )
-    with pytest.raises(ConfigError, match=re.escape("pass allow=('tests.checkpoint.test_trust.',)")):
+    with pytest.raises(
+        ConfigError, match=re.escape("pass allow=('tests.checkpoint.test_trust.',)")
+    ):
         runner.load(path)
     assert isinstance(runner.load(path, allow=("tests.checkpoint.test_trust.",)), torch.nn.Module)
 
