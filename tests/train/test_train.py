@@ -276,10 +276,10 @@ def test_batches_follow_seed_and_epoch_and_ddp_ranks_get_disjoint_shards():
 
 
 @pytest.mark.slow
-def test_cli_train_and_ddp_cpu_leave_one_run_directory_each(cli, tmp_path):
+def test_cli_train_and_ddp_cpu_leave_one_run_directory_each(cli_process, tmp_path):
     outputs = tmp_path / "outputs"
     for device in ("cpu", "ddp_cpu"):
-        result = cli(
+        result = cli_process(
             "model=mlp",
             "data=digits",
             f"device={device}",
