@@ -43,14 +43,15 @@ def _command_line(args: tuple[str, ...], run_dir: Path) -> list[str]:
 
 @pytest.fixture
 def cli_process(tmp_path):
-    """Run `python -m runner ARGS` in a fresh process, its run directory in tmp_path. For what
-    only a process of its own shows: signals, exit codes as the shell sees them, DDP workers,
-    what a fresh interpreter imports, environment variables read at start-up."""
+    """Run `python -m runner ARGS` in a fresh process, its run directory in tmp_path (and its
+    working directory, unless `cwd` is given). For what only a process of its own shows:
+    signals, exit codes as the shell sees them, DDP workers, what a fresh interpreter imports,
+    environment variables read at start-up."""
 
-    def _cli(*args: str, run_dir: Path | None = None, env: dict | None = None):
+    def _cli(*args: str, run_dir: Path | None = None, env: dict | None = None, cwd=None):
         return subprocess.run(
             [sys.executable, "-m", "runner", *_command_line(args, run_dir or tmp_path / "run")],
-            cwd=tmp_path,
+            cwd=cwd or tmp_path,
             capture_output=True,
             text=True,
             env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
@@ -75,25 +76,26 @@ def cli(tmp_path, capfd, cli_process):
     """`python -m runner ARGS` in this process, through the console's own entry point
     (runner.__main__.main()), its run directory in tmp_path; it returns what cli_process does
     (returncode, stdout, stderr) without starting Python, torch and Lightning again (seconds a
-    call). As in a process of its own: the working directory is tmp_path, `env` holds for the
-    call, stdout and stderr are read at the file descriptors (the log lines Hydra's handlers
-    write to stderr, and the run's own processes', included), a SystemExit gives the exit code
-    and any other exception is printed as the interpreter prints it (exit code 1). What a run
-    leaves in the process is put back: Hydra's global state, logging, the SIGINT and SIGTERM
-    handlers, sys.argv and the working directory after each call, os.environ after the test.
+    call). As in a process of its own: the working directory is tmp_path (or `cwd`), `env`
+    holds for the call, stdout and stderr are read at the file descriptors (the log lines
+    Hydra's handlers write to stderr, and the run's own processes', included), a SystemExit
+    gives the exit code and any other exception is printed as the interpreter prints it (exit
+    code 1). What a run leaves in the process is put back: Hydra's global state, logging, the
+    SIGINT and SIGTERM handlers, sys.argv and the working directory after each call, os.environ
+    after the test.
 
     A GPU cannot be hidden from a process that has initialised CUDA: a call with
     CUDA_VISIBLE_DEVICES in `env`, where a GPU is visible, runs in a fresh process
     (cli_process)."""
     environ = dict(os.environ)
 
-    def _cli(*args: str, run_dir: Path | None = None, env: dict | None = None):
+    def _cli(*args: str, run_dir: Path | None = None, env: dict | None = None, cwd=None):
         env = env or {}
         if "CUDA_VISIBLE_DEVICES" in env and torch.cuda.is_available():
-            return cli_process(*args, run_dir=run_dir, env=env)
+            return cli_process(*args, run_dir=run_dir, env=env, cwd=cwd)
         argv = _command_line(args, run_dir or tmp_path / "run")
         capfd.readouterr()  # this call's output only
-        code = _main_in_this_process(argv, tmp_path, env)
+        code = _main_in_this_process(argv, cwd or tmp_path, env)
         out, err = capfd.readouterr()
         return Done(["runner", *argv], code, out, err)
 
