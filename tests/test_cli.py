@@ -10,8 +10,8 @@ import pytest
 from tests.conftest import ROOT
 
 
-def test_inspect_rgnet_prints_tree_table_and_totals(cli, tmp_path):
-    result = cli("task=inspect", "model=rgnet", "device=cpu")
+def test_inspect_rgnet_prints_tree_table_and_totals(cli_process, tmp_path):
+    result = cli_process("task=inspect", "model=rgnet", "device=cpu")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "(block 3): Sequential(" in out  # the module tree
@@ -95,8 +95,8 @@ def _groups_under(conf: Path) -> dict[str, set[str]]:
     return groups
 
 
-def test_config_mistake_exits_2_with_all_problems_and_no_traceback(cli):
-    result = cli("model=mlp", "model.net.0.type=Lineer", "task=inspct")
+def test_config_mistake_exits_2_with_all_problems_and_no_traceback(cli_process):
+    result = cli_process("model=mlp", "model.net.0.type=Lineer", "task=inspct")
     assert result.returncode == 2
     assert "2 problems in the config:" in result.stderr
     assert "model.net[0].type: unknown layer 'Lineer'" in result.stderr
@@ -104,8 +104,8 @@ def test_config_mistake_exits_2_with_all_problems_and_no_traceback(cli):
     assert "Traceback" not in result.stderr + result.stdout
 
 
-def test_unknown_option_is_hydras_own_message_with_a_suggestion(cli):
-    result = cli("model=rgnett")
+def test_unknown_option_is_hydras_own_message_with_a_suggestion(cli_process):
+    result = cli_process("model=rgnett")
     assert result.returncode == 2
     assert (
         "config error: In 'config': Could not find 'model/rgnett'; did you mean 'rgnet'?"

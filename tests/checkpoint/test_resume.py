@@ -167,7 +167,7 @@ def test_a_damaged_training_state_is_refused_naming_ckpt_path(two_epochs, tmp_pa
     assert message in refused.value.problems[0]
 
 
-def test_the_printed_resume_command_works_as_printed_from_another_directory(tmp_path):
+def test_the_printed_resume_command_works_as_printed_from_another_directory(tmp_path, cli):
     import os
     import subprocess
     import sys
@@ -180,24 +180,15 @@ def test_the_printed_resume_command_works_as_printed_from_another_directory(tmp_
         "defaults:\n  - /schema/model@_here_\n  - _self_\n"
         "input_shape: [2]\nnet:\n  - {type: Linear, in_features: 2, out_features: 1}\n"
     )
-    first = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "runner",
-            "--config-dir",
-            "conf",
-            "model=tiny",
-            "data=synthetic",
-            "trainer.max_epochs=1",
-            "trainer.max_epochs=2",
-            "device=cpu",
-        ],
+    first = cli(  # the run that prints the command; the command itself runs in a shell below
+        "--config-dir",
+        "conf",
+        "model=tiny",
+        "data=synthetic",
+        "trainer.max_epochs=1",
+        "trainer.max_epochs=2",
+        "device=cpu",
         cwd=user,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
     )
     assert first.returncode == 0, first.stderr
     line = next(x for x in first.stderr.splitlines() if "resume with: " in x)

@@ -103,16 +103,16 @@ def test_a_checkpoint_names_its_imports_and_loads_only_when_allowed(tmp_path, pa
     assert built == "Doubler"
 
 
-def test_export_from_the_command_line_with_imports(cli, tmp_path, package):
+def test_export_from_the_command_line_with_imports(cli_process, tmp_path, package):
     cfg = runner.compose([f"imports=[{package}.layers]", NET, "device=cpu", "trainer.max_epochs=1"])
     last = run(cfg, tmp_path / "train")["checkpoints"]["last"]
     env = {"PYTHONPATH": os.pathsep.join([str(ROOT), _site(package)])}
-    refused = cli("task=export", f"ckpt_path={last}", env=env)
+    refused = cli_process("task=export", f"ckpt_path={last}", env=env)
     assert (
         refused.returncode == 2
         and f"imports=[{package}.layers] on the command line" in refused.stderr
     )
-    done = cli(
+    done = cli_process(
         "task=export",
         f"ckpt_path={last}",
         f"imports=[{package}.layers]",

@@ -129,13 +129,15 @@ def test_ddp_on_the_cpu_compiles_in_each_worker_and_syncs_gradients(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_compiler_that_fails_ends_the_run_with_one_line(cli, tmp_path):
+def test_a_compiler_that_fails_ends_the_run_with_one_line(cli_process, tmp_path):
     env = {
         "CXX": str(tmp_path / "no-such-g++"),  # inductor's C++ compiler
         "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor"),  # nothing compiled before
         "OMP_NUM_THREADS": "1",
     }
-    done = cli("model=mlp", "device=cpu", "trainer.max_epochs=1", "trainer.compile=true", env=env)
+    done = cli_process(
+        "model=mlp", "device=cpu", "trainer.max_epochs=1", "trainer.compile=true", env=env
+    )
     assert done.returncode == 1 and "Traceback" not in done.stderr
     (line,) = [line for line in done.stderr.splitlines() if "run failed" in line]
     assert "trainer.compile: torch.compile failed at the first training step: " in line

@@ -56,8 +56,10 @@ def rerun(command: str, run_dir: Path, cwd: Path) -> subprocess.CompletedProcess
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_a_signal_saves_the_current_step_and_says_how_to_resume(cli, tmp_path, signum, code):
-    stopped = cli(*rgnet(at=10, signum=signum), run_dir=tmp_path / "stopped")
+def test_a_signal_saves_the_current_step_and_says_how_to_resume(
+    cli_process, tmp_path, signum, code
+):
+    stopped = cli_process(*rgnet(at=10, signum=signum), run_dir=tmp_path / "stopped")
     name = signal.Signals(signum).name
     assert stopped.returncode == code, stopped.stderr
     assert "Traceback" not in stopped.stderr
@@ -76,24 +78,26 @@ def test_a_signal_saves_the_current_step_and_says_how_to_resume(cli, tmp_path, s
     ("eval_at", "signum", "code"),
     [(5, signal.SIGTERM, 143), (6, signal.SIGINT, 130), (7, signal.SIGTERM, 143)],
 )
-def test_a_signal_after_the_last_step_is_not_forgotten(cli, tmp_path, eval_at, signum, code):
+def test_a_signal_after_the_last_step_is_not_forgotten(
+    cli_process, tmp_path, eval_at, signum, code
+):
     # Evaluation forwards: 1 the output-shape probe, 2 Lightning's sanity check, 3-5 one
     # validation batch per epoch, 6 the test split, 7 the reload check. After the last step (the
     # last validation, the test, the verification) a signal still ends the run as interrupted.
-    done = cli(*rgnet(at=10**6, signum=signum, eval_at=eval_at), run_dir=tmp_path / "run")
+    done = cli_process(*rgnet(at=10**6, signum=signum, eval_at=eval_at), run_dir=tmp_path / "run")
     assert done.returncode == code, done.stderr
     record = result(tmp_path / "run")
     assert record["status"] == "interrupted" and record["checkpoint"].endswith("last.ckpt")
     assert "Traceback" not in done.stderr and "nothing to resume from" not in done.stderr
 
 
-def test_the_resume_command_keeps_the_config_dir_the_run_was_given(cli, tmp_path):
+def test_the_resume_command_keeps_the_config_dir_the_run_was_given(cli_process, tmp_path):
     (tmp_path / "mine" / "model").mkdir(parents=True)
     (tmp_path / "mine" / "model" / "sig.yaml").write_text(
         "defaults: [/schema/model@_here_, _self_]\ninput_shape: [4]\n"
         "net: [{type: Linear, in_features: 4, out_features: 1}, {type: tests.user_layers.SignalAt, at: 3}]\n"
     )
-    done = cli(
+    done = cli_process(
         "--config-dir", str(tmp_path / "mine"), "model=sig", "device=cpu", run_dir=tmp_path / "run"
     )
     assert done.returncode == 143, done.stderr
@@ -102,10 +106,10 @@ def test_the_resume_command_keeps_the_config_dir_the_run_was_given(cli, tmp_path
     )
 
 
-def test_the_printed_resume_command_finishes_an_interrupted_run_bitwise(cli, tmp_path):
-    full = cli(*rgnet(at=10**6), run_dir=tmp_path / "full")
+def test_the_printed_resume_command_finishes_an_interrupted_run_bitwise(cli_process, tmp_path):
+    full = cli_process(*rgnet(at=10**6), run_dir=tmp_path / "full")
     assert full.returncode == 0, full.stderr
-    stopped = cli(*rgnet(at=10), run_dir=tmp_path / "stopped")
+    stopped = cli_process(*rgnet(at=10), run_dir=tmp_path / "stopped")
     assert stopped.returncode == 143, stopped.stderr
 
     # The printed command resumes; its process signals itself again at its own 10th step, so
@@ -125,32 +129,36 @@ def test_the_printed_resume_command_finishes_an_interrupted_run_bitwise(cli, tmp
     assert all(torch.equal(final[k], reference[k]) for k in reference)
 
 
-def test_kill_9_loses_at_most_one_epoch_and_the_next_run_takes_the_directory_over(cli, tmp_path):
+def test_kill_9_loses_at_most_one_epoch_and_the_next_run_takes_the_directory_over(
+    cli_process, tmp_path
+):
     run_dir = tmp_path / "run"
-    killed = cli(*rgnet(at=2 * STEPS_PER_EPOCH + 3, signum=signal.SIGKILL), run_dir=run_dir)
+    killed = cli_process(*rgnet(at=2 * STEPS_PER_EPOCH + 3, signum=signal.SIGKILL), run_dir=run_dir)
     assert killed.returncode == -signal.SIGKILL
     saved = safe_load(run_dir / "checkpoints" / "last.ckpt")
     assert saved["global_step"] == 2 * STEPS_PER_EPOCH  # the end of the last finished epoch
     assert runner.load(run_dir / "checkpoints" / "last.ckpt", allow=("tests.",)).net is not None
     assert in_use(run_dir) is None  # the kernel released the dead run's lock
 
-    again = cli(*rgnet(at=10**6), run_dir=run_dir)
+    again = cli_process(*rgnet(at=10**6), run_dir=run_dir)
     assert again.returncode == 0, again.stderr
 
 
-def test_a_step_interval_bounds_what_a_kill_loses_within_an_epoch(cli, tmp_path):
+def test_a_step_interval_bounds_what_a_kill_loses_within_an_epoch(cli_process, tmp_path):
     run_dir = tmp_path / "run"
     args = [
         *rgnet(at=2 * STEPS_PER_EPOCH + 4, signum=signal.SIGKILL),
         "trainer.checkpoint_every_n_steps=3",
     ]
-    killed = cli(*args, run_dir=run_dir)
+    killed = cli_process(*args, run_dir=run_dir)
     assert killed.returncode == -signal.SIGKILL
     saved = safe_load(run_dir / "checkpoints" / "last.ckpt")
     assert saved["global_step"] == 15  # the last multiple of 3 before the kill at step 18
 
 
-def test_a_second_run_into_a_live_runs_directory_is_refused_and_the_first_completes(cli, tmp_path):
+def test_a_second_run_into_a_live_runs_directory_is_refused_and_the_first_completes(
+    cli_process, tmp_path
+):
     run_dir = tmp_path / "shared"
     first = subprocess.Popen(
         [
@@ -172,7 +180,7 @@ def test_a_second_run_into_a_live_runs_directory_is_refused_and_the_first_comple
         assert time.monotonic() < deadline
         time.sleep(0.05)
 
-    second = cli("model=mlp", "device=cpu", "seed=1", run_dir=run_dir)
+    second = cli_process("model=mlp", "device=cpu", "seed=1", run_dir=run_dir)
     assert second.returncode == 2
     assert f"hydra.run.dir: '{run_dir}' is in use by a live run (pid {first.pid})" in second.stderr
     assert "Traceback" not in second.stderr
@@ -197,13 +205,13 @@ def test_a_temp_file_a_killed_writer_left_is_removed_at_the_next_save(tmp_path):
     assert torch.equal(safe_load(path)["x"], torch.ones(1))
 
 
-def test_a_run_into_a_used_directory_keeps_the_earlier_runs_files(cli, tmp_path):
+def test_a_run_into_a_used_directory_keeps_the_earlier_runs_files(cli_process, tmp_path):
     run_dir = tmp_path / "run"
-    first = cli(*rgnet(at=10**6), run_dir=run_dir)
+    first = cli_process(*rgnet(at=10**6), run_dir=run_dir)
     assert first.returncode == 0, first.stderr
     before = (run_dir / "checkpoints" / "last.ckpt").read_bytes()
     # Resume into the very directory the checkpoint is in: it moves aside, and is still read.
-    again = cli(
+    again = cli_process(
         *rgnet(at=10**6)[:-1],
         "trainer.max_epochs=4",
         f"ckpt_path={run_dir}/checkpoints/last.ckpt",
@@ -216,10 +224,10 @@ def test_a_run_into_a_used_directory_keeps_the_earlier_runs_files(cli, tmp_path)
     assert result(run_dir)["global_step"] == 4 * STEPS_PER_EPOCH
 
 
-def test_a_storm_of_signals_still_ends_with_the_record_and_the_checkpoint(cli, tmp_path):
+def test_a_storm_of_signals_still_ends_with_the_record_and_the_checkpoint(cli_process, tmp_path):
     signal_at = "{type: tests.user_layers.SignalAt, at: 10, burst: 200}"
     net = f"model.net=[{{block: block2}}, {signal_at}, {{type: Linear, in_features: 4, out_features: 1}}]"
-    done = cli(
+    done = cli_process(
         "model=rgnet",
         net,
         "device=cpu",

@@ -26,6 +26,28 @@ def weights(path: str | Path) -> dict[str, torch.Tensor]:
     return safe_load(path)["state_dict"]
 
 
+@pytest.fixture(scope="module")
+def mlp_run(tmp_path_factory) -> dict:
+    """model=mlp trained once for the tests that only read its checkpoint."""
+    return train(tmp_path_factory.mktemp("mlp"), "model=mlp")
+
+
+@pytest.fixture(scope="module")
+def shared_run(tmp_path_factory) -> dict:
+    """model=shared trained once for the tests that only read its checkpoint."""
+    return train(tmp_path_factory.mktemp("shared"), "model=shared")
+
+
+@pytest.fixture(scope="module")
+def whole_and_half(tmp_path_factory) -> tuple[dict, dict]:
+    """The dropout MLP with Adam, 4 epochs and 2 from scratch: what a resume from the 2 must
+    end equal to, and the checkpoint it resumes from (read, never written)."""
+    out = tmp_path_factory.mktemp("resume")
+    common = (DROPOUT_MLP, "optim=adam")
+    whole = train(out, *common, "trainer.max_epochs=4", name="whole")
+    return whole, train(out, *common, "trainer.max_epochs=2", name="half")
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -63,8 +85,8 @@ def test_linear_regression_recovers_the_books_weights(tmp_path):
     assert torch.allclose(net[0].bias, torch.tensor([4.2]), atol=0.01)
 
 
-def test_shared_weights_stay_shared_after_training_and_reload(tmp_path):
-    result = train(tmp_path, "model=shared")
+def test_shared_weights_stay_shared_after_training_and_reload(shared_run):
+    result = shared_run
     module = runner.load(result["checkpoints"]["last"])
     assert module.net[2] is module.net[4]
     assert result["verification"]["shared_tensors_intact"]
@@ -80,10 +102,11 @@ def test_same_seed_gives_bitwise_identical_weights(tmp_path):
 
 
 @pytest.mark.parametrize("written_by", ["runner", "torch.save"])  # torch.save: older runners
-def test_resuming_from_an_end_of_epoch_checkpoint_ends_bitwise_equal(tmp_path, written_by):
+def test_resuming_from_an_end_of_epoch_checkpoint_ends_bitwise_equal(
+    tmp_path, written_by, whole_and_half
+):
     common = (DROPOUT_MLP, "optim=adam")  # dropout draws random numbers; Adam has state
-    whole = train(tmp_path, *common, "trainer.max_epochs=4", name="whole")
-    half = train(tmp_path, *common, "trainer.max_epochs=2", name="half")
+    whole, half = whole_and_half
     checkpoint = Path(half["checkpoints"]["last"])
     if written_by == "torch.save":
         checkpoint = tmp_path / "old.ckpt"
@@ -143,8 +166,8 @@ def test_a_checkpoint_with_pickled_code_is_refused_and_nothing_runs(tmp_path):
     assert not (tmp_path / "pwned").exists()
 
 
-def test_truncated_and_mismatched_checkpoints_are_refused(tmp_path):
-    result = train(tmp_path, "model=mlp")
+def test_truncated_and_mismatched_checkpoints_are_refused(tmp_path, mlp_run):
+    result = mlp_run
     last = Path(result["checkpoints"]["last"])
     truncated = tmp_path / "truncated.ckpt"
     truncated.write_bytes(last.read_bytes()[:5000])
@@ -165,8 +188,8 @@ def test_truncated_and_mismatched_checkpoints_are_refused(tmp_path):
     ) in text
 
 
-def test_an_embedded_dotted_path_is_not_imported_unless_allowed(tmp_path):
-    result = train(tmp_path, "model=mlp")
+def test_an_embedded_dotted_path_is_not_imported_unless_allowed(tmp_path, mlp_run):
+    result = mlp_run
     checkpoint = safe_load(result["checkpoints"]["last"])
     checkpoint["hyper_parameters"]["config"]["model"]["net"][1] = {
         "type": "tests.user_layers.Scale",
@@ -185,12 +208,14 @@ def test_an_embedded_dotted_path_is_not_imported_unless_allowed(tmp_path):
         runner.load(tampered)
 
 
-def test_export_to_safetensors_loads_into_hand_written_pytorch_with_the_same_sharing(tmp_path):
+def test_export_to_safetensors_loads_into_hand_written_pytorch_with_the_same_sharing(
+    tmp_path, shared_run
+):
     from safetensors.torch import load_model
 
     from tests.d2l import shared_net
 
-    result = train(tmp_path, "model=shared")
+    result = shared_run
     exported = run(
         runner.compose(["task=export", f"ckpt_path={result['checkpoints']['last']}"]),
         tmp_path / "export",
@@ -276,10 +301,10 @@ def test_batches_follow_seed_and_epoch_and_ddp_ranks_get_disjoint_shards():
 
 
 @pytest.mark.slow
-def test_cli_train_and_ddp_cpu_leave_one_run_directory_each(cli, tmp_path):
+def test_cli_train_and_ddp_cpu_leave_one_run_directory_each(cli_process, tmp_path):
     outputs = tmp_path / "outputs"
     for device in ("cpu", "ddp_cpu"):
-        result = cli(
+        result = cli_process(
             "model=mlp",
             "data=digits",
             f"device={device}",

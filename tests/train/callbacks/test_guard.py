@@ -172,10 +172,12 @@ def test_steady_training_reads_nothing_back_between_log_points(
 
 
 @pytest.mark.slow
-def test_under_ddp_every_rank_stops_at_the_same_bad_step_and_last_good_is_kept(cli, tmp_path):
+def test_under_ddp_every_rank_stops_at_the_same_bad_step_and_last_good_is_kept(
+    cli_process, tmp_path
+):
     # Each rank counts its own forwards, so both see the bad step; they must agree on what to
     # keep (no rank left waiting in a collective save).
-    done = cli(
+    done = cli_process(
         "model=mlp",
         "device=ddp_cpu",
         "trainer.max_epochs=4",

@@ -103,8 +103,8 @@ def test_run_from_python_prints_its_stage_lines():
 
 
 @pytest.mark.slow
-def test_ddp_workers_log_the_runners_lines_once(cli, tmp_path):
-    done = cli(
+def test_ddp_workers_log_the_runners_lines_once(cli_process, tmp_path):
+    done = cli_process(
         "model=rgnet",
         "init=default",
         "device=ddp_cpu",
