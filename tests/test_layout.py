@@ -169,3 +169,15 @@ def test_the_readme_map_matches_the_tree():
     assert not unnamed, f"modules the README's map leaves out: {unnamed}"
     for name in SUBPACKAGES:
         assert f"runner/{name}" in named, f"the README's map leaves out runner/{name}/"
+
+
+def test_every_package_is_listed_for_the_wheel():
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    packages = {
+        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "runner").rglob("__init__.py")
+    }
+    assert packages <= listed, f"packages a wheel would leave out: {sorted(packages - listed)}"
