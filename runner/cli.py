@@ -139,7 +139,7 @@ def _run(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    return _objective(result, objective)
+    return _objective(result, objective) if job is not None else None
 
 
 def _ended(job: sweep_job.Job | None, what: str, error: Exception, code: int) -> float | None:
@@ -151,10 +151,12 @@ def _ended(job: sweep_job.Job | None, what: str, error: Exception, code: int) ->
 
 
 def _objective(result: dict[str, Any], name: str) -> float | None:
-    """The job's value for a search: its final `sweep.objective` metric; None when missing."""
+    """A sweep job's value for a search: its final `sweep.objective` metric; None when
+    missing (with a warning when a training job that ended ok did not log it)."""
     metrics = result.get("metrics") or {}
     value = metrics.get(name)
-    if name not in metrics and result.get("status") == "ok":  # a typo would rank nothing
+    trained = result.get("task") == "train" and result.get("status") == "ok"
+    if name not in metrics and trained:  # a typo would rank nothing
         log.warning(
             "sweep.objective: the job reported no %r; its metrics: %s%s",
             name,

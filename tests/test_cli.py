@@ -18,6 +18,7 @@ def test_inspect_rgnet_prints_tree_table_and_totals(cli_process, tmp_path):
     assert "0.block 0.0.weight" in out and "[8, 4]" in out  # the table
     assert "Total params: 309 (1.21 KiB)" in out
     assert "Traceback" not in result.stderr
+    assert "sweep.objective" not in result.stderr  # a single run is ranked by nothing
     run_dir = tmp_path / "run"
     with (run_dir / "params.csv").open() as f:
         assert sum(int(r["numel"]) for r in csv.DictReader(f)) == 309

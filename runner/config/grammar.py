@@ -1,4 +1,4 @@
-"""The model section → a ModelSpec: the grammar's spec types and their parser.
+"""The model section → a ModelSpec (the spec types are in model_spec.py): the grammar's parser.
 
 The grammar (see README, "Writing a model"):
     entry  := "ReLU"                              a layer with no arguments

@@ -1,4 +1,4 @@
-"""The summary as a Hydra callback (configured in conf/config.yaml), so it works under every
+"""The summary as a Hydra callback (configured in conf/hydra/runner.yaml), so it works under every
 launcher: after each job, wherever that job ran, the table so far; when the sweep ends, the
 table and the plot, one line per outcome, and a non-zero exit when any job failed. Before the
 first job, the experiment trackers' store (MLflow's database) is made once."""
