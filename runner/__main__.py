@@ -109,14 +109,20 @@ def _raised_by_a_sweeper(e: BaseException) -> bool:
 
 
 def _sweep_started(reset: bool = False) -> bool:
-    """Whether a sweep started in this process (runner.sweep.callback records it; Hydra
-    imports that module only once the config is composed, so nothing loads it here)."""
+    """Whether a sweep started in this process and a job of it ended (runner.sweep.callback
+    records the sweep; Hydra imports that module only once the config is composed, so nothing
+    loads it here)."""
     callback = sys.modules.get("runner.sweep.callback")
     if callback is None:
         return False
-    started = bool(callback.SweepSummary.started)
+    summary = callback.SweepSummary
+    # Once a job has ended: before that, the failure is in the sweep's set-up (a bad storage
+    # URL), which is a mistake in the config, not the sweeper giving up on its jobs.
+    sweep_dir = summary.sweep_dir
+    started = bool(summary.started) and sweep_dir is not None
+    started = started and any(sweep_dir.glob("*/result.json"))
     if reset:
-        callback.SweepSummary.started = False
+        summary.started, summary.sweep_dir = False, None
     return started
 
 

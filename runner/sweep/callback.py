@@ -21,9 +21,10 @@ from runner.trackers.tracking import prepare_sweep
 
 
 class SweepSummary(Callback):
-    # Whether a sweep started in this process: an error past that point that is not Hydra's
-    # own config error is the sweeper's (runner.__main__).
+    # Whether a sweep started in this process, and where: an error once a job of it has ended
+    # that is not Hydra's own config error is the sweeper's (runner.__main__).
     started = False
+    sweep_dir: Path | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         launcher = str(config.hydra.launcher.get("_target_", ""))
@@ -39,6 +40,7 @@ class SweepSummary(Callback):
             say(f"config error: {e}")
             sys.exit(2)
         SweepSummary.started = True
+        SweepSummary.sweep_dir = _sweep_dir(config)
         # The experiment trackers' store, made once before parallel jobs would race to it.
         prepare_sweep(config.get("logger"), str(config.hydra.sweep.dir))
 

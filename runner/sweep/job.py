@@ -70,10 +70,10 @@ def hold_sweep(sweep_dir: Path, overrides: tuple[str, ...], resume: bool) -> Non
     Raises ConfigError when resume is asked with other overrides than the sweep's."""
     record = sweep_dir / SWEEP_RECORD
     was = read_json(record).get("overrides")
-    if was is None:
+    if was is None or not resume:  # a new sweep here: it is the one a resume continues
         sweep_dir.mkdir(parents=True, exist_ok=True)
         write_json(record, {"overrides": list(overrides)})
-    elif resume and sorted(map(str, was)) != sorted(overrides):
+    elif sorted(map(str, was)) != sorted(overrides):
         raise ConfigError(
             [
                 f"sweep.resume: {str(sweep_dir)!r} holds the sweep of "

@@ -22,3 +22,31 @@ def test_resume_continues_only_the_sweep_the_directory_holds(tmp_path):
         "command plus sweep.resume=true), or another hydra.sweep.dir"
     )
     assert (sweep_dir / SWEEP_RECORD).read_text() == record  # still the first sweep's
+
+
+def test_a_new_sweep_into_the_directory_is_the_one_a_resume_continues(tmp_path):
+    """The rerun command a sweep prints must work: a second sweep (no resume) into a directory
+    takes it over, so resuming with the second one's overrides goes on."""
+    sweep_dir = tmp_path / "sweep"
+    hold_sweep(sweep_dir, ("optim.optimizer.lr=0.1,abc",), resume=False)
+    hold_sweep(sweep_dir, ("optim.optimizer.lr=0.1",), resume=False)
+    hold_sweep(sweep_dir, ("optim.optimizer.lr=0.1",), resume=True)
+    with pytest.raises(ConfigError):
+        hold_sweep(sweep_dir, ("optim.optimizer.lr=0.1,abc",), resume=True)
+
+
+def test_a_sweepers_failure_before_any_job_ended_is_a_config_error(tmp_path):
+    """A sweeper that fails while it sets up (a storage URL it cannot open) is a config
+    mistake; only once a job has ended is a failure the sweeper giving up on its jobs."""
+    from runner.__main__ import _sweep_started
+    from runner.sweep.callback import SweepSummary
+
+    SweepSummary.started, SweepSummary.sweep_dir = True, tmp_path
+    try:
+        assert not _sweep_started()
+        (tmp_path / "0").mkdir()
+        (tmp_path / "0" / "result.json").write_text("{}")
+        assert _sweep_started(reset=True)
+        assert not _sweep_started()  # reset: the next call of main starts afresh
+    finally:
+        SweepSummary.started, SweepSummary.sweep_dir = False, None
