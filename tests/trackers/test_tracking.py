@@ -4,6 +4,7 @@ experiment per sweep, and the run's outcome as the tracker's status."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,21 @@ FAST = ("device=cpu", "trainer.max_epochs=2")
 
 def store(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="module")
+def made_store(tmp_path_factory):
+    """`made_store(tmp_path)`: a store in tmp_path, as store() names it, with MLflow's tables
+    already made (its migrations take seconds for each new store): a copy of one made once, for
+    the tests whose subject is not a store's first use."""
+    made = tmp_path_factory.mktemp("made")
+    MlflowClient(store(made)).search_experiments()
+
+    def copy(tmp_path: Path) -> str:
+        shutil.copyfile(made / "mlflow.db", tmp_path / "mlflow.db")
+        return store(tmp_path)
+
+    return copy
 
 
 def runs(uri: str, experiment: str) -> list:
@@ -71,8 +87,8 @@ def test_mlflow_holds_the_config_every_stage_s_metrics_and_the_plots(tmp_path):
     assert (tmp_path / "mlartifacts").is_dir() and not (Path.cwd() / "mlruns").exists()
 
 
-def test_a_failed_run_is_failed_in_mlflow_and_keeps_what_it_made(tmp_path):
-    uri = store(tmp_path)
+def test_a_failed_run_is_failed_in_mlflow_and_keeps_what_it_made(tmp_path, made_store):
+    uri = made_store(tmp_path)
     cfg = runner.compose(
         [*FAST, "logger=mlflow", f"logger.mlflow.tracking_uri={uri}", "optim.optimizer.lr=1e30"]
     )
@@ -88,8 +104,8 @@ def test_a_failed_run_is_failed_in_mlflow_and_keeps_what_it_made(tmp_path):
     assert failure["status"] == "failed" and "non-finite gradient" in failure["error"]
 
 
-def test_eval_is_its_own_mlflow_run_with_the_split_s_metrics(tmp_path):
-    uri = store(tmp_path)
+def test_eval_is_its_own_mlflow_run_with_the_split_s_metrics(tmp_path, made_store):
+    uri = made_store(tmp_path)
     trained = run(runner.compose([*FAST, "data=digits", "model=mlp"]), tmp_path / "train")
     cfg = runner.compose(
         [
@@ -281,8 +297,8 @@ def test_a_store_that_cannot_be_opened_is_named_before_anything_is_built(tmp_pat
     assert time.perf_counter() - start < 60  # one attempt, not MLflow's minutes of retries
 
 
-def test_an_experiment_deleted_in_the_ui_is_restored(tmp_path):
-    uri = store(tmp_path)
+def test_an_experiment_deleted_in_the_ui_is_restored(tmp_path, made_store):
+    uri = made_store(tmp_path)
     cfg = runner.compose([*FAST, "logger=mlflow", f"logger.mlflow.tracking_uri={uri}"])
     run(cfg, tmp_path / "a")
     client = MlflowClient(uri)
