@@ -117,7 +117,10 @@ def safe_load(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
     except OSError as e:
         raise ConfigError([f"{where} cannot be read: {e.strerror or e}"]) from e
     # torch.save writes a zip archive (PK..); older torch wrote a bare pickle (protocol 2+).
-    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+    if not (
+        head.startswith(b"PK\x03\x04")
+        or (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"))
+    ):
         raise ConfigError(
             [f"{where} is not a checkpoint (not a file the runner or torch.save wrote)"]
         )
