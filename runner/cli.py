@@ -215,7 +215,7 @@ def _kept(stop: Interrupted) -> str:
     if stop.checkpoint is None:
         return "stopped before any checkpoint was saved; nothing to resume from"
     when = f"at step {stop.step}" if stop.step is not None else "before the interruption"
-    resume = resume_command(Path(str(stop.checkpoint)))
+    resume = stop.resume or resume_command(Path(str(stop.checkpoint)))
     return f"kept {stop.checkpoint} (saved {when}); resume with: {resume}"
 
 

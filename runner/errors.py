@@ -102,6 +102,7 @@ class Interrupted(BaseException):
 
     def __init__(self, signum: int, checkpoint: object = None, step: int | None = None):
         self.signum, self.checkpoint, self.step = signum, checkpoint, step
+        self.resume: str | None = None  # the command that resumes from `checkpoint`, once known
         super().__init__(signum)
 
     @property

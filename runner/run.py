@@ -68,6 +68,7 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
         if fresh and not (job or {}).get("attempt"):  # a sweep's resume sets attempts aside
             _keep_previous(cfg, run_dir)
         task = cfg.get("task")
+        spec: RunSpec | None = None
         try:
             spec = parse_run(cfg)
             result = record({"status": "ok", **TASKS[spec.task](spec, run_dir)})
@@ -84,18 +85,12 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
             raise failed from e
         except (Interrupted, KeyboardInterrupt) as e:
             _ignore_signals()  # stopping: a second signal must not cut the record short
-            stop = e if isinstance(e, Interrupted) else Interrupted(signal.SIGINT)
-            last = run_dir / "checkpoints" / "last.ckpt"
-            if stop.checkpoint is None and last.is_file():  # stopped after training (test, verify)
-                stop = Interrupted(stop.signum, checkpoint=last, step=None)
-            interrupted: dict[str, Any] = {
-                "status": "interrupted",
-                "task": task,
-                "signal": stop.name,
-            }
+            stop = _stopped(e, run_dir, spec)
+            interrupted: dict[str, Any] = {"status": "interrupted", "task": task}
+            interrupted["signal"] = stop.name
             if stop.checkpoint is not None:
                 interrupted |= {"step": stop.step, "checkpoint": str(stop.checkpoint)}
-                interrupted["resume"] = resume_command(Path(str(stop.checkpoint)))
+                interrupted["resume"] = stop.resume
             record(interrupted)
             raise stop from None
         if not result.get("verification", {}).get("ok", True):
@@ -103,6 +98,27 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
             record({**result, "status": "failed", "error": f"{message}: see verification"})
             raise RunFailed(f"{message}: see {run_dir / 'result.json'}")
     return result
+
+
+def _stopped(e: BaseException, run_dir: Path, spec: RunSpec | None) -> Interrupted:
+    """The signal that stopped the run, with the checkpoint it kept and the command that
+    resumes from it (valid as printed: a run stopped in its test stage has reached its end)."""
+    stop = e if isinstance(e, Interrupted) else Interrupted(signal.SIGINT)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if stop.checkpoint is None and last.is_file():  # stopped after training (test, verify)
+        stop = Interrupted(stop.signum, checkpoint=last, step=None)
+    if stop.checkpoint is None:
+        return stop
+    checkpoint = Path(str(stop.checkpoint))
+    try:
+        if spec is None or spec.training is None:
+            raise ValueError("no trainer settings to read the limits from")
+        from runner.train.next_run import resume_for
+
+        stop.resume = resume_for(checkpoint, spec.training.trainer)
+    except Exception:  # an unreadable checkpoint: the plain command, which says why it fails
+        stop.resume = resume_command(checkpoint)
+    return stop
 
 
 def _ignore_signals() -> None:

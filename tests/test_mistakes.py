@@ -135,6 +135,38 @@ CASES = [
         "model.net[0].normalized_shape: 5 does not match the 1 features coming in",
     ),
     (
+        "a trainer value of the wrong kind",
+        ["device=cpu", "+trainer.gradient_clip_algorithm=bogus", "+trainer.barebones=true"],
+        2,
+        "trainer.gradient_clip_algorithm: unknown choice; got 'bogus'; allowed: 'norm'",
+    ),
+    (
+        "a trainer value Lightning refuses only once it counts the batches",
+        ["device=cpu", "+trainer.val_check_interval=1000"],
+        2,
+        "trainer.val_check_interval: Lightning refuses 1000 here: `val_check_interval` (1000) "
+        "must be less than or equal to the number of the training batches (7)",
+    ),
+    (
+        "a metric watched in a run without validation",
+        ["device=cpu", "data.val_fraction=0", "callbacks=early_stopping"],
+        2,
+        "callbacks.early_stopping.monitor: the run logs no 'val/loss' (data.val_fraction=0: no "
+        "validation); it logs: train/loss",
+    ),
+    (
+        "a plateau schedule in a run without validation",
+        [
+            "device=cpu",
+            "+trainer.limit_val_batches=0",
+            "optim.scheduler={_target_: torch.optim.lr_scheduler.ReduceLROnPlateau, _partial_: true}",
+        ],
+        2,
+        "optim.scheduler: ReduceLROnPlateau steps on val/loss, which a run without validation "
+        "(trainer.limit_val_batches=0) never logs",
+    ),
+    ("a checkpoint path that is no path", ["ckpt_path=[a, b]"], 2, "ckpt_path: expected the path"),
+    (
         "a run directory nobody can write",
         ["task=inspect", "hydra.run.dir=/proc/runner"],
         2,

@@ -20,7 +20,7 @@ from runner.errors import Problems, did_you_mean, one_of
 HOME = "pytorch_lightning.callbacks"
 
 
-def check_callbacks(section: Any, data: Any, problems: Problems) -> None:
+def check_callbacks(section: Any, data: Any, trainer: Any, problems: Problems) -> None:
     """Problems in the callbacks section: what each target is, its arguments, and the metric
     a monitoring callback watches (one the run logs)."""
     if section is None:
@@ -33,7 +33,8 @@ def check_callbacks(section: Any, data: Any, problems: Problems) -> None:
         return
     import pytorch_lightning as pl  # only when a task trains: task=inspect stays light
 
-    logged = logged_metrics(data)
+    logged = logged_metrics(data, trainer)
+    unvalidated = no_validation(data, trainer)
     for name, raw in section.items():
         path = f"callbacks.{name}"
         if raw is None:  # switched off: callbacks.early_stopping=null
@@ -53,15 +54,27 @@ def check_callbacks(section: Any, data: Any, problems: Problems) -> None:
             problems.add(f"{path}.{missing}", f"{cls.__name__} needs {missing!r}; it is missing")
         monitor = kwargs.get("monitor")
         if isinstance(monitor, str) and monitor not in logged:
+            why = f" ({unvalidated}: no validation)" if unvalidated and "val/" in monitor else ""
             problems.add(
                 f"{path}.monitor",
-                f"the run logs no {monitor!r}; it logs: {one_of(logged)}"
+                f"the run logs no {monitor!r}{why}; it logs: {one_of(logged)}"
                 + did_you_mean(monitor, logged),
             )
 
 
-def logged_metrics(data: Any) -> tuple[str, ...]:
+def no_validation(data: Any, trainer: Any) -> str | None:
+    """The setting that leaves the run without a validation stage, or None when it has one:
+    nothing then logs `val/…`, so nothing may watch it."""
+    if isinstance(data, dict) and data.get("val_fraction") == 0:
+        return "data.val_fraction=0"
+    if isinstance(trainer, dict) and trainer.get("limit_val_batches") == 0:
+        return "trainer.limit_val_batches=0"
+    return None
+
+
+def logged_metrics(data: Any, trainer: Any = None) -> tuple[str, ...]:
     """The metrics a callback can watch: the epoch means the module logs, by split."""
+    splits = ("train",) if no_validation(data, trainer) else ("train", "val")
     names = ["loss"]
     try:
         task = (
@@ -71,4 +84,4 @@ def logged_metrics(data: Any) -> tuple[str, ...]:
             names.append("acc")
     except Exception:  # a data problem is reported by the data check
         pass
-    return tuple(f"{split}/{n}" for split in ("train", "val") for n in names)
+    return tuple(f"{split}/{n}" for split in splits for n in names)

@@ -9,6 +9,7 @@ helpers in `values`; the checked sections are parsed by `sections`.
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.utils import get_class
@@ -89,9 +90,7 @@ def parse_run(cfg: DictConfig) -> RunSpec:
     if seed is not UNRESOLVED and not (is_int(seed) and 0 <= seed < 2**32):
         problems.add("seed", f"expected an integer from 0 to 4294967295; got {seed!r}")
     ckpt_path = resolve(cfg, "ckpt_path", problems)
-    if ckpt_path is None and task in ("export", "eval"):
-        what = "to export" if task == "export" else "to evaluate"
-        problems.add("ckpt_path", f"task={task} needs the checkpoint {what}: ckpt_path=PATH")
+    _check_ckpt_path(ckpt_path, task, problems)
     eval_section = resolve(cfg, "eval", problems)
     _check_eval(eval_section, problems)
     imports = resolve(cfg, "imports", problems)
@@ -175,6 +174,27 @@ def _check_sweep(section: Any, problems: Problems) -> None:
             "sweep.objective",
             f"expected a metric name such as val/loss or val/acc; got {show(objective)}",
         )
+
+
+def _check_ckpt_path(ckpt_path: Any, task: Any, problems: Problems) -> None:
+    if ckpt_path is None and task in ("export", "eval"):
+        what = "to export" if task == "export" else "to evaluate"
+        problems.add("ckpt_path", f"task={task} needs the checkpoint {what}: ckpt_path=PATH")
+    elif ckpt_path is not None and ckpt_path is not UNRESOLVED and not isinstance(ckpt_path, str):
+        problems.add(
+            "ckpt_path",
+            f"expected the path of one checkpoint file; got {show(ckpt_path)}; allowed: a "
+            "path such as ckpt_path=outputs/<date>/<time>/checkpoints/last.ckpt",
+        )
+    elif isinstance(ckpt_path, str) and not Path(ckpt_path).is_file():
+        path = Path(ckpt_path)
+        if (path / "checkpoints" / "last.ckpt").is_file():  # a run's directory
+            hint = f"; did you mean {str(path / 'checkpoints' / 'last.ckpt')!r}?"
+        else:
+            near = [str(n) for n in path.parent.iterdir()] if path.parent.is_dir() else []
+            hint = did_you_mean(ckpt_path, near)
+        what = "a directory" if path.is_dir() else "nothing"
+        problems.add("ckpt_path", f"no checkpoint file at {ckpt_path!r} ({what} there){hint}")
 
 
 def _check_eval(section: Any, problems: Problems) -> None:

@@ -8,14 +8,14 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from runner.config.arguments import check_arguments
-from runner.config.callbacks import check_callbacks
+from runner.config.callbacks import check_callbacks, no_validation
 from runner.config.data import check_data
 from runner.config.device import DeviceSpec
 from runner.config.loggers import LOGGERS, check_loggers
 from runner.config.optim import check_optim
-from runner.config.sections import RUNNER_TRAINER_KEYS
-from runner.config.values import UNRESOLVED, Check, Choice, Number, resolve, show
+from runner.config.sections import DEFAULT_OBJECTIVE
+from runner.config.trainer import check_trainer
+from runner.config.values import UNRESOLVED, resolve, show
 from runner.errors import Problems, did_you_mean, one_of
 
 VALUE_STATS = ("mean", "std", "min", "max", "norm", "zero_frac", "nonfinite")
@@ -24,62 +24,6 @@ VALUE_STATS = ("mean", "std", "min", "max", "norm", "zero_frac", "nonfinite")
 ALL_STATS = (*VALUE_STATS, "grad_norm", "update_ratio", "dead_units")
 ON_NAN = ("stop", "warn")  # what the NaN/Inf guard does
 
-# Trainer arguments the trainer group may not set, and who owns them instead.
-OWNED = {
-    "accelerator": "the device group",
-    "devices": "the device group",
-    "strategy": "the device group",
-    "precision": "the device group",
-    "logger": "the logger group",
-    "callbacks": "the callbacks group (callbacks=[early_stopping,lr_monitor])",
-    "plugins": "the runner",
-    "default_root_dir": "the runner (Hydra's run directory)",
-    "enable_checkpointing": "the runner",
-    "enable_progress_bar": "the runner (shown when stderr is a terminal)",
-    "enable_model_summary": "the runner (task=inspect shows the model)",
-}
-# The trainer group's numbers: what Lightning 2.6 accepts (Trainer's docstring, its loops),
-# narrowed where the runner needs more. Lightning checks some only once fit has started (with a
-# traceback), some never (a negative clip value disables clipping silently).
-TRAINER_VALUES: dict[str, Check] = {
-    # Lightning also takes 0, which trains nothing: the run would end with no checkpoint.
-    "max_epochs": Number(
-        lo=1,
-        integer=True,
-        special=(
-            (-1, "no epoch limit: max_steps decides"),
-            (None, "Lightning's default: 1000, unless max_steps is set"),
-        ),
-    ),
-    "max_steps": Number(lo=1, integer=True, special=((-1, "no step limit"),)),
-    # Lightning reads 0 as "never log within an epoch", but the runner's module, which keeps
-    # the cadence itself, would read it as 50: refused rather than meaning two things.
-    "log_every_n_steps": Number(lo=1, integer=True, special=((None, "Lightning's default: 50"),)),
-    "check_val_every_n_epoch": Number(
-        lo=1, integer=True, special=((None, "validate by trainer.val_check_interval batches"),)
-    ),
-    "gradient_clip_val": Number(lo=0, note="0: no clipping", special=((None, "no clipping"),)),
-    "accumulate_grad_batches": Number(lo=1, integer=True),
-}
-# trainer.compile: the training steps' forward through torch.compile (runner.train.compiled),
-# in one of its modes; true is its default mode.
-COMPILE = Choice(
-    (
-        (False, "eager"),
-        (True, "torch.compile's default mode"),
-        ("default", "the same"),
-        ("reduce-overhead", "CUDA graphs: fewer kernel launches, for small models on a GPU"),
-        ("max-autotune", "also searches for the fastest kernels; compiles longest"),
-        ("max-autotune-no-cudagraphs", "max-autotune without CUDA graphs"),
-    )
-)
-# Keys of the trainer group that the runner reads itself, not Lightning (runner.config.sections).
-RUNNER_VALUES: dict[str, Check] = {
-    "steps_per_batch": Number(lo=1, integer=True, note="fast mode: optimizer steps per batch"),
-    "checkpoint_every_n_steps": Number(lo=0, integer=True, note="0: at each epoch's end only"),
-    "compile": COMPILE,
-}
-assert tuple(RUNNER_VALUES) == RUNNER_TRAINER_KEYS  # one list of the runner's own keys
 # Each training group's default option (conf/config.yaml), to suggest when none is chosen.
 DEFAULTS = {
     "data": "random",
@@ -109,7 +53,10 @@ def check_training(cfg: DictConfig, problems: Problems, device: DeviceSpec) -> N
             f"({one_of(shown)}){did_you_mean(device.strategy, strategies)}",
         )
     callbacks = resolve(cfg, "callbacks", problems)
-    check_callbacks(callbacks, resolve(cfg, "data", problems), problems)
+    # Read again, each reported once: the section checks below say what is wrong with them.
+    data, trainer, optim = (resolve(cfg, key, Problems()) for key in ("data", "trainer", "optim"))
+    check_callbacks(callbacks, data, trainer, problems)
+    _check_plateau(optim, no_validation(data, trainer), problems)
     loggers = resolve(cfg, "logger", problems)
     if not any(v is not None for v in (loggers or {}).values()) and isinstance(callbacks, dict):
         for name, raw in callbacks.items():  # callbacks that write to a logger need one
@@ -122,6 +69,19 @@ def check_training(cfg: DictConfig, problems: Problems, device: DeviceSpec) -> N
     check_sections(cfg, problems, device, ("data", "optim", "trainer", "stats", "logger"))
 
 
+def _check_plateau(optim: Any, unvalidated: str | None, problems: Problems) -> None:
+    """ReduceLROnPlateau steps on the validation loss: a run without validation has none."""
+    scheduler = optim.get("scheduler") if isinstance(optim, dict) else None
+    target = scheduler.get("_target_") if isinstance(scheduler, dict) else None
+    if unvalidated and isinstance(target, str) and target.endswith("ReduceLROnPlateau"):
+        problems.add(
+            "optim.scheduler",
+            f"ReduceLROnPlateau steps on {DEFAULT_OBJECTIVE}, which a run without validation "
+            f"({unvalidated}) never logs; allowed: validation (data.val_fraction > 0), or a "
+            "scheduler that needs no metric, e.g. torch.optim.lr_scheduler.StepLR",
+        )
+
+
 def check_sections(
     cfg: DictConfig, problems: Problems, device: DeviceSpec, keys: tuple[str, ...]
 ) -> None:
@@ -132,7 +92,7 @@ def check_sections(
     checks: dict[str, Callable[[dict[str, Any], Problems], None]] = {
         "data": check_data,
         "optim": check_optim,
-        "trainer": lambda trainer, problems: _check_trainer(
+        "trainer": lambda trainer, problems: check_trainer(
             trainer, pl.Trainer, problems, str(device.strategy)
         ),
         "stats": _check_stats,
@@ -151,83 +111,6 @@ def check_sections(
             problems.add(
                 key, f"no {key} option chosen; got {got}; allowed: {allowed}, e.g. {example}"
             )
-
-
-def _check_trainer(
-    trainer: dict[str, Any], trainer_cls: type, problems: Problems, strategy: str
-) -> None:
-    for key in trainer:
-        if key in OWNED:
-            problems.add(f"trainer.{key}", f"set by {OWNED[key]}, not by the trainer group")
-    for key, check in RUNNER_VALUES.items():
-        wrong = check.problem(trainer[key]) if key in trainer else None
-        if wrong:
-            problems.add(f"trainer.{key}", wrong)
-    if trainer.get("compile", False) is not False and strategy.startswith("fsdp"):
-        # FSDP swaps the parameters for flat shards around each forward; compiling a net inside
-        # it needs FSDP settings the runner does not make, and no run here has tried it.
-        problems.add(
-            "trainer.compile",
-            f"cannot be combined with device.strategy={strategy}; got "
-            f"{show(trainer['compile'])}; allowed: false with FSDP, or a ddp strategy "
-            "(device=gpus) with trainer.compile",
-        )
-    _check_nodes(trainer.get("num_nodes", 1), problems)
-    _check_ends(trainer, problems)
-    k = trainer.get("steps_per_batch", 1)
-    fast = k != 1 and RUNNER_VALUES["steps_per_batch"].problem(k) is None
-    if fast and trainer.get("accumulate_grad_batches", 1) != 1:
-        problems.add(
-            "trainer.accumulate_grad_batches",
-            "cannot be combined with trainer.steps_per_batch > 1 (every minibatch is a step)",
-        )
-    rest = {k: v for k, v in trainer.items() if k not in OWNED and k not in RUNNER_VALUES}
-    check_arguments(
-        trainer_cls,
-        rest,
-        "trainer",
-        "Trainer",
-        problems,
-        hidden=tuple(OWNED),
-        values=TRAINER_VALUES,
-    )
-
-
-def _check_ends(trainer: dict[str, Any], problems: Problems) -> None:
-    """No epoch limit, no step limit and no time limit: it would train until killed."""
-    forever = trainer.get("max_epochs") == -1 and trainer.get("max_steps", -1) == -1
-    if forever and trainer.get("max_time") is None:
-        problems.add(
-            "trainer.max_epochs",
-            "-1 with trainer.max_steps=-1 never ends; allowed: max_epochs ≥ 1, or "
-            "trainer.max_steps ≥ 1, or a time limit such as +trainer.max_time=00:01:00:00",
-        )
-
-
-def _check_nodes(nodes: Any, problems: Problems) -> None:
-    """More than one node only where a cluster launcher started this process (Lightning's own
-    detection) or NODE_RANK says which node it is: elsewhere the first process waits for the
-    other nodes forever, deaf to SIGTERM while it waits."""
-    if not (isinstance(nodes, int) and not isinstance(nodes, bool) and nodes > 1):
-        return  # Lightning's own check refuses other values
-    import os
-
-    from lightning_fabric.plugins.environments import (
-        LSFEnvironment,
-        MPIEnvironment,
-        SLURMEnvironment,
-        TorchElasticEnvironment,
-    )
-
-    clusters = (TorchElasticEnvironment, SLURMEnvironment, LSFEnvironment, MPIEnvironment)
-    if "NODE_RANK" in os.environ or any(env.detect() for env in clusters):
-        return
-    problems.add(
-        "trainer.num_nodes",
-        f"{nodes} nodes, but no cluster launcher (SLURM, torchrun, LSF, MPI) started this "
-        "process and NODE_RANK is not set, so no other node will join; allowed: 1 here, or "
-        "start every node's process with srun or torchrun (conf/hydra/launcher/slurm.yaml)",
-    )
 
 
 def _check_stats(cfg: dict[str, Any], problems: Problems) -> None:

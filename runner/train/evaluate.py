@@ -24,7 +24,7 @@ from runner.train.data import InMemoryData, RandomData
 from runner.train.fits import check_fits
 from runner.train.module import RunnerModule, output_shape
 from runner.train.reload import load_checkpoint_of
-from runner.train.trainer import trainer_arguments, trainer_placement
+from runner.train.trainer import lightning_refusal, trainer_arguments, trainer_placement
 
 log = logging.getLogger("runner")
 
@@ -42,20 +42,37 @@ def evaluate(
     write into `logs/<logs>/`, trackers into the run's tracker run."""
     devices = placement["devices"] if isinstance(placement["devices"], list) else 1
     args = trainer_arguments(trainer, manual=not module.automatic_optimization)
-    evaluator = pl.Trainer(
-        **args,
-        accelerator=placement["accelerator"],
-        devices=devices,
-        precision=placement["precision"],
-        logger=trackers.loggers(version=logs),
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-    )
     # Lightning tests with test_step and logs `test/…`: other splits are served as the test one.
     view = _AsTest(data, split) if split != "test" else data
-    (metrics,) = evaluator.test(module, datamodule=view, verbose=False)
-    return {f"{split}/{k.removeprefix('test/')}": float(v) for k, v in metrics.items()}
+    try:
+        evaluator = pl.Trainer(
+            **args,
+            accelerator=placement["accelerator"],
+            devices=devices,
+            precision=placement["precision"],
+            logger=trackers.loggers(version=logs),
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            enable_checkpointing=False,
+        )
+        results = evaluator.test(module, datamodule=view, verbose=False)
+    except Exception as e:
+        refusal = lightning_refusal(e, trainer)
+        if refusal is None:
+            raise
+        raise refusal from e
+    if not (results and results[0]):
+        raise ConfigError([_empty_split(split)])
+    return {f"{split}/{k.removeprefix('test/')}": float(v) for k, v in results[0].items()}
+
+
+def _empty_split(split: str) -> str:
+    if split == "test":
+        return "data.test_fraction: the test split of this data has no samples to evaluate"
+    return (
+        f"eval.split: the {split} split of this data has no samples to evaluate (with "
+        f"data.{split}_fraction=0 it has none); allowed: another split, e.g. eval.split=test"
+    )
 
 
 class _AsTest(pl.LightningDataModule):

@@ -16,10 +16,9 @@ from runner.config.device import Placement, resolve_device
 from runner.config.sections import TrainerSpec, TrainingSpec
 from runner.config.spec import RunSpec
 from runner.errors import ConfigError, Interrupted, RunFailed, first_line
-from runner.params.diagnosis import Diagnosis, summarize
 from runner.params.tensors import distinct_parameters
-from runner.rundir import resume_command
 from runner.trackers.tracking import Trackers, ended
+from runner.train import outcome
 from runner.train.callbacks.assemble import RunCallbacks, assemble_callbacks
 from runner.train.callbacks.checkpoints import AtomicCheckpointIO
 from runner.train.callbacks.lifecycle import skip_empty_hooks, stop_workers
@@ -29,7 +28,8 @@ from runner.train.evaluate import evaluate
 from runner.train.failures import forget_handover, handed_over
 from runner.train.fits import check_fits
 from runner.train.module import RunnerModule, output_shape
-from runner.train.trainer import trainer_arguments, trainer_placement
+from runner.train.next_run import resume_for
+from runner.train.trainer import lightning_refusal, trainer_arguments, trainer_placement
 
 log = logging.getLogger("runner")
 
@@ -73,35 +73,22 @@ def _train(
         _check_resume(spec.ckpt_path, module, training)
     callbacks = assemble_callbacks(run_dir, training, module.log_every, extra_callbacks)
     where = trainer_placement(spec.device, placement)
-    trainer = pl.Trainer(
-        **where,
-        **trainer_arguments(training.trainer, manual=not module.automatic_optimization),
-        logger=trackers.loggers(),
-        callbacks=callbacks.all,
-        plugins=[AtomicCheckpointIO()],
-        default_root_dir=run_dir,
-        enable_progress_bar=callbacks.progress_bar,
-        enable_model_summary=False,
-    )
-    skip_empty_hooks(trainer, module)
-    fit_seconds = _fit(trainer, module, data, spec.ckpt_path, callbacks, run_dir)
-    fit_metrics = _floats(trainer.callback_metrics)
+    trainer = _make_trainer(where, training.trainer, module, trackers, callbacks, run_dir)
+    fit_seconds = _fit(trainer, module, data, spec.ckpt_path, callbacks, training, run_dir)
+    fit_metrics = outcome.floats(trainer.callback_metrics)
     last = callbacks.last.path
-    # Progress comes from the checkpoint: with ddp_spawn this process's trainer never stepped.
-    saved = safe_load(last)  # read once: for the progress counters and the verification
+    saved = outcome.trained(last, training.trainer)  # read once: the progress and the verification
     epochs, steps = layout.epochs_done(saved), int(layout.global_step(saved))
-    log.info(
-        "fit: %d epochs, %d steps in %.1f s; %s", epochs, steps, fit_seconds, _show(fit_metrics)
-    )
+    outcome.log_fit(saved, fit_seconds, fit_metrics)
     tested = evaluate(module, data, training.trainer, where, trackers)
-    log.info("test: %s", _show(tested))
-    learned = _learned(data, module)
+    log.info("test: %s", outcome.show(tested))
+    learned = outcome.learned(data, module)
     # On the training device and precision (rank 0's device under DDP).
     verification = verify(
         module.net, saved, last, data.probe(), placement.device, spec.device.precision
     )
-    _log_verification(last, verification)
-    resume = _resume(last, training.trainer, epochs, steps)
+    outcome.log_verification(last, verification)
+    resume = resume_for(last, training.trainer, saved)
     log.info("resume with: %s", resume)
     return {
         "task": "train",
@@ -115,7 +102,7 @@ def _train(
         "verification": verification,
         **({"learned": learned} if learned is not None else {}),
         "resume": resume,
-        "stats": _stats(callbacks, run_dir),
+        "stats": outcome.stats(callbacks, run_dir),
     }
 
 
@@ -175,12 +162,41 @@ def _check_resume(ckpt_path: str, module: RunnerModule, training: TrainingSpec) 
     log.info("resume: from %s", ckpt_path)
 
 
+def _make_trainer(
+    where: dict[str, Any],
+    settings: TrainerSpec,
+    module: RunnerModule,
+    trackers: Trackers,
+    callbacks: RunCallbacks,
+    run_dir: Path,
+) -> pl.Trainer:
+    try:
+        trainer = pl.Trainer(
+            **where,
+            **trainer_arguments(settings, manual=not module.automatic_optimization),
+            logger=trackers.loggers(),
+            callbacks=callbacks.all,
+            plugins=[AtomicCheckpointIO()],
+            default_root_dir=run_dir,
+            enable_progress_bar=callbacks.progress_bar,
+            enable_model_summary=False,
+        )
+    except Exception as e:
+        refusal = lightning_refusal(e, settings)
+        if refusal is None:
+            raise
+        raise refusal from e
+    skip_empty_hooks(trainer, module)
+    return trainer
+
+
 def _fit(
     trainer: pl.Trainer,
     module: RunnerModule,
     data: Any,
     ckpt_path: str | None,
     callbacks: RunCallbacks,
+    training: TrainingSpec,
     run_dir: Path,
 ) -> float:
     """trainer.fit, its failures told apart by type; returns the seconds it took."""
@@ -198,6 +214,9 @@ def _fit(
             failed = compile_failure(e, trainer.global_step)
         if failed is not None:
             raise failed from e
+        refusal = None if callbacks.placement.started else lightning_refusal(e, training.trainer)
+        if refusal is not None:
+            raise refusal from e
         if ckpt_path is not None and not callbacks.placement.started:
             # Lightning restores loops, callbacks, RNG and optimizer state before training
             # starts: a failure there is a checkpoint that cannot be resumed, not a crash.
@@ -210,69 +229,3 @@ def _fit(
             ) from e
         raise
     return time.perf_counter() - start
-
-
-def _learned(data: Any, module: RunnerModule) -> dict[str, Any] | None:
-    """The book's linear regression: the learned weights next to the true ones."""
-    learned = data.learned(module.net) if hasattr(data, "learned") else None
-    if learned is not None:
-        log.info(
-            "result: w %s (true %s), b %.4f (true %g)",
-            "[" + ", ".join(f"{v:.4f}" for v in learned["w"]) + "]",
-            "[" + ", ".join(f"{v:g}" for v in learned["w_true"]) + "]",
-            learned["b"],
-            learned["b_true"],
-        )
-    return learned
-
-
-def _log_verification(last: Path, verification: dict[str, Any]) -> None:
-    diff = verification["max_abs_diff"]
-    log.info(
-        "verify: reloaded %s from itself alone: outputs %s (%s), shared tensors %s: %s",
-        last.name,
-        "match" if diff == 0 else f"differ by ≤ {diff:.3g}",
-        verification["comparison"],
-        "intact" if verification["shared_tensors_intact"] else "BROKEN",
-        "ok" if verification["ok"] else "FAILED",
-    )
-
-
-def _resume(last: Path, trainer: TrainerSpec, epochs: int, steps: int) -> str:
-    """The command that trains further from `last`, working as printed: a run that reached
-    its max_epochs (or max_steps) gets that limit doubled in the command."""
-    max_epochs, max_steps = trainer.max_epochs, trainer.max_steps
-    if isinstance(max_steps, int) and max_steps > 0 and steps >= max_steps:
-        return resume_command(
-            last, f"{steps} more steps; set trainer.max_steps", {"trainer.max_steps": 2 * steps}
-        )
-    if isinstance(max_epochs, int) and max_epochs > 0 and epochs >= max_epochs:
-        more = {"trainer.max_epochs": 2 * epochs}
-        return resume_command(last, f"{epochs} more epochs; set trainer.max_epochs", more)
-    return resume_command(last, "continues to the configured end")
-
-
-def _stats(callbacks: RunCallbacks, run_dir: Path) -> dict[str, Any]:
-    stats = callbacks.stats
-    return {
-        "csv": str(stats.csv) if stats.recording else None,
-        "plots": sorted(str(p) for p in (run_dir / "plots").glob("*.png")),
-        # Steps with NaN/Inf gradients that stats.on_nan=warn let through (this process).
-        "non_finite_steps": callbacks.guard.bad_steps,
-        # From the CSV, not the callback: under DDP the workers recorded it.
-        **_diagnosis(stats.csv),
-    }
-
-
-def _diagnosis(csv_path: Path) -> dict[str, Any]:
-    """The warnings the statistics made (blocks without gradient, dead ReLU units)."""
-    findings = Diagnosis.replay(csv_path)
-    return {"warnings": [f.text for f in findings], **summarize(findings)}
-
-
-def _floats(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if not k.endswith("_step")}
-
-
-def _show(metrics: dict[str, float]) -> str:
-    return ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()))

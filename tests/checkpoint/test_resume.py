@@ -1,8 +1,10 @@
 """Resuming with a config that differs from the checkpoint's: the config wins where it can (and
 the log says so), and what cannot carry over is refused before training starts."""
 
+import json
 import logging
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -231,3 +233,17 @@ def test_resuming_a_finished_run_says_how_to_train_further(tmp_path):
     assert info.value.problems == [
         "ckpt_path: already at max_epochs=2 (2 epochs done); raise trainer.max_epochs to train further, e.g. trainer.max_epochs=4"
     ]
+
+
+def test_a_run_stopped_by_max_steps_mid_epoch_resumes_with_the_printed_command(tmp_path, cli):
+    # 7 batches an epoch: 5 steps end part-way through the first one, which Lightning counts as
+    # processed, so the printed command raises both limits; the resumed run finishes the 7.
+    first = cli("model=mlp", "device=cpu", "trainer.max_epochs=1", "trainer.max_steps=5")
+    assert first.returncode == 0, first.stderr
+    assert "fit: 1 epochs, the last of them cut short, 5 steps" in first.stderr
+    command = json.loads((tmp_path / "run" / "result.json").read_text())["resume"]
+    assert "trainer.max_steps=10" in command and "trainer.max_epochs=2" in command
+    again = cli(*shlex.split(command.split("   #")[0])[3:], run_dir=tmp_path / "again")
+    assert again.returncode == 0, again.stderr
+    resumed = json.loads((tmp_path / "again" / "result.json").read_text())
+    assert resumed["global_step"] == 7

@@ -46,8 +46,11 @@ def test_inspect_parses_no_training_sections(compose):
     ("overrides", "expected"),
     [((), "checkpoint"), (("data=digits",), "given"), (("eval.data=given",), "given")],
 )
-def test_eval_data_auto_means_given_only_when_the_data_differs(compose, overrides, expected):
-    spec = parse_run(compose("task=eval", "ckpt_path=x.ckpt", *overrides))
+def test_eval_data_auto_means_given_only_when_the_data_differs(
+    compose, tmp_path, overrides, expected
+):
+    (tmp_path / "x.ckpt").write_bytes(b"")  # parsing looks only for the file
+    spec = parse_run(compose("task=eval", f"ckpt_path={tmp_path / 'x.ckpt'}", *overrides))
     assert spec.eval.data == expected
 
 

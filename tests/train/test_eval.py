@@ -92,6 +92,17 @@ def test_eval_on_other_data_is_checked_against_the_checkpoint(tmp_path, digits_r
     assert other["metrics"]["test/acc"] != digits_run["metrics"]["test/acc"]
 
 
+def test_a_split_with_no_samples_is_a_config_error_naming_it(tmp_path, digits_run):
+    ckpt = digits_run["checkpoints"]["last"]
+    with pytest.raises(ConfigError) as info:
+        evaluate(tmp_path, ckpt, "eval.split=val", "data=digits", "data.val_fraction=0")
+    assert info.value.problems == [
+        "eval.split: the val split of this data has no samples to evaluate (with "
+        "data.val_fraction=0 it has none); allowed: another split, e.g. eval.split=test"
+    ]
+    assert json.loads((tmp_path / "result.json").read_text())["status"] == "failed"
+
+
 def test_eval_mistakes(tmp_path):
     with pytest.raises(ConfigError) as info:
         run(runner.compose(["task=eval", "eval.split=tset", "eval.data=gven"]), tmp_path)

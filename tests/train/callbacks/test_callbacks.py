@@ -87,7 +87,7 @@ def test_every_callbacks_option_composes_and_monitors_a_logged_metric(compose):
         cfg = runner.compose([f"callbacks={option}", "data=digits"])
         problems = Problems()
         section = OmegaConf.to_container(cfg, resolve=True)
-        check_callbacks(section["callbacks"], section["data"], problems)
+        check_callbacks(section["callbacks"], section["data"], section.get("trainer"), problems)
         assert not problems.items, (option, problems.items)
 
 
