@@ -25,7 +25,7 @@ def check_resume(module: Any, checkpoint: dict[str, Any], training: TrainingSpec
     """Every reason `checkpoint` cannot resume into `module` trained as `training` says."""
     # Raises on its own: a model that does not fit is no resume problem among others.
     check_state_dict(module.state_dict(), layout.module_state(checkpoint), "ckpt_path")
-    damage = _damaged(checkpoint)
+    damage = _damaged(checkpoint) or _misshapen_state(checkpoint, list(module.parameters()))
     if damage:
         return [f"ckpt_path: cannot be resumed: {damage}"]
     old = layout.embedded_config(checkpoint)
@@ -147,12 +147,12 @@ def _damaged(checkpoint: dict[str, Any]) -> str:
     """What is wrong with the training state the resume would restore (its counters and the
     optimizer's numbers), or "". Lightning itself restores the rest and its errors are caught."""
     step = layout.global_step(checkpoint)
-    if not (isinstance(step, int) and not isinstance(step, bool) and step >= 0):
+    if not _is_count(step):
         return f"global_step is {step!r}, not a step count"
     progress = layout.epoch_progress(checkpoint)
     for part in ("total", "current"):
         for key, value in (progress.get(part) or {}).items():
-            if not isinstance(value, int):
+            if not _is_count(value):
                 return f"the epoch counter {part}.{key} is {value!r}, not a count"
     for i, state in enumerate(layout.optimizer_states(checkpoint)):
         groups = state.get("param_groups", []) if isinstance(state, dict) else None
@@ -163,6 +163,30 @@ def _damaged(checkpoint: dict[str, Any]) -> str:
                 numbers = value if isinstance(value, list | tuple) else [value]
                 if key != "params" and any(isinstance(v, str | dict) for v in numbers):
                     return f"the optimizer's {key} is {value!r}, not a number"
+    return ""
+
+
+def _is_count(value: Any) -> bool:
+    """A counter Lightning can hold: an integer from 0 to what a 64-bit tensor stores."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
+
+
+def _misshapen_state(checkpoint: dict[str, Any], parameters: list[Any]) -> str:
+    """An optimizer state tensor (Adam's moments, SGD's momentum) whose shape is not its
+    parameter's: torch would fail only at the first step, in the middle of the fit."""
+    for state in layout.optimizer_states(checkpoint):
+        per_parameter = state.get("state") if isinstance(state, dict) else None
+        for index, values in (per_parameter or {}).items():
+            if not (isinstance(index, int) and 0 <= index < len(parameters)):
+                return f"the optimizer holds state for parameter {index!r} of {len(parameters)}"
+            expected = tuple(parameters[index].shape)
+            for name, value in (values or {}).items() if isinstance(values, dict) else ():
+                shape = tuple(getattr(value, "shape", ()))
+                if shape and shape != expected:
+                    return (
+                        f"the optimizer's {name} of parameter {index} has shape {list(shape)}, "
+                        f"the parameter {list(expected)}"
+                    )
     return ""
 
 

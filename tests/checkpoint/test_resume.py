@@ -142,6 +142,18 @@ DAMAGE = {
         lambda c: c["optimizer_states"][0]["param_groups"][0].__setitem__("lr", "evil"),
         "the optimizer's lr is 'evil', not a number",
     ),
+    "a step count past what a tensor holds": (
+        lambda c: c.__setitem__("global_step", 10**30),
+        "global_step is 1000000000000000000000000000000, not a step count",
+    ),
+    "a negative epoch counter": (
+        lambda c: c["loops"]["fit_loop"]["epoch_progress"]["total"].__setitem__("processed", -5),
+        "the epoch counter total.processed is -5, not a count",
+    ),
+    "an optimizer state of another shape": (
+        lambda c: c["optimizer_states"][0]["state"].__setitem__(0, {"momentum_buffer": torch.zeros(3)}),
+        "the optimizer's momentum_buffer of parameter 0 has shape [3]",
+    ),
     "an RNG state missing a part": (
         lambda c: c["callbacks"]["RNGState"].pop("numpy"),
         "cannot be resumed: its training state is damaged or from another version (KeyError: 'numpy')",
