@@ -46,24 +46,41 @@ def read_jobs(sweep_dir: Path) -> list[JobRecord]:
 
 def read_job(directory: Path) -> JobRecord:
     result = read_result(directory)
-    overrides = tuple(result.get("overrides") or _hydra_overrides(directory))
-    number = int(result.get("job", directory.name))
+    listed = result.get("overrides")
+    overrides = tuple(map(str, listed) if isinstance(listed, list) else _hydra_overrides(directory))
+    number = _count(result.get("job"), int(directory.name))
     if not result:
         status = "running" if in_use(directory) else "killed"
         return JobRecord(number, status, overrides, directory=directory)
-    stats = result.get("stats") or {}
+    stats = _mapping(result.get("stats"))
     return JobRecord(
         number=number,
         status=str(result.get("sweep_status") or result.get("status", "failed")),
         overrides=overrides,
-        metrics={k: float(v) for k, v in (result.get("metrics") or {}).items()},
-        parameters=result.get("parameters"),
-        seconds=result.get("seconds"),
+        metrics={k: v for k, v in _mapping(result.get("metrics")).items() if _is_number(v)},
+        parameters=_count(result.get("parameters"), None),
+        seconds=result.get("seconds") if _is_number(result.get("seconds")) else None,
         error=str(result.get("error") or _interruption(result)),
         directory=directory,
-        attempts=int(result.get("attempt", 1)),
-        diagnosis={k: list(stats.get(k) or []) for k in DIAGNOSED if stats.get(k)},
+        attempts=_count(result.get("attempt"), 1),
+        diagnosis={
+            k: [str(x) for x in v] for k in DIAGNOSED if isinstance(v := stats.get(k), list)
+        },
     )
+
+
+# A result.json is read as what it holds, whoever wrote it: values of the wrong type (a null
+# metric, a text where a count belongs) are left out, not a reason to fail the whole summary.
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _count(value: Any, default: Any) -> Any:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def varying(records: list[JobRecord]) -> dict[int, str]:

@@ -1,6 +1,8 @@
 """sweep.resume=true continues only the sweep a directory holds: the sweep's overrides are
 recorded before its first job, and resuming with other ones is refused with both listed."""
 
+import json
+
 import pytest
 
 from runner import ConfigError
@@ -50,3 +52,21 @@ def test_a_sweepers_failure_before_any_job_ended_is_a_config_error(tmp_path):
         assert not _sweep_started()  # reset: the next call of main starts afresh
     finally:
         SweepSummary.started, SweepSummary.sweep_dir = False, None
+
+
+def test_a_result_json_of_any_shape_is_read_without_failing_the_summary(tmp_path):
+    from runner.sweep.records import read_jobs
+
+    wrongs = [
+        {"metrics": {"val/loss": None, "test/loss": "abc", "val/acc": 0.5}},
+        {"metrics": None, "attempt": "2", "job": [1], "overrides": "model=mlp"},
+        {"stats": {"no_gradient": "x", "dead_units": ["0"]}, "parameters": "many", "seconds": {}},
+    ]
+    for number, result in enumerate(wrongs):
+        (tmp_path / str(number) / ".hydra").mkdir(parents=True)
+        (tmp_path / str(number) / "result.json").write_text(json.dumps({"status": "ok", **result}))
+    records = read_jobs(tmp_path)
+    assert [r.number for r in records] == [0, 1, 2]
+    assert records[0].metrics == {"val/acc": 0.5} and records[1].metrics == {}
+    assert records[1].attempts == 1 and records[1].overrides == ()
+    assert records[2].diagnosis == {"dead_units": ["0"]} and records[2].parameters is None
