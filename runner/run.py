@@ -2,6 +2,7 @@
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 import time
@@ -54,6 +55,10 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
     is ending). result.json says which (`status`: ok, failed, interrupted), with the wall time
     and, in a sweep, the `job` fields given.
     """
+    if not isinstance(cfg, DictConfig):
+        raise TypeError(f"runner.run: cfg is what runner.compose returns; got {type(cfg).__name__}")
+    if not isinstance(run_dir, str | os.PathLike):
+        raise TypeError(f"runner.run: run_dir is a directory path; got {type(run_dir).__name__}")
     start = time.perf_counter()
     run_dir = Path(run_dir)
     # A live run's directory is refused before anything is written (on the command line, the

@@ -4,6 +4,7 @@ was expected and what it is."""
 
 import fnmatch
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -23,6 +24,12 @@ class Model:
 
     def __init__(self, *overrides: str, config_dir: str | Path | None = None):
         __tracebackhide__ = True
+        for override in overrides:
+            if not isinstance(override, str):
+                raise TypeError(
+                    "Model: the overrides are strings, one an argument, as on the command line: "
+                    f"Model('model=mlp', 'init=xavier'); got {override!r}"
+                )
         self.overrides = list(overrides)
         self.where = " ".join(overrides) or "the default config"
         folder = find_config_dir(config_dir)
@@ -51,6 +58,14 @@ class Model:
         """The number of parameters (a shared or tied tensor counted once), the parameter
         names (every name, in state_dict order), and the shapes of some of them."""
         __tracebackhide__ = True
+        if count is None and names is None and shapes is None:
+            raise TypeError("assert_parameters: nothing to check; give count=, names= or shapes=")
+        if count is not None and not _is_int(count):
+            raise TypeError(f"assert_parameters: count is an integer; got {count!r}")
+        if names is not None:
+            _names("assert_parameters", "names", names)
+        if shapes is not None and not isinstance(shapes, dict):
+            raise TypeError(f"assert_parameters: shapes maps names to shapes; got {shapes!r}")
         if count is not None:
             got = sum(t.numel() for _, t in distinct_parameters(self.net))
             if got != count:
@@ -74,6 +89,10 @@ class Model:
     def assert_ties(self, *groups: list[str]) -> "Model":
         """Each group of names is exactly one tensor shared by those names, and by no other."""
         __tracebackhide__ = True
+        if not groups:
+            raise TypeError("assert_ties: nothing to check; give groups of names, e.g. ['a', 'b']")
+        for group in groups:
+            _names("assert_ties", "each group", group)
         sharing = {n: names for names, _ in distinct_parameters(self.net) for n in names}
         for group in groups:
             for name in group:
@@ -102,6 +121,7 @@ class Model:
         unknown = sorted(set(expected) - set(STATS))
         if unknown:
             raise TypeError(f"assert_init: unknown statistic(s) {unknown}; allowed: {STATS}")
+        _check_init_arguments(pattern, rtol, atol, all_equal, expected)
         matched = [(n, t) for n, t in self.net.named_parameters() if fnmatch.fnmatch(n, pattern)]
         if not matched:
             names = ", ".join(n for n, _ in self.net.named_parameters())
@@ -126,7 +146,12 @@ class Model:
     def assert_device(self, device: str) -> "Model":
         """Every parameter and buffer is on `device` (`cpu`, `cuda`, `cuda:1`)."""
         __tracebackhide__ = True
-        want = torch.device(device)
+        try:
+            want = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise TypeError(
+                f"assert_device: {device!r} is not a torch device; allowed: cpu, cuda, cuda:N, mps"
+            ) from None
         tensors = [*self.net.named_parameters(), *self.net.named_buffers()]
         for name, tensor in tensors:
             here = tensor.device
@@ -147,6 +172,8 @@ class Model:
         """One batch of the declared input shape (model.input_shape) goes through, with
         finite outputs; returns the output."""
         __tracebackhide__ = True
+        if not (_is_int(batch) and batch >= 1):
+            raise TypeError(f"assert_forward: batch is an integer ≥ 1; got {batch!r}")
         x = self._batch(batch)
         self.net.eval()
         with torch.no_grad():
@@ -196,3 +223,43 @@ class Model:
         if all(torch.equal(a, p) for a, p in zip(before, net.parameters(), strict=True)):
             self._fail("one training step changed no parameter (no gradient reaches them)")
         return loss.item()
+
+
+# An argument mistake in a config test is the test's own bug, not the config's: a TypeError,
+# never an assertion that checks nothing and passes (all_equal=0.0, a string read as letters).
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _names(function: str, argument: str, value: object) -> None:
+    if isinstance(value, str) or not (
+        isinstance(value, list | tuple) and all(isinstance(n, str) for n in value)
+    ):
+        raise TypeError(
+            f"{function}: {argument} is a list of parameter names, e.g. ['0.weight', '2.weight']; "
+            f"got {value!r}"
+        )
+
+
+def _check_init_arguments(
+    pattern: object, rtol: object, atol: object, all_equal: object, expected: Mapping[str, object]
+) -> None:
+    if not isinstance(pattern, str):
+        raise TypeError(f"assert_init: pattern is a glob of parameter names; got {pattern!r}")
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if not (_is_number(value) and value >= 0):  # type: ignore[operator]
+            raise TypeError(f"assert_init: {name} is a number ≥ 0; got {value!r}")
+    if all_equal not in (None, True, False) or _is_number(all_equal):
+        raise TypeError(f"assert_init: all_equal is True, False or None; got {all_equal!r}")
+    for stat, value in expected.items():
+        if not (_is_number(value) and math.isfinite(value)):  # type: ignore[arg-type]
+            raise TypeError(f"assert_init: {stat} is a finite number; got {value!r}")
+    if not expected and all_equal is None:
+        raise TypeError(
+            "assert_init: nothing to check; give a statistic (mean=, std=, min=, max=) or "
+            "all_equal=True/False"
+        )
