@@ -43,5 +43,5 @@ def test_overrides_given_as_a_list_are_refused():
 def test_the_python_api_refuses_what_is_not_a_composed_config(tmp_path):
     from runner.run import run
 
-    with pytest.raises(TypeError, match="runner.run: cfg is what runner.compose returns; got dict"):
+    with pytest.raises(TypeError, match=r"runner\.run: cfg is what runner\.compose returns"):
         run({"task": "inspect"}, tmp_path)  # type: ignore[arg-type]
