@@ -151,7 +151,9 @@ DAMAGE = {
         "the epoch counter total.processed is -5, not a count",
     ),
     "an optimizer state of another shape": (
-        lambda c: c["optimizer_states"][0]["state"].__setitem__(0, {"momentum_buffer": torch.zeros(3)}),
+        lambda c: c["optimizer_states"][0]["state"].__setitem__(
+            0, {"momentum_buffer": torch.zeros(3)}
+        ),
         "the optimizer's momentum_buffer of parameter 0 has shape [3]",
     ),
     "an RNG state missing a part": (
