@@ -10,9 +10,36 @@ use.
 """
 
 import importlib
+import signal
+import sys
+import time
 from typing import TYPE_CHECKING, Any
 
-from runner.errors import ConfigError, RunFailed
+
+def early_signals() -> None:
+    """For the commands only (`python -m runner`, `runner`): a signal while Python loads Hydra,
+    torch and the runner (the first fraction of a second, before the runner's own handlers)
+    ends the process as a signal before a run does later: one line, 128 + the signal, no
+    traceback. The first signal decides; later ones are ignored. (Before Python runs this, in
+    its own start-up, a Ctrl-C is Python's: a KeyboardInterrupt.)"""
+
+    def end(signum: int, frame: object) -> None:
+        for each in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(each, signal.SIG_IGN)
+        # errors.stamped's format, written here: runner.errors may be half-imported right now.
+        when, name = time.strftime("%H:%M:%S"), signal.Signals(signum).name
+        print(f"[{when}] interrupted by {name} before the run started", file=sys.stderr)
+        raise SystemExit(128 + signum)
+
+    for each in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(each, end)
+
+
+# `python -m runner…`: runpy imports this package first, with sys.argv[0] still "-m".
+if sys.argv[:1] == ["-m"]:
+    early_signals()
+
+from runner.errors import ConfigError, RunFailed  # noqa: E402
 
 if TYPE_CHECKING:
     from runner.config import compose

@@ -9,11 +9,18 @@ import signal
 import sys
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig
-
-from runner.config import config_dir, group_options, schema
+from runner import early_signals
 from runner.errors import RAISED_IN_RUN, Interrupted, stamped
+
+# `python -m runner` installed these first thing (runner/__init__.py), the console script here.
+AS_COMMAND = __name__ == "__main__" or Path(sys.argv[0]).name == "runner"
+if AS_COMMAND:
+    early_signals()
+
+import hydra  # noqa: E402  (after the handlers: loading it takes a noticeable moment)
+from omegaconf import DictConfig  # noqa: E402
+
+from runner.config import config_dir, group_options, schema  # noqa: E402
 
 schema.register()
 group_options.install()  # --help lists the groups without one repository copy per group
@@ -33,6 +40,19 @@ def _app(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
+    """The CLI (`_main`). Ended by a signal, the command ignores any further one while Python
+    shuts down: the first signal decides the exit code (Python would restore the default
+    handlers, and a second Ctrl-C would kill it with another code)."""
+    try:
+        _main()
+    except SystemExit as e:
+        if AS_COMMAND and e.code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+            for each in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(each, signal.SIG_IGN)
+        raise
+
+
+def _main() -> None:
     """The CLI. A mistake Hydra finds while composing the config (an unknown option, a key the
     schema refuses, `model=5`) is one `config error:` line and exit code 2, like every other
     config mistake; Hydra prints some of those as tracebacks. A failure inside a run keeps its
@@ -98,6 +118,8 @@ def _record_early_stop(stop: Interrupted) -> None:
 
 
 def _raise_interrupted(signum: int, frame: object) -> None:
+    for each in (signal.SIGINT, signal.SIGTERM):  # ending: the first signal decides
+        signal.signal(each, signal.SIG_IGN)
     raise Interrupted(signum)
 
 

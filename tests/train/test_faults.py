@@ -278,3 +278,40 @@ def test_sigterm_to_a_ddp_launcher_stops_every_rank_before_the_record(tmp_path):
     assert record["step"] == safe_load(last)["global_step"]
     time.sleep(3)
     assert last.stat().st_mtime_ns == written  # no rank trains on
+
+
+def catches_sigterm(pid: int) -> bool:
+    """Whether the process has a handler for SIGTERM (Linux: /proc/PID/status SigCgt)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    caught = int(next(x for x in status.splitlines() if x.startswith("SigCgt:")).split()[1], 16)
+    return bool(caught >> (signal.SIGTERM - 1) & 1)
+
+
+@pytest.mark.parametrize("after", [0.0, 0.1, 0.3])
+@pytest.mark.parametrize(("signals", "code"), [((signal.SIGINT,), 130), ((15, 2), 143)])
+def test_a_signal_while_the_command_starts_is_one_line_and_the_first_signal_decides(
+    tmp_path, after, signals, code
+):
+    # While Python imports Hydra and torch, before the run has a directory: no traceback, the
+    # exit code of the first signal (a second one, as an impatient Ctrl-C, changes nothing).
+    # Python's own start-up, before the runner's first line (a few ms), is Python's: the test
+    # waits for the runner's handler.
+    started = subprocess.Popen(
+        [sys.executable, "-m", "runner", "task=inspect", f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    while not catches_sigterm(started.pid):
+        time.sleep(0.001)
+    time.sleep(after)
+    for signum in signals:
+        started.send_signal(signum)
+        time.sleep(0.02)
+    _, stderr = started.communicate(timeout=120)
+    if started.returncode == 0:  # it had finished before the signal: nothing to check
+        return
+    assert started.returncode == code, stderr
+    assert "Traceback" not in stderr and "interrupted by" in stderr
