@@ -91,6 +91,7 @@ def _resume_job(
             sys.exit(2)
         return _Done(None)
     if plan.action == "skip":
+        sweep_job.restore_hydra_record(job)
         log.info("sweep: job %d ended ok in an earlier run of this sweep: skipped", job.number)
         write_result(job.directory, {**plan.previous, "sweep_status": "skipped"})
         return _Done(_objective(plan.previous, parse_sweep(cfg.get("sweep")).objective))

@@ -4,6 +4,7 @@ a job that ended ok is skipped, an interrupted (or killed) one resumes from its 
 failed one runs again. An earlier attempt's files are moved to `attempts/<n>/`, never deleted.
 """
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,8 @@ def hold_sweep(sweep_dir: Path, overrides: tuple[str, ...], resume: bool) -> Non
                 "that sweep (its command plus sweep.resume=true), or another hydra.sweep.dir"
             ]
         )
+    if resume:
+        keep_hydra_records(sweep_dir)
 
 
 def gpu_for(job: Job, visible: int) -> int | None:
@@ -92,6 +95,41 @@ def gpu_for(job: Job, visible: int) -> int | None:
 
 def set_aside(job: Job) -> Path | None:
     """Move the previous attempt's result and logs into attempts/<n>/ (checkpoints stay: a
-    resumed job reads them; Hydra has written this attempt's `.hydra/` and log already)."""
+    resumed job reads them), with the `.hydra/` that attempt ran with (Hydra has written this
+    attempt's own already: keep_hydra_records saved the earlier one)."""
     kept = tuple(name for name in RUN_FILES if name != "checkpoints")
-    return set_aside_previous(job.directory, folder="attempts", names=kept)
+    folder = set_aside_previous(job.directory, folder="attempts", names=kept)
+    saved = job.directory / SAVED_HYDRA
+    if folder is not None and saved.is_dir() and not saved.is_symlink():
+        saved.rename(folder / ".hydra")
+    elif saved.is_dir() and not saved.is_symlink():
+        shutil.rmtree(saved)
+    return folder
+
+
+# Hydra writes each job's `.hydra/` before any of the runner's code sees the job: with
+# sweep.resume=true the earlier attempt's record is copied here first, once for the sweep.
+SAVED_HYDRA = ".hydra-before-resume"
+
+
+def keep_hydra_records(sweep_dir: Path) -> None:
+    """Copy each job's `.hydra/` aside before a resumed sweep launches (links stay links)."""
+    for directory in sweep_dir.iterdir() if sweep_dir.is_dir() else []:
+        hydra = directory / ".hydra"
+        if directory.name.isdigit() and not directory.is_symlink() and hydra.is_dir():
+            if hydra.is_symlink():
+                continue  # not Hydra's: nothing of the job's own to keep
+            saved = directory / SAVED_HYDRA
+            if saved.is_dir() and not saved.is_symlink():
+                shutil.rmtree(saved)  # a copy from a resume that never reached this job
+            shutil.copytree(hydra, saved, symlinks=True)
+
+
+def restore_hydra_record(job: Job) -> None:
+    """A job that sweep.resume=true skips keeps the `.hydra/` of the run that made its files."""
+    saved = job.directory / SAVED_HYDRA
+    if saved.is_dir() and not saved.is_symlink():
+        hydra = job.directory / ".hydra"
+        if hydra.is_dir() and not hydra.is_symlink():
+            shutil.rmtree(hydra)
+        saved.rename(hydra)

@@ -90,6 +90,7 @@ def test_resume_skips_finished_jobs_and_finishes_an_interrupted_one(sweep, tmp_p
     assert [r["status"] for r in rows(sweep_dir)] == ["ok", "interrupted"]
     assert "sweep: finish it with: python -m runner -m" in first.stderr
     done_before = (sweep_dir / "0" / "checkpoints" / "last.ckpt").stat().st_mtime_ns
+    records_before = {n: (sweep_dir / n / ".hydra" / "overrides.yaml").read_text() for n in "01"}
 
     again, _ = sweep(*args, "sweep.resume=true")
     assert again.returncode == 0, again.stderr
@@ -99,6 +100,13 @@ def test_resume_skips_finished_jobs_and_finishes_an_interrupted_one(sweep, tmp_p
     assert (sweep_dir / "1" / "attempts" / "1" / "result.json").is_file()  # kept, not lost
     resumed = json.loads((sweep_dir / "1" / "result.json").read_text())
     assert resumed["global_step"] == 14 and resumed["attempt"] == 2
+    # Hydra rewrote each job's .hydra/; the skipped job keeps the one its files came from, the
+    # resumed job's first attempt keeps its own with the rest of that attempt.
+    assert (sweep_dir / "0" / ".hydra" / "overrides.yaml").read_text() == records_before["0"]
+    first_attempt = sweep_dir / "1" / "attempts" / "1" / ".hydra" / "overrides.yaml"
+    assert first_attempt.read_text() == records_before["1"]
+    assert "sweep.resume=" in (sweep_dir / "1" / ".hydra" / "overrides.yaml").read_text()
+    assert not list(sweep_dir.glob("*/.hydra-before-resume"))
 
 
 def test_resume_refuses_a_directory_of_another_sweep(sweep):
