@@ -40,6 +40,20 @@ _KINDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
 }
 
 
+# The sections a file's network is rebuilt, evaluated and resumed with. The others (logger,
+# callbacks, stats, sweep, eval, ckpt_path) configured the run that wrote the file; a reader's
+# own config decides them, so they are dropped unread: nothing in them is imported or checked.
+REBUILT_FROM = ("model", "init", "device", "data", "optim", "trainer", "seed", "imports", "task")
+
+
+def rebuilt_sections(config: Any) -> Any:
+    """`config` with only the sections in REBUILT_FROM (anything else is left as it is, for
+    embedded_problems to refuse)."""
+    if not isinstance(config, dict):
+        return config
+    return {key: value for key, value in config.items() if key in REBUILT_FROM}
+
+
 def embedded_problems(config: Any, task: Any, allow: tuple[str, ...] = ()) -> list[str]:
     """Every problem with what an embedded config names; empty when it is safe to build."""
     problems = []

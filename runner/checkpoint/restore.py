@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from runner.checkpoint import layout
-from runner.checkpoint.embedded import allowed_imports, embedded_problems
+from runner.checkpoint.embedded import allowed_imports, embedded_problems, rebuilt_sections
 from runner.checkpoint.files import check_state_dict, safe_load
 from runner.config.spec import RunSpec, check_embedded
 from runner.errors import ConfigError
@@ -81,7 +81,7 @@ def from_checkpoint(
     hparams = layout.hyperparameters(checkpoint)
     if hparams is None:
         raise ConfigError([f"{where} is not a runner checkpoint (no embedded config)"])
-    config, task = hparams["config"], hparams.get("task", "regression")
+    config, task = rebuilt_sections(hparams["config"]), hparams.get("task", "regression")
     net = _build(config, device) if trusted else _rebuild(config, task, device, allow, where)
     state = layout.module_state(checkpoint)
     check_state_dict(layout.net_state(net), state, where)
@@ -128,7 +128,7 @@ def _from_safetensors(
     if metadata.get("format") != "runner" or "config" not in metadata:
         raise ConfigError([f"{where} was not exported by the runner (no config in it)"])
     try:
-        config = json.loads(metadata["config"])
+        config = rebuilt_sections(json.loads(metadata["config"]))
     except json.JSONDecodeError as e:
         raise ConfigError([f"{where}: its metadata config is not valid JSON ({e})"]) from e
     task = metadata.get("task", "regression")

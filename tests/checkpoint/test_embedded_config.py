@@ -124,3 +124,32 @@ def test_an_export_with_a_wrongly_shaped_tensor_is_refused(trained, tmp_path):
         f"path: {str(tmp_path / 'bad.safetensors')!r}: does not fit its own config: shape "
         "mismatch at 0.bias: [3, 3] in the file, [256] in the model"
     ]
+
+
+def test_sections_a_file_is_not_rebuilt_with_are_dropped_unread(trained, tmp_path, monkeypatch):
+    # The run's callbacks, loggers and statistics configured the run that wrote the file: a
+    # reader ignores them (a checkpoint trained with callbacks loads), and what they name is
+    # never imported, whatever it is.
+    def set_run_sections(config):
+        config["callbacks"] = {"evil": {"_target_": "os.system", "command": "touch /tmp/owned"}}
+        config["logger"] = {"mlflow": {"_target_": "mlflow_nonexistent.Logger"}}
+        config["stats"] = "anything"
+
+    path = craft(trained, tmp_path, set_run_sections)
+    called = []
+    monkeypatch.setattr("os.system", lambda *a: called.append(a))
+    module = runner.load(path)
+    assert "callbacks" not in module.hparams["config"] and not called
+    cfg = runner.compose(["task=eval", f"ckpt_path={path}", "device=cpu", "logger=none"])
+    assert run(cfg, tmp_path / "eval")["metrics"]
+
+
+@pytest.mark.slow
+def test_a_checkpoint_trained_with_callbacks_loads_evaluates_and_exports(cli, tmp_path):
+    trained = cli("model=mlp", "device=cpu", "trainer.max_epochs=1", "callbacks=[early_stopping]")
+    assert trained.returncode == 0, trained.stderr
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert runner.load(last).net is not None
+    for task in ("eval", "export"):
+        done = cli(f"task={task}", f"ckpt_path={last}", "device=cpu", run_dir=tmp_path / task)
+        assert done.returncode == 0, done.stderr

@@ -108,8 +108,8 @@ ATTACKS = [
     ),
     (
         "a _target_ at a key that names no code",
-        _set("logger", "_target_", "torch.save"),
-        "logger._target_: a file's config may name code only at",
+        _set("trainer", "_target_", "torch.save"),
+        "trainer._target_: a file's config may name code only at",
     ),
     (
         "an interpolation OmegaConf would resolve on access",
