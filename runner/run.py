@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,24 +85,36 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
             record({"status": "failed", "task": task, "error": str(failed)})
             raise failed from e
         except SystemExit as e:  # sys.exit() in the user's code (a layer, a data module)
+            if isinstance(e.__context__, KeyboardInterrupt):  # Lightning's exit(1) on Ctrl-C
+                raise _interrupted(record, e.__context__, run_dir, spec, task) from None
             failed = RunFailed(f"the run's code called sys.exit({e.code!r}) during task={task}")
             record({"status": "failed", "task": task, "error": str(failed)})
             raise failed from e
         except (Interrupted, KeyboardInterrupt) as e:
-            _ignore_signals()  # stopping: a second signal must not cut the record short
-            stop = _stopped(e, run_dir, spec)
-            interrupted: dict[str, Any] = {"status": "interrupted", "task": task}
-            interrupted["signal"] = stop.name
-            if stop.checkpoint is not None:
-                interrupted |= {"step": stop.step, "checkpoint": str(stop.checkpoint)}
-                interrupted["resume"] = stop.resume
-            record(interrupted)
-            raise stop from None
+            raise _interrupted(record, e, run_dir, spec, task) from None
         if not result.get("verification", {}).get("ok", True):
             message = "the reloaded checkpoint does not reproduce the trained model"
             record({**result, "status": "failed", "error": f"{message}: see verification"})
             raise RunFailed(f"{message}: see {run_dir / 'result.json'}")
     return result
+
+
+def _interrupted(
+    record: Callable[[dict[str, Any]], Any],
+    e: BaseException,
+    run_dir: Path,
+    spec: RunSpec | None,
+    task: Any,
+) -> Interrupted:
+    """Record how a signal stopped the run; returns it to raise."""
+    _ignore_signals()  # stopping: a second signal must not cut the record short
+    stop = _stopped(e, run_dir, spec)
+    interrupted: dict[str, Any] = {"status": "interrupted", "task": task, "signal": stop.name}
+    if stop.checkpoint is not None:
+        interrupted |= {"step": stop.step, "checkpoint": str(stop.checkpoint)}
+        interrupted["resume"] = stop.resume
+    record(interrupted)
+    return stop
 
 
 def _stopped(e: BaseException, run_dir: Path, spec: RunSpec | None) -> Interrupted:

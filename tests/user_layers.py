@@ -141,3 +141,19 @@ class HugeLossAt(nn.Module):
                 bump.view(-1)[0] = 1.9e19
                 return x + bump
         return x
+
+
+class InterruptAt(nn.Module):
+    """Raises KeyboardInterrupt at the `at`-th training forward: Ctrl-C as user code meets it
+    (a notebook's interrupt, a library that re-raises it), which Lightning turns into exit(1)."""
+
+    def __init__(self, at: int):
+        super().__init__()
+        self.at, self.calls = at, 0
+
+    def forward(self, x):
+        if self.training:
+            self.calls += 1
+            if self.calls == self.at:
+                raise KeyboardInterrupt
+        return x

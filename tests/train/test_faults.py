@@ -315,3 +315,20 @@ def test_a_signal_while_the_command_starts_is_one_line_and_the_first_signal_deci
         return
     assert started.returncode == code, stderr
     assert "Traceback" not in stderr and "interrupted by" in stderr
+
+
+def test_a_keyboard_interrupt_in_the_runs_code_is_recorded_as_an_interruption(tmp_path):
+    from runner.errors import Interrupted
+    from runner.run import run
+
+    net = "model.net=[{type: tests.user_layers.InterruptAt, at: 3}, {type: Linear, in_features: 4, out_features: 1}]"
+    cfg = runner.compose(["model=rgnet", net, "device=cpu", "trainer.max_epochs=1", "logger=none"])
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(Interrupted):
+            run(cfg, tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, previous)  # Lightning ignores SIGINT once it saw one
+    record = result(tmp_path)
+    assert (record["status"], record["signal"]) == ("interrupted", "SIGINT")
+    assert "sys.exit" not in json.dumps(record)
