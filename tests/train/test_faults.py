@@ -89,8 +89,8 @@ def test_a_signal_after_the_last_step_is_not_forgotten(
     record = result(tmp_path / "run")
     assert record["status"] == "interrupted" and record["checkpoint"].endswith("last.ckpt")
     assert "Traceback" not in done.stderr and "nothing to resume from" not in done.stderr
-    # Training had reached max_epochs: the printed command raises it, so it is not refused.
-    assert "trainer.max_epochs=6" in record["resume"]
+    # Stopped in the last validation, the test or the verification: the printed command (with
+    # max_epochs raised where training had reached it) is not refused.
     again = rerun(record["resume"], tmp_path / "again", tmp_path)  # may stop itself again
     assert again.returncode in (0, code) and "config error" not in again.stderr, again.stderr
 
