@@ -141,6 +141,18 @@ CASES = [
         "trainer.gradient_clip_algorithm: unknown choice; got 'bogus'; allowed: 'norm'",
     ),
     (
+        "a trainer value of another type than Lightning's signature says",
+        ["device=cpu", "+trainer.benchmark=3", "+trainer.max_time=5"],
+        2,
+        "trainer.benchmark: Trainer expects a bool or null for benchmark; got 3",
+    ),
+    (
+        "a negative time limit",
+        ["device=cpu", "+trainer.max_time={days: -1}"],
+        2,
+        "trainer.max_time.days: expected a number ≥ 0; got -1",
+    ),
+    (
         "a trainer value Lightning refuses only once it counts the batches",
         ["device=cpu", "+trainer.val_check_interval=1000"],
         2,

@@ -22,6 +22,7 @@ def check_arguments(
     skip_first: bool = False,
     hidden: tuple[str, ...] = (),
     values: Mapping[str, Check] | None = None,
+    unions: bool = False,
 ) -> tuple[dict[str, Any], list[str]] | None:
     """Check `kwargs` for `target(**kwargs)`; add a problem for each unknown or mistyped one.
 
@@ -29,7 +30,9 @@ def check_arguments(
     required arguments still missing, or None when an argument is unknown. `skip_first` skips
     the first parameter (the tensor an initializer fills); `hidden` arguments are set by someone
     else and left out of the allowed list. `values` checks the value of the arguments it names
-    (instead of their annotated type), where the target takes them.
+    (instead of their annotated type), where the target takes them. `unions`: also check
+    `Optional[int]`, `Union[str, dict, None]` and `Literal` annotations (Lightning's Trainer
+    accepts such values unchecked and fails on them later).
     """
     params = _keyword_params(target, skip_first)
     if params is None:  # takes **kwargs: anything goes
@@ -54,6 +57,10 @@ def check_arguments(
         wrong = check.problem(value) if check is not None else None
         if wrong:
             problems.add(f"{path}.{key}", wrong)
+        if check is None and unions and _in_union(params[key].annotation, value) is False:
+            allowed = _union_names(params[key].annotation)
+            problems.add(f"{path}.{key}", f"{label} expects {allowed} for {key}; got {value!r}")
+            continue
         expected = _expected(params[key].annotation)
         if check is None and expected is not None and not _fits(value, *expected):
             kind, item = expected
@@ -99,6 +106,60 @@ def _expected(annotation: Any) -> tuple[type, type | None] | None:
         if item in _SIMPLE:
             return list, _SIMPLE[item]
     return None
+
+
+# What a YAML value can be: a class outside these (timedelta, a Profiler) never matches one.
+_YAML_TYPES = (int, float, bool, str, list, dict, type(None))
+
+
+def _union_options(annotation: Any) -> list[Any] | None:
+    """The options of a Union/Optional/Literal annotation; None for any other annotation."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or type(annotation).__name__ == "UnionType":
+        return list(typing.get_args(annotation))
+    if origin is typing.Literal:
+        return [annotation]
+    return None
+
+
+def _in_union(annotation: Any, value: Any) -> bool | None:
+    """Whether `value` fits one option of a union annotation; None when it cannot be told (not
+    a union, or an option this check does not read, such as a generic it does not know)."""
+    options = _union_options(annotation)
+    if options is None:
+        return None
+    for option in options:
+        origin = typing.get_origin(option)
+        if option is type(None):
+            fits: bool | None = value is None
+        elif origin is typing.Literal:
+            fits = any(value == v and type(value) is type(v) for v in typing.get_args(option))
+        elif option in _SIMPLE:
+            fits = _matches(value, _SIMPLE[option])
+        elif origin in (list, tuple, dict):
+            fits = isinstance(value, dict if origin is dict else list)
+        elif isinstance(option, type) and not issubclass(option, _YAML_TYPES):
+            fits = False  # a class a YAML value never is (str may still match another option)
+        else:
+            return None
+        if fits:
+            return True
+    return False
+
+
+def _union_names(annotation: Any) -> str:
+    names = []
+    for option in _union_options(annotation) or []:
+        origin = typing.get_origin(option)
+        if option is type(None):
+            names.append("null")
+        elif origin is typing.Literal:
+            names += [repr(v) for v in typing.get_args(option)]
+        elif option in _SIMPLE:
+            names.append(f"a {_SIMPLE[option].__name__}")
+        elif origin in (list, tuple, dict):
+            names.append("a mapping" if origin is dict else "a list")
+    return " or ".join(names) or "another value"
 
 
 def _fits(value: Any, kind: type, item: type | None) -> bool:

@@ -6,8 +6,8 @@ from typing import Any
 
 from runner.config.arguments import check_arguments
 from runner.config.sections import RUNNER_TRAINER_KEYS
-from runner.config.values import Check, Choice, Number, show
-from runner.errors import Problems
+from runner.config.values import Check, Choice, Number, is_number, show
+from runner.errors import Problems, did_you_mean
 
 # Trainer arguments the trainer group may not set, and who owns them instead.
 OWNED = {
@@ -45,6 +45,9 @@ TRAINER_VALUES: dict[str, Check] = {
     ),
     "gradient_clip_val": Number(lo=0, note="0: no clipping", special=((None, "no clipping"),)),
     "accumulate_grad_batches": Number(lo=1, integer=True),
+    "min_epochs": Number(lo=0, integer=True, special=((None, "no minimum"),)),
+    "min_steps": Number(lo=0, integer=True, special=((None, "no minimum"),)),
+    "num_sanity_val_steps": Number(lo=-1, integer=True, note="-1: all", special=((None, "2"),)),
     # A fraction of the batches or a count (Lightning 2.6). 0 would train or test nothing: no
     # checkpoint to verify, no metrics to record; 0 validation batches is "no validation".
     "limit_train_batches": Number(lo=0, lo_open=True, note="a fraction ≤ 1.0, or a count"),
@@ -103,6 +106,7 @@ def check_trainer(
             "(device=gpus) with trainer.compile",
         )
     _check_nodes(trainer.get("num_nodes", 1), problems)
+    _check_max_time(trainer.get("max_time"), problems)
     _check_ends(trainer, problems)
     k = trainer.get("steps_per_batch", 1)
     fast = k != 1 and RUNNER_VALUES["steps_per_batch"].problem(k) is None
@@ -120,6 +124,7 @@ def check_trainer(
         problems,
         hidden=tuple(OWNED),
         values=TRAINER_VALUES,
+        unions=True,
     )
 
 
@@ -158,3 +163,30 @@ def _check_nodes(nodes: Any, problems: Problems) -> None:
         "process and NODE_RANK is not set, so no other node will join; allowed: 1 here, or "
         "start every node's process with srun or torchrun (conf/hydra/launcher/slurm.yaml)",
     )
+
+
+_DURATION_KEYS = ("weeks", "days", "hours", "minutes", "seconds", "milliseconds", "microseconds")
+
+
+def _check_max_time(value: Any, problems: Problems) -> None:
+    """Lightning's time limit: "DD:HH:MM:SS" or a mapping of timedelta's keys, not negative
+    (a negative one ends training before its first step)."""
+    if value is None:
+        return
+    allowed = "allowed: 'DD:HH:MM:SS' such as 00:01:30:00, or a mapping such as {hours: 1}"
+    if isinstance(value, str):
+        parts = value.split(":")
+        if len(parts) != 4 or not all(p.isdigit() for p in parts):
+            problems.add("trainer.max_time", f"not a duration; got {show(value)}; {allowed}")
+    elif isinstance(value, dict):
+        for key, amount in value.items():
+            if key not in _DURATION_KEYS:
+                problems.add(
+                    f"trainer.max_time.{key}",
+                    f"unknown unit; allowed: {', '.join(_DURATION_KEYS)}"
+                    + did_you_mean(str(key), _DURATION_KEYS),
+                )
+            elif not (is_number(amount) and amount >= 0):
+                problems.add(
+                    f"trainer.max_time.{key}", f"expected a number ≥ 0; got {show(amount)}"
+                )
