@@ -24,8 +24,7 @@ def early_signals() -> None:
     its own start-up, a Ctrl-C is Python's: a KeyboardInterrupt.)"""
 
     def end(signum: int, frame: object) -> None:
-        for each in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(each, signal.SIG_IGN)
+        ending()
         # errors.stamped's format, written here: runner.errors may be half-imported right now.
         when, name = time.strftime("%H:%M:%S"), signal.Signals(signum).name
         print(f"[{when}] interrupted by {name} before the run started", file=sys.stderr)
@@ -33,6 +32,26 @@ def early_signals() -> None:
 
     for each in (signal.SIGINT, signal.SIGTERM):
         signal.signal(each, end)
+
+
+def ending() -> None:
+    """The command is ending on a signal: SIGINT and SIGTERM do nothing from now on, through
+    Python's shutdown too (which would put the default handlers back, and a second Ctrl-C
+    would kill the process with another exit code)."""
+    import atexit
+
+    for each in (signal.SIGINT, signal.SIGTERM):  # not SIG_IGN yet: a signal already pending
+        signal.signal(each, ignore)  # would raise "ignored due to race condition"
+    atexit.register(_ignore_at_exit)
+
+
+def ignore(signum: int, frame: object) -> None:
+    """A handler that does nothing: a signal after the one that is ending the process."""
+
+
+def _ignore_at_exit() -> None:
+    for each in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(each, signal.SIG_IGN)  # kept by Python's shutdown, unlike a function
 
 
 # `python -m runner…`: runpy imports this package first, with sys.argv[0] still "-m".

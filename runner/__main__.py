@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from runner import early_signals
+from runner import early_signals, ending, ignore
 from runner.errors import RAISED_IN_RUN, Interrupted, stamped
 
 # `python -m runner` installed these first thing (runner/__init__.py), the console script here.
@@ -47,8 +47,7 @@ def main() -> None:
         _main()
     except SystemExit as e:
         if AS_COMMAND and e.code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
-            for each in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(each, signal.SIG_IGN)
+            ending()
         raise
 
 
@@ -60,6 +59,7 @@ def _main() -> None:
     was = os.environ.get("HYDRA_FULL_ERROR")
     _sweep_started(reset=True)  # called again in one process: an earlier sweep is over
     _started.clear()
+    _forget_claimed()
     if "runner.sweep.stop" in sys.modules:
         stop_state = sys.modules["runner.sweep.stop"].SweepStop
         stop_state.signum, stop_state.sweep_dir = None, None
@@ -105,13 +105,24 @@ def _sweep_stopped(stop: Interrupted | None) -> None:
     sys.exit(128 + signum)
 
 
+def _forget_claimed() -> None:
+    """Called again in one process: the run directories an earlier call took are not this
+    call's (nothing loads the guard before Hydra does)."""
+    guard = sys.modules.get("runner.rundir.guard")
+    if guard is not None:
+        guard.CLAIMED.clear()
+
+
 def _record_early_stop(stop: Interrupted) -> None:
     """A run directory that Hydra made before the signal came gets its result.json too."""
     from runner.rundir import in_use, read_result, write_result
+    from runner.rundir.guard import CLAIMED
+    from runner.rundir.lock import release
 
-    if not _started:  # Hydra had not made a run directory yet
+    if not (_started or CLAIMED):  # Hydra had not made a run directory yet
         return
-    run_dir = _started[-1]
+    run_dir = _started[-1] if _started else CLAIMED[-1]
+    release(run_dir)  # held by this process (the run directory's callback took it): let go
     if run_dir.is_dir() and not read_result(run_dir) and not in_use(run_dir):
         error = f"interrupted by {stop.name} before the run started"
         write_result(run_dir, {"status": "interrupted", "signal": stop.name, "error": error})
@@ -119,7 +130,7 @@ def _record_early_stop(stop: Interrupted) -> None:
 
 def _raise_interrupted(signum: int, frame: object) -> None:
     for each in (signal.SIGINT, signal.SIGTERM):  # ending: the first signal decides
-        signal.signal(each, signal.SIG_IGN)
+        signal.signal(each, ignore)
     raise Interrupted(signum)
 
 

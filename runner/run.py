@@ -12,6 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
+from runner import ignore
 from runner.config.spec import RunSpec, parse_run
 from runner.errors import LOG_FORMAT, TIME_FORMAT, ConfigError, Interrupted, RunFailed
 from runner.rundir import (
@@ -92,6 +93,9 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
             raise failed from e
         except (Interrupted, KeyboardInterrupt) as e:
             raise _interrupted(record, e, run_dir, spec, task) from None
+        except Exception as e:  # a bug in the run's code or the runner's: recorded, then shown
+            record({"status": "failed", "task": task, "error": f"{type(e).__name__}: {e}"[:2000]})
+            raise
         if not result.get("verification", {}).get("ok", True):
             message = "the reloaded checkpoint does not reproduce the trained model"
             record({**result, "status": "failed", "error": f"{message}: see verification"})
@@ -143,7 +147,7 @@ def _ignore_signals() -> None:
     ignored (a scheduler's or an impatient user's repeats), in the main thread where possible."""
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_IGN)
+            signal.signal(signum, ignore)  # (SIG_IGN: a signal pending now would raise)
 
 
 def _keep_previous(cfg: DictConfig, run_dir: Path) -> None:

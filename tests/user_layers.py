@@ -157,3 +157,18 @@ class InterruptAt(nn.Module):
             if self.calls == self.at:
                 raise KeyboardInterrupt
         return x
+
+
+class FailAt(nn.Module):
+    """Raises ValueError at the `at`-th training forward: a bug in the user's own layer."""
+
+    def __init__(self, at: int):
+        super().__init__()
+        self.at, self.calls = at, 0
+
+    def forward(self, x):
+        if self.training:
+            self.calls += 1
+            if self.calls == self.at:
+                raise ValueError("a bug in my layer")
+        return x

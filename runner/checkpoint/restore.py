@@ -129,8 +129,8 @@ def _from_safetensors(
         raise ConfigError([f"{where} was not exported by the runner (no config in it)"])
     try:
         config = rebuilt_sections(json.loads(metadata["config"]))
-    except json.JSONDecodeError as e:
-        raise ConfigError([f"{where}: its metadata config is not valid JSON ({e})"]) from e
+    except (json.JSONDecodeError, RecursionError) as e:  # RecursionError: nested 10⁵ deep
+        raise ConfigError([f"{where}: its metadata config is not readable JSON ({e})"]) from None
     task = metadata.get("task", "regression")
     net = _rebuild(config, task, device, allow, where)
     _check_shapes(net, path, where)
@@ -150,11 +150,19 @@ def _check_shapes(net: nn.Module, path: Path, where: str) -> None:
     own = net.state_dict()
     with safe_open(str(path), framework="pt") as f:
         stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+        kinds = {k: str(f.get_slice(k).get_dtype()) for k in f.keys()}  # noqa: SIM118
     wrong = [
         f"{where}: does not fit its own config: shape mismatch at {k}: {list(shape)} in the "
         f"file, {list(own[k].shape)} in the model"
         for k, shape in stored.items()
         if k in own and shape != tuple(own[k].shape)
+    ]
+    # Integers loaded into a floating parameter would be cast without a word (and the other way).
+    wrong += [
+        f"{where}: does not fit its own config: {k} holds {kinds[k]} numbers, the model's "
+        f"{k} is {str(own[k].dtype).removeprefix('torch.')}"
+        for k in stored
+        if k in own and kinds[k].startswith(("F", "BF")) != own[k].is_floating_point()
     ]
     if wrong:
         raise ConfigError(wrong)

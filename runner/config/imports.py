@@ -40,6 +40,8 @@ def import_modules(names: Any, problems: Problems) -> None:
             problems.add(key, f"cannot import {name!r}: {e}" + _close_module(name, e.name))
         except Exception as e:  # the user's module raised while it was imported
             problems.add(key, f"importing {name!r} raised {type(e).__name__}: {e}")
+        except KeyboardInterrupt:  # raised by the module: a signal is Interrupted, not this
+            problems.add(key, f"importing {name!r} raised KeyboardInterrupt")
         except SystemExit as e:  # sys.exit() at import: a config error, not the runner's exit
             problems.add(
                 key,

@@ -188,8 +188,10 @@ def _check_ckpt_path(ckpt_path: Any, task: Any, problems: Problems) -> None:
         )
     elif isinstance(ckpt_path, str) and not Path(ckpt_path).is_file():
         path = Path(ckpt_path)
-        if (path / "checkpoints" / "last.ckpt").is_file():  # a run's directory
-            hint = f"; did you mean {str(path / 'checkpoints' / 'last.ckpt')!r}?"
+        folders = (path / "checkpoints", path)
+        inside = [f / "last.ckpt" for f in folders if (f / "last.ckpt").is_file()]
+        if inside:  # a run's directory, or its checkpoints/ folder
+            hint = f"; did you mean {str(inside[0])!r}?"
         else:
             near = [str(n) for n in path.parent.iterdir()] if path.parent.is_dir() else []
             hint = did_you_mean(ckpt_path, near)

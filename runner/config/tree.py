@@ -32,7 +32,9 @@ def compose(overrides: list[str] | None = None) -> DictConfig:
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    if isinstance(overrides, str) or not all(isinstance(o, str) for o in overrides or []):
+    if overrides is not None and not (
+        isinstance(overrides, list | tuple) and all(isinstance(o, str) for o in overrides)
+    ):
         raise TypeError(
             "runner.compose: overrides are a list of strings such as ['model=rgnet', 'seed=1']; "
             f"got {overrides!r}"

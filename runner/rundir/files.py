@@ -98,7 +98,7 @@ def read_json(path: Path) -> dict[str, Any]:
     try:
         with os.fdopen(fd, "rb") as f:
             value = json.loads(f.read())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: arrays nested 10⁵ deep
         return {}
     return value if isinstance(value, dict) else {}
 

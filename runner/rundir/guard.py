@@ -16,10 +16,12 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict, read_write
 
 from runner.errors import ConfigError, stamped
-from runner.rundir.lock import acquire, release, unwritable
+from runner.rundir.lock import LOCK, acquire, release, unwritable
 from runner.rundir.previous import followed, set_aside_previous
 
 log = logging.getLogger("runner")
+
+CLAIMED: list[Path] = []  # the run directories this process took, newest last
 
 
 class RunDirGuard(Callback):
@@ -32,11 +34,15 @@ class RunDirGuard(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         run_dir = Path(str(config.hydra.run.dir)).absolute()
+        had_lock = (run_dir / LOCK).exists() or (run_dir / LOCK).is_symlink()
         try:
             acquire(run_dir)
+            CLAIMED.append(run_dir)  # a signal before the run starts still records it here
             self.kept = set_aside_previous(run_dir)
         except ConfigError as e:
             release(run_dir)
+            if not had_lock and (run_dir / LOCK).is_file():  # refused: leave nothing of ours
+                (run_dir / LOCK).unlink()
             _refuse(str(e))
         except OSError as e:  # Hydra would only warn: refuse, as run() itself would
             release(run_dir)

@@ -69,6 +69,7 @@ def hold_sweep(sweep_dir: Path, overrides: tuple[str, ...], resume: bool) -> Non
     runs, so that `sweep.resume=true` continues that sweep only: every job's `.hydra/` would be
     rewritten before the job could tell, and a killed job has no result.json to tell by.
     Raises ConfigError when resume is asked with other overrides than the sweep's."""
+    _check_job_folders(sweep_dir)
     record = sweep_dir / SWEEP_RECORD
     was = read_json(record).get("overrides")
     if was is None or not resume:  # a new sweep here: it is the one a resume continues
@@ -85,6 +86,28 @@ def hold_sweep(sweep_dir: Path, overrides: tuple[str, ...], resume: bool) -> Non
         )
     if resume:
         keep_hydra_records(sweep_dir)
+
+
+def _check_job_folders(sweep_dir: Path) -> None:
+    """A job's folder (`0/`, `1/`, …) that is a symbolic link or not a directory is refused
+    before any job runs: Hydra would write the job through the link, outside the sweep."""
+    problems = []
+    for entry in sorted(sweep_dir.iterdir()) if sweep_dir.is_dir() else []:
+        if not entry.name.isdigit():
+            continue
+        if entry.is_symlink():
+            what = f"a symbolic link (to {str(entry.readlink())!r})"
+        elif not entry.is_dir():
+            what = "not a directory"
+        else:
+            continue
+        problems.append(
+            f"hydra.sweep.dir: {str(entry)!r} is {what}, where job {entry.name} would write; "
+            "a sweep writes only into folders it makes: move it away, or choose another "
+            "hydra.sweep.dir"
+        )
+    if problems:
+        raise ConfigError(problems)
 
 
 def gpu_for(job: Job, visible: int) -> int | None:

@@ -50,12 +50,15 @@ def read_job(directory: Path) -> JobRecord:
     overrides = tuple(map(str, listed) if isinstance(listed, list) else _hydra_overrides(directory))
     number = _count(result.get("job"), int(directory.name))
     if not result:
+        if (directory / "result.json").exists() or (directory / "result.json").is_symlink():
+            error = "its result.json is unreadable (not a JSON object of the runner's)"
+            return JobRecord(number, "failed", overrides, error=error, directory=directory)
         status = "running" if in_use(directory) else "killed"
         return JobRecord(number, status, overrides, directory=directory)
     stats = _mapping(result.get("stats"))
     return JobRecord(
         number=number,
-        status=str(result.get("sweep_status") or result.get("status", "failed")),
+        status=_status(result),
         overrides=overrides,
         metrics={k: v for k, v in _mapping(result.get("metrics")).items() if _is_number(v)},
         parameters=_count(result.get("parameters"), None),
@@ -71,6 +74,11 @@ def read_job(directory: Path) -> JobRecord:
 
 # A result.json is read as what it holds, whoever wrote it: values of the wrong type (a null
 # metric, a text where a count belongs) are left out, not a reason to fail the whole summary.
+def _status(result: dict[str, Any]) -> str:
+    status = result.get("sweep_status") or result.get("status")
+    return status if status in STATUSES else "failed"
+
+
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 

@@ -30,6 +30,8 @@ class Model:
                     "Model: the overrides are strings, one an argument, as on the command line: "
                     f"Model('model=mlp', 'init=xavier'); got {override!r}"
                 )
+        if config_dir is not None and not isinstance(config_dir, str | Path):
+            raise TypeError(f"Model: config_dir is a folder path; got {config_dir!r}")
         self.overrides = list(overrides)
         self.where = " ".join(overrides) or "the default config"
         folder = find_config_dir(config_dir)
@@ -58,14 +60,22 @@ class Model:
         """The number of parameters (a shared or tied tensor counted once), the parameter
         names (every name, in state_dict order), and the shapes of some of them."""
         __tracebackhide__ = True
-        if count is None and names is None and shapes is None:
+        if count is None and names is None and not shapes:
             raise TypeError("assert_parameters: nothing to check; give count=, names= or shapes=")
         if count is not None and not _is_int(count):
             raise TypeError(f"assert_parameters: count is an integer; got {count!r}")
         if names is not None:
             _names("assert_parameters", "names", names)
-        if shapes is not None and not isinstance(shapes, dict):
-            raise TypeError(f"assert_parameters: shapes maps names to shapes; got {shapes!r}")
+        if shapes is not None and not (
+            isinstance(shapes, dict)
+            and all(
+                isinstance(s, list | tuple) and all(_is_int(n) for n in s) for s in shapes.values()
+            )
+        ):
+            raise TypeError(
+                "assert_parameters: shapes maps names to shapes, e.g. {'0.weight': (256, 20)}; "
+                f"got {shapes!r}"
+            )
         if count is not None:
             got = sum(t.numel() for _, t in distinct_parameters(self.net))
             if got != count:
@@ -237,7 +247,7 @@ def _is_number(value: object) -> bool:
 
 def _names(function: str, argument: str, value: object) -> None:
     if isinstance(value, str) or not (
-        isinstance(value, list | tuple) and all(isinstance(n, str) for n in value)
+        isinstance(value, list | tuple) and value and all(isinstance(n, str) for n in value)
     ):
         raise TypeError(
             f"{function}: {argument} is a list of parameter names, e.g. ['0.weight', '2.weight']; "
@@ -251,8 +261,8 @@ def _check_init_arguments(
     if not isinstance(pattern, str):
         raise TypeError(f"assert_init: pattern is a glob of parameter names; got {pattern!r}")
     for name, value in (("rtol", rtol), ("atol", atol)):
-        if not (_is_number(value) and value >= 0):  # type: ignore[operator]
-            raise TypeError(f"assert_init: {name} is a number ≥ 0; got {value!r}")
+        if not (_is_number(value) and 0 <= value < math.inf):  # type: ignore[operator]
+            raise TypeError(f"assert_init: {name} is a finite number ≥ 0; got {value!r}")
     if all_equal not in (None, True, False) or _is_number(all_equal):
         raise TypeError(f"assert_init: all_equal is True, False or None; got {all_equal!r}")
     for stat, value in expected.items():

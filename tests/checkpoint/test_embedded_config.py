@@ -153,3 +153,24 @@ def test_a_checkpoint_trained_with_callbacks_loads_evaluates_and_exports(cli, tm
     for task in ("eval", "export"):
         done = cli(f"task={task}", f"ckpt_path={last}", "device=cpu", run_dir=tmp_path / task)
         assert done.returncode == 0, done.stderr
+
+
+def test_an_export_of_another_dtype_or_unreadable_metadata_is_refused(trained, tmp_path):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    cfg = runner.compose(["task=export", f"ckpt_path={trained[0]}", "device=cpu"])
+    exported = run(cfg, tmp_path / "export")["file"]
+    with safe_open(exported, framework="pt") as f:
+        metadata, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    integers = {**tensors, "0.weight": tensors["0.weight"].long()}
+    save_file(integers, tmp_path / "ints.safetensors", metadata=metadata)
+    with pytest.raises(ConfigError, match=r"0\.weight holds I64 numbers"):
+        runner.load(tmp_path / "ints.safetensors")
+    deep = {**metadata, "config": "[" * 100_000 + "]" * 100_000}
+    save_file(tensors, tmp_path / "deep.safetensors", metadata=deep)
+    with pytest.raises(ConfigError, match="its metadata config is not readable JSON"):
+        runner.load(tmp_path / "deep.safetensors")
+    assert json.loads(metadata["config"])  # the real one reads

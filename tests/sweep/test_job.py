@@ -70,3 +70,30 @@ def test_a_result_json_of_any_shape_is_read_without_failing_the_summary(tmp_path
     assert records[0].metrics == {"val/acc": 0.5} and records[1].metrics == {}
     assert records[1].attempts == 1 and records[1].overrides == ()
     assert records[2].diagnosis == {"dead_units": ["0"]} and records[2].parameters is None
+
+
+@pytest.mark.parametrize("kind", ["a link", "a file"])
+def test_a_job_folder_that_is_a_link_or_a_file_is_refused_before_any_job(tmp_path, kind):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    if kind == "a link":
+        (sweep_dir / "0").symlink_to(outside)
+    else:
+        (sweep_dir / "0").write_text("mine")
+    with pytest.raises(ConfigError) as refused:
+        hold_sweep(sweep_dir, ("seed=1",), resume=False)
+    assert refused.value.problems[0].startswith(f"hydra.sweep.dir: {str(sweep_dir / '0')!r} is ")
+    assert not list(outside.iterdir()) and not (sweep_dir / SWEEP_RECORD).exists()
+
+
+def test_an_unreadable_result_json_is_a_failed_job_that_says_so(tmp_path):
+    from runner.sweep.records import read_jobs
+
+    for number, text in enumerate(["[1, 2]", "\x00\xff garbage", '{"status": 5}']):
+        (tmp_path / str(number) / ".hydra").mkdir(parents=True)
+        (tmp_path / str(number) / "result.json").write_text(text)
+    records = read_jobs(tmp_path)
+    assert [r.status for r in records] == ["failed"] * 3
+    assert "result.json is unreadable" in records[0].error

@@ -287,19 +287,20 @@ def catches_sigterm(pid: int) -> bool:
     return bool(caught >> (signal.SIGTERM - 1) & 1)
 
 
-@pytest.mark.parametrize("after", [0.0, 0.1, 0.3])
-@pytest.mark.parametrize(("signals", "code"), [((signal.SIGINT,), 130), ((15, 2), 143)])
+@pytest.mark.parametrize("after", [0.0, 0.1, 0.3, 1.5])
+@pytest.mark.parametrize(("first", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_while_the_command_starts_is_one_line_and_the_first_signal_decides(
-    tmp_path, after, signals, code
+    tmp_path, after, first, code
 ):
-    # While Python imports Hydra and torch, before the run has a directory: no traceback, the
-    # exit code of the first signal (a second one, as an impatient Ctrl-C, changes nothing).
-    # Python's own start-up, before the runner's first line (a few ms), is Python's: the test
-    # waits for the runner's handler.
+    # While Python imports Hydra and torch, before the run has started: no traceback, the exit
+    # code of the first signal; a second one once the first is handled (an impatient Ctrl-C)
+    # changes nothing. Python's own start-up, before the runner's first line (a few ms), is
+    # Python's: the test waits for the runner's handler. (Two signals pending at once are
+    # handled by Python in the order of their numbers: SIGINT first.)
     started = subprocess.Popen(
         [sys.executable, "-m", "runner", "task=inspect", f"hydra.run.dir={tmp_path / 'run'}"],
         cwd=tmp_path,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -307,14 +308,23 @@ def test_a_signal_while_the_command_starts_is_one_line_and_the_first_signal_deci
     while not catches_sigterm(started.pid):
         time.sleep(0.001)
     time.sleep(after)
-    for signum in signals:
-        started.send_signal(signum)
-        time.sleep(0.02)
-    _, stderr = started.communicate(timeout=120)
+    started.send_signal(first)
+    assert started.stderr is not None
+    lines = []
+    for line in started.stderr:
+        lines.append(line)
+        if "interrupted by" in line:
+            started.send_signal(signal.SIGINT + signal.SIGTERM - first)  # the other one
+            break
+    lines += started.stderr.readlines()
+    stderr = "".join(lines)
+    started.wait(timeout=120)
     if started.returncode == 0:  # it had finished before the signal: nothing to check
         return
     assert started.returncode == code, stderr
     assert "Traceback" not in stderr and "interrupted by" in stderr
+    if (tmp_path / "run").exists():  # Hydra had made the run's directory: it says what happened
+        assert result(tmp_path / "run")["status"] == "interrupted"
 
 
 def test_a_keyboard_interrupt_in_the_runs_code_is_recorded_as_an_interruption(tmp_path):
@@ -332,3 +342,14 @@ def test_a_keyboard_interrupt_in_the_runs_code_is_recorded_as_an_interruption(tm
     record = result(tmp_path)
     assert (record["status"], record["signal"]) == ("interrupted", "SIGINT")
     assert "sys.exit" not in json.dumps(record)
+
+
+def test_an_exception_in_the_runs_code_is_recorded_and_shown(tmp_path):
+    from runner.run import run
+
+    net = "model.net=[{type: tests.user_layers.FailAt, at: 3}, {type: Linear, in_features: 4, out_features: 1}]"
+    cfg = runner.compose(["model=rgnet", net, "device=cpu", "trainer.max_epochs=1", "logger=none"])
+    with pytest.raises(ValueError, match="a bug in my layer"):
+        run(cfg, tmp_path)
+    record = result(tmp_path)
+    assert (record["status"], record["error"]) == ("failed", "ValueError: a bug in my layer")
