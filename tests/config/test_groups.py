@@ -13,14 +13,22 @@ from runner.testing.combinations import options
 CONF = Path(__file__).resolve().parents[2] / "conf"
 # One scalar per batch (FixedHiddenMLP, and the chimera that ends with it): for inspection.
 NOT_TRAINABLE = {"fixed_hidden", "chimera"}
+# Every weight 1 (constant), or ±5…10 (the book's custom init), through GoogLeNet's 22 layers
+# without batch norm: the outputs overflow, and the training step says so.
+DIVERGES = {("googlenet", "constant"), ("googlenet", "custom")}
 
 
 @pytest.mark.parametrize("overrides", all_combinations(groups=["model", "init"]))
 def test_every_model_and_init_builds_runs_forward_and_trains(overrides):
     m = Model(*overrides)
     m.assert_device("cpu")
+    model, init = (o.partition("=")[2] for o in overrides)
+    if (model, init) in DIVERGES:
+        with pytest.raises(AssertionError, match=r"the loss is (inf|nan)"):
+            m.assert_trains()
+        return
     m.assert_forward()
-    if overrides[0].removeprefix("model=") not in NOT_TRAINABLE:
+    if model not in NOT_TRAINABLE:
         m.assert_trains()
     else:
         with pytest.raises(AssertionError, match=r"returns shape \[\], not one output per sample"):
