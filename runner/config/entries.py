@@ -29,7 +29,7 @@ class EntryParser:
         self.problems = problems
         self.blocks: dict[tuple[str, str], Node | None] = {}  # (name, its arguments) → node
         self.shared: dict[str, Node] = {}
-        self.used_blocks: set[str] = set()
+        self.parsed_blocks: set[str] = set()  # every block parsed at least once
         self.lazy_paths: list[str] = []
         self._stack: list[str] = []  # block/shared names being parsed, to catch cycles
         self._seen: set[str] = set()
@@ -221,15 +221,14 @@ class EntryParser:
     def use_block(self, name: Any, args: Any, extra: dict[str, Any], path: str) -> Node | None:
         if not self.defined("blocks", name, path):
             return None
-        self.used_blocks.add(name)
         params, _ = split_definition(self.block_defs[name])
-        given = self.render(args if args is not None else {}, f"{path}.args")
-        if given is FAILED:
-            return None
-        if not isinstance(given, dict):
+        if not isinstance(args if args is not None else {}, dict):
             self.add(
-                f"{path}.args", f"expected a mapping of argument names to values; got {given!r}"
+                f"{path}.args", f"expected a mapping of argument names to values; got {args!r}"
             )
+            return None
+        given = {k: self.render(v, f"{path}.args.{k}") for k, v in (args or {}).items()}
+        if any(v is FAILED for v in given.values()):
             return None
         extra = self.render(extra, f"{path}.repeat")
         if extra is FAILED:
@@ -275,6 +274,7 @@ class EntryParser:
         self._stack.pop()
         if table == "blocks":
             self.blocks[key] = node
+            self.parsed_blocks.add(name)
         elif node is not None:
             self.shared[name] = node
         return node

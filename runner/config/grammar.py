@@ -114,14 +114,15 @@ def _model_args(value: Any, problems: Problems) -> dict[str, Any]:
 
 
 def _check_unused(parser: EntryParser) -> None:
-    """Problems in shared instances and blocks no entry uses are reported too (a block's
-    required parameters unset); a typo should not wait for its first use."""
+    """Problems in shared instances and blocks no entry uses (or whose every use was refused)
+    are reported too, a block's required parameters unset: a typo should not wait for its
+    first use."""
     for name in parser.shared_defs:
         if parser.defined("shared", name, "model.shared"):
             parser.named("shared", name, f"model.shared.{name}", parser.model_args, "")
     for name, raw in parser.block_defs.items():
         check_params(parser, name, raw)
-        if name not in parser.used_blocks:
+        if name not in parser.parsed_blocks:  # unused, or every use refused: check it alone
             scope = unused_scope(split_definition(raw)[0])
             parser.named("blocks", name, f"model.blocks.{name}", scope, "")
 
