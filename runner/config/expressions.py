@@ -11,6 +11,7 @@ import ast
 import operator
 import re
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 MAX_LENGTH = 200  # characters in one expression
@@ -86,11 +87,15 @@ def evaluate(text: str, scope: Mapping[str, Any]) -> Any:
     """The value of one expression. Raises ExpressionError saying what is wrong."""
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"longer than {MAX_LENGTH} characters")
+    return _Evaluator(scope).value(_parse(text.strip()))
+
+
+@lru_cache(maxsize=4096)  # a block used N times renders the same templates N times
+def _parse(text: str) -> ast.expr:
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        return ast.parse(text, mode="eval").body
     except SyntaxError as e:
         raise ExpressionError(f"not an expression ({e.msg})") from None
-    return _Evaluator(scope).value(tree.body)
 
 
 class _Evaluator:
