@@ -15,11 +15,13 @@ from runner.config.graphs import parse_graph
 from runner.config.layer_entry import parse_layer
 from runner.config.model_spec import Node, RefSpec, SeqSpec
 from runner.config.names import child_name_ok
+from runner.config.shapes import MAX_MODULES
 from runner.errors import Problems, did_you_mean, one_of
 
 _KINDS = ("type", "block", "seq", "ref", "graph")
 _PLACEMENT = ("name", "repeat")
 _NEXT_TO = {"block": ("args",), "graph": ("input", "out"), "seq": (), "ref": ()}
+_WORK = 2 * MAX_MODULES  # a name and a layer per module
 MAX_REPEAT = 10_000  # copies of one entry: each is a module object (and a name) before any size
 
 
@@ -36,6 +38,7 @@ class EntryParser:
         self.model_args: dict[str, Any] = {}  # model.args: the scope of net and shared
         self.scope: dict[str, Any] = {}  # what templates may name: a block's arguments, `i`
         self.at = ""  # " at model.net[3]": the use of the block being parsed
+        self.work = 0  # layers parsed: a repeat of templated copies parses each copy
 
     def add(self, path: str, message: str) -> None:
         """A problem at `path` inside the current block use; one inside a block used several
@@ -43,6 +46,19 @@ class EntryParser:
         if f"{path}: {message}" not in self._seen:
             self._seen.add(f"{path}: {message}")
             self.problems.add(path + self.at, message)
+
+    def spend(self, path: str) -> bool:
+        """Count one layer parsed or child named; False past the budget (a valid model takes
+        at most two per module it builds), so nested templated repeats cannot make parsing
+        hang: everything stops once it is spent."""
+        self.work += 1
+        if self.work == _WORK + 1:
+            self.problems.add(
+                "model",
+                f"more than {MAX_MODULES:,} modules to parse (the last at {path}{self.at}); "
+                "allowed: at most that many once every repeat and block is copied; lower a repeat",
+            )
+        return self.work <= _WORK
 
     def render(self, value: Any, path: str, scope: dict[str, Any] | None = None) -> Any:
         """`value` with its templates evaluated, or FAILED (and a problem at `path`)."""
@@ -106,6 +122,8 @@ class EntryParser:
             return [(name, node) for name in names]
         result = []
         for k, (name, extra) in enumerate(zip(names, sets, strict=True)):
+            if self.work > _WORK:
+                return [("", None)]
             with self.scoped(self.copy_scope(item, k)):
                 result.append((name, self.entry(item, path, extra)))
         return result
@@ -155,6 +173,8 @@ class EntryParser:
             return None
         names = []
         for k in range(count):
+            if not self.spend(path):
+                return None
             name = self.render(pattern, f"{path}.name", self.copy_scope(item, k))
             if name is FAILED:
                 return None

@@ -28,6 +28,8 @@ class EntryParser(Protocol):  # runner.config.entries.EntryParser, which calls p
 
     def add(self, path: str, message: str) -> None: ...
 
+    def spend(self, path: str) -> bool: ...
+
     def render(self, value: Any, path: str, scope: dict[str, Any] | None = None) -> Any: ...
 
     def scoped(self, scope: dict[str, Any]) -> AbstractContextManager[None]: ...
@@ -107,6 +109,9 @@ def _items(parser: EntryParser, items: list[Any], path: str, state: _State) -> N
             state.ok = False
             continue
         for k, extra in enumerate(sets):
+            if not parser.spend(item_path):
+                state.ok = False
+                return
             with parser.scoped(parser.copy_scope(item, k)):
                 _node(parser, item, item_path, state, extra)
 

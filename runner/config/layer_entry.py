@@ -11,6 +11,8 @@ from runner.config.shapes import check_sizes
 from runner.errors import Problems
 from runner.registry import layers as registry
 
+_ENTRY_KINDS = ("type", "block", "seq", "ref", "graph")
+
 
 class _Parser(Protocol):
     problems: Problems
@@ -19,6 +21,8 @@ class _Parser(Protocol):
 
     def add(self, path: str, message: str) -> None: ...
 
+    def spend(self, path: str) -> bool: ...
+
     def render(self, value: Any, path: str, scope: dict[str, Any] | None = None) -> Any: ...
 
 
@@ -26,11 +30,21 @@ def parse_layer(
     parser: _Parser, type_name: str, raw_kwargs: dict[str, Any], path: str
 ) -> LayerSpec | None:
     """The layer, or None after adding its problems (through `parser.add`)."""
+    if not parser.spend(path):
+        return None
     try:
         cls = registry.resolve_layer(type_name)
     except LookupError as e:
         parser.add(f"{path}.type", str(e))
         return None
+    for key, value in raw_kwargs.items():
+        if isinstance(value, dict) and any(k in value for k in _ENTRY_KINDS):
+            parser.add(
+                f"{path}.{key}",
+                f"{type_name} would get the entry {value!r} as a plain mapping, not a module; "
+                "an entry goes into a list, a seq or a graph, not into a layer's arguments",
+            )
+            return None
     kwargs = {k: parser.render(v, f"{path}.{k}") for k, v in raw_kwargs.items()}
     if any(v is FAILED for v in kwargs.values()):
         return None

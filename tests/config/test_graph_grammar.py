@@ -164,3 +164,29 @@ def test_expressions_do_the_arithmetic_the_books_constructors_do():
     assert evaluate("arch[i][1] * 4", scope) == 512
     assert evaluate("2 if i == 0 and not first else 1", scope) == 1
     assert evaluate("min(len(arch), 3) - 1", scope) == 1
+
+
+def test_templated_repeats_that_would_parse_millions_of_layers_stop_at_the_budget():
+    found = problems("""
+blocks:
+  b:
+    params: {n: 1}
+    graph: [{repeat: 1000, nodes: [{type: Linear, in_features: "{n}", out_features: 2}]}]
+net: [{block: b, repeat: 10000, args: {n: "{1000 + i}"}}]
+""")
+    assert found == [
+        "model: more than 20,000 modules to parse (the last at model.blocks.b.graph[0].nodes[0] "
+        "at model.net[0]); allowed: at most that many once every repeat and block is copied; "
+        "lower a repeat"
+    ]
+
+
+def test_an_entry_given_as_a_layers_argument_is_refused_not_passed_as_a_dict():
+    found = problems("""
+blocks: {b: [ReLU]}
+net: [{type: Identity, inner: {block: b}}]
+""")
+    assert found == [
+        "model.net[0].inner: Identity would get the entry {'block': 'b'} as a plain mapping, "
+        "not a module; an entry goes into a list, a seq or a graph, not into a layer's arguments"
+    ]
