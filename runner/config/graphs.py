@@ -78,6 +78,8 @@ def parse_graph(parser: EntryParser, raw: dict[str, Any], path: str) -> GraphSpe
     if "out" in raw:
         wanted = parser.render(raw["out"], f"{path}.out")
         out = state.known.get(wanted, "") if isinstance(wanted, str) else ""
+        if wanted is UNSET or wanted is FAILED:  # a block no entry uses; or reported already
+            out = state.previous
         if not out:
             parser.add(
                 f"{path}.out",
@@ -181,9 +183,11 @@ def _reads(parser: EntryParser, item: dict[str, Any], path: str, state: _State) 
     if "in" not in item:
         return [state.previous]
     value = parser.render(item["in"], f"{path}.in")
-    names = [value] if isinstance(value, str) else value
     if value is FAILED:
         return None
+    names = [value] if isinstance(value, str) or value is UNSET else value
+    if isinstance(names, list):  # unset: a block no entry uses, checked with the node before
+        names = [state.previous if n is UNSET else n for n in names]
     if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
         parser.add(f"{path}.in", f"expected a value's name or a list of names; got {value!r}")
         return None

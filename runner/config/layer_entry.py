@@ -68,7 +68,10 @@ def parse_layer(
     kwargs = {**known, **{k: UNSET for k in unset}} if unset else checked_kwargs
     if missing:
         lazy = registry.lazy_variant(cls)
-        lazy_checked = check_arguments(lazy, known, path, type_name, Problems()) if lazy else None
+        stand_ins = {**known, **dict.fromkeys(unset, 0)}
+        lazy_checked = (
+            check_arguments(lazy, stand_ins, path, type_name, Problems()) if lazy else None
+        )
         if lazy is not None and lazy_checked is not None and not lazy_checked[1]:
             parser.lazy_paths.append(path + parser.at)
             return LayerSpec(path + parser.at, type_name, lazy, kwargs)

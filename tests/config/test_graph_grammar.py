@@ -190,3 +190,24 @@ net: [{type: Identity, inner: {block: b}}]
         "model.net[0].inner: Identity would get the entry {'block': 'b'} as a plain mapping, "
         "not a module; an entry goes into a list, a seq or a graph, not into a layer's arguments"
     ]
+
+
+def test_a_block_no_entry_uses_is_checked_with_its_required_parameters_unset():
+    text = """
+input_shape: [3]
+blocks:
+  g:
+    params: [k]
+    input: x0
+    out: "a{k}"
+    graph:
+      - {name: "a{k}", type: Linear, out_features: "{k * 2}"}
+      - {op: add, in: [x0, "a{k}"]}
+      - {type: Linear, out_features: "{k}", %s}
+net: [ReLU]
+"""
+    parse_model(OmegaConf.create(yaml.safe_load(text % "bias: true")))  # nothing to report
+    assert problems(text % "bais: true") == [
+        "model.blocks.g.graph[2].bais: Linear takes no argument 'bais'; allowed: bias, device, "
+        "dtype, in_features, out_features; did you mean 'bias'?"
+    ]
