@@ -108,3 +108,22 @@ def test_a_graph_is_an_fx_graph_module_with_a_readable_forward(assemble_model):
     net = assemble_model(RESIDUAL_MLP).net
     assert isinstance(net.res0, torch.fx.GraphModule) and isinstance(net.res0, nn.Module)
     assert "add = x + fc2" in net.res0.code
+
+
+def test_a_repeated_node_chains_its_copies_and_a_group_repeats_several(assemble_model):
+    model = {
+        "input_shape": [3],
+        "net": {
+            "graph": [
+                {"type": "Linear", "out_features": 3, "repeat": 3, "name": "fc{i}"},
+                {"repeat": 2, "nodes": [{"name": "g{i}", "type": "Tanh"}, {"name": "s{i}", "op": "add", "in": ["x", "g{i}"]}]},
+            ],
+            "out": "s1",
+        },
+    }  # fmt: skip
+    net = assemble_model(model).net
+    assert [n for n, _ in net.named_children()] == ["fc0", "fc1", "fc2", "g0", "g1"]
+    X = torch.randn(2, 3)
+    h = net.fc2(net.fc1(net.fc0(X)))
+    s0 = X + torch.tanh(h)
+    assert torch.equal(net(X), X + torch.tanh(s0))
