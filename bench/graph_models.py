@@ -80,8 +80,10 @@ def measure(name: str, size: int, batch: int, repeats: int) -> dict:
     for net in (ours, book, ours, book):  # warm-up
         step(net, X, y)
     ratios = []
-    for _ in range(repeats):  # interleaved, so a busy moment costs both alike
-        ratios.append(step(ours, X, y) / step(book, X, y))
+    for r in range(repeats):  # interleaved, alternating which goes first: a busy moment
+        pair = (ours, book) if r % 2 == 0 else (book, ours)  # costs both alike
+        timed = {id(net): sum(step(net, X, y) for _ in range(3)) for net in pair}
+        ratios.append(timed[id(ours)] / timed[id(book)])
     builds = []
     for _ in range(repeats):
         builds.append(runner_build(cfg.model) / bare_build(make, shape))
