@@ -140,7 +140,7 @@ def test_misspelled_model_key_added_with_plus_is_caught_by_the_validator(cli):
     result = cli("task=inspect", "+model.inputshape=[3]")
     assert result.returncode == 2
     assert (
-        "model.inputshape: unknown key; allowed: blocks, input_shape, net, num_outputs, shared, tie; "
+        "model.inputshape: unknown key; allowed: args, blocks, input_shape, net, num_outputs, shared, tie; "
         "did you mean 'input_shape'?"
     ) in result.stderr
 

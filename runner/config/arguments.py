@@ -3,6 +3,7 @@
 import inspect
 import typing
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any, TypeGuard
 
 from runner.config.values import Check
@@ -82,7 +83,7 @@ def _keyword_params(
     target: Callable[..., Any], skip_first: bool
 ) -> dict[str, inspect.Parameter] | None:
     try:
-        signature = inspect.signature(target)
+        signature = _signature(target)
     except (TypeError, ValueError):
         return None
     params = {}
@@ -94,6 +95,11 @@ def _keyword_params(
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
             params[p.name] = p
     return params
+
+
+@lru_cache(maxsize=1024)  # a model checks the same few classes hundreds of times
+def _signature(target: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(target)
 
 
 def _expected(annotation: Any) -> tuple[type, type | None] | None:

@@ -33,7 +33,33 @@ class RefSpec:
     name: str  # a key of ModelSpec.shared
 
 
-Node = LayerSpec | SeqSpec | RefSpec
+@dataclass(frozen=True)
+class OpSpec:
+    """A parameter-free operation in a graph (no module, no state_dict keys)."""
+
+    path: str
+    op: str  # a key of runner.config.graphs.OPS: add, cat, mul, mean, relu
+    kwargs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    name: str  # the value's name; for a module, also its child's (dotted) name in the graph
+    reads: tuple[str, ...]  # the values it is called with: the graph's input or earlier nodes
+    node: "Node | OpSpec"
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """Entries that read named values: compiled to a torch.fx GraphModule."""
+
+    path: str
+    input: str  # the name of the graph's input
+    nodes: tuple[GraphNode, ...]  # in forward order; each reads only earlier values
+    out: str  # the node whose value the graph returns (or its input)
+
+
+Node = LayerSpec | SeqSpec | RefSpec | GraphSpec
 
 
 @dataclass(frozen=True)
@@ -44,3 +70,10 @@ class ModelSpec:
     num_outputs: int | None
     ties: tuple[TieGroup, ...] = ()
     shapes_verified: bool = False  # the static check covered every layer (runner.config.shapes)
+
+
+def key_path(path: str, key: str) -> str:
+    """`path`'s argument `key`: "model.blocks.b[0] at model.net[1]" → "model.blocks.b[0].out
+    at model.net[1]" (a path inside a block use names the use after " at ")."""
+    head, at, tail = path.partition(" at ")
+    return f"{head}.{key}{at}{tail}"

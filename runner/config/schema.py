@@ -27,6 +27,9 @@ class ModelConfig:
     blocks: dict[str, Any] = field(default_factory=dict)
     # Named instances: every use is the same module object (`{ref: name}`).
     shared: dict[str, Any] = field(default_factory=dict)
+    # The model's own parameters (name → value), for "{...}" templates in net and shared:
+    # the zoo's CNNs scale with them (model.args.width=64). Only names the file declares.
+    args: dict[str, Any] = field(default_factory=dict)
     # Parameter groups that become one tensor: [["0.weight", "4.weight"]], or
     # {params: [...], transpose: true} for a 2-D weight used transposed (encoder/decoder).
     tie: list[Any] = field(default_factory=list)

@@ -12,7 +12,16 @@ from typing import Any
 from torch import nn
 
 from runner.config.arguments import is_int
-from runner.config.model_spec import LayerSpec, ModelSpec, Node, RefSpec, SeqSpec
+from runner.config.model_spec import (
+    GraphSpec,
+    LayerSpec,
+    ModelSpec,
+    Node,
+    OpSpec,
+    RefSpec,
+    SeqSpec,
+    key_path,
+)
 from runner.errors import Problems
 from runner.registry.chapter import CenteredLayer, LazyMyDense, MyDense
 
@@ -62,6 +71,8 @@ def _count(node: Node, counts: dict[int, int]) -> int:
     if id(node) not in counts:
         if isinstance(node, SeqSpec):  # the Sequential itself and every child copy
             counts[id(node)] = 1 + sum(_count(child, counts) for _, child in node.children)
+        elif isinstance(node, GraphSpec):  # the graph and its module nodes (an op is none)
+            counts[id(node)] = 1 + sum(_count(child, counts) for child in _modules(node))
         else:  # a layer; a reference is the one shared instance, counted once in spec.shared
             counts[id(node)] = 1 if isinstance(node, LayerSpec) else 0
     return counts[id(node)]
@@ -77,7 +88,13 @@ def _nodes(spec: ModelSpec) -> list[Node]:
             seen[id(node)] = node
             if isinstance(node, SeqSpec):
                 stack.extend(child for _, child in node.children)
+            elif isinstance(node, GraphSpec):
+                stack.extend(_modules(node))
     return list(seen.values())
+
+
+def _modules(graph: GraphSpec) -> list[Node]:
+    return [n.node for n in graph.nodes if not isinstance(n.node, OpSpec)]
 
 
 def check_features(spec: ModelSpec, problems: Problems) -> bool:
@@ -108,10 +125,38 @@ def _walk(
         return incoming
     if isinstance(node, RefSpec):
         return _walk(spec.shared[node.name], incoming, spec, problems, verified)
+    if isinstance(node, GraphSpec):
+        verified[0] = False  # the forward pass checks it too, naming the node that fails
+        values = {node.input: incoming}
+        for n in node.nodes:
+            ins = [values[r] for r in n.reads]
+            if isinstance(n.node, OpSpec):
+                values[n.name] = _merge(n.node, ins, problems)
+            else:
+                one = ins[0] if len(ins) == 1 else None
+                values[n.name] = _walk(n.node, one, spec, problems, verified)
+        return values[node.out]
     out = _layer(node, incoming, problems)
     if incoming is None or out is None:
         verified[0] = False  # lost track somewhere: only a forward pass can tell
     return out
+
+
+def _merge(op: OpSpec, ins: list[Features], problems: Problems) -> Features:
+    """Features after a merge, where they are certain; a problem for an elementwise merge of
+    values whose (known) feature sizes differ."""
+    if op.op == "relu":
+        return ins[0]
+    if any(f is None for f in ins):
+        return None
+    known = [f for f in ins if f is not None]
+    if op.op == "cat":
+        return (sum(f[0] for f in known), op.path) if op.kwargs.get("dim") in (1, -1) else None
+    if len({f[0] for f in known}) > 1:
+        sizes = ", ".join(f"{f[0]} (from {f[1]})" for f in known)
+        problems.add(op.path, f"{op.op} of values of different sizes: {sizes}; they must match")
+        return None
+    return known[0]
 
 
 def _layer(layer: LayerSpec, incoming: Features, problems: Problems) -> Features:
@@ -123,11 +168,11 @@ def _layer(layer: LayerSpec, incoming: Features, problems: Problems) -> Features
             return None  # a bad value: the constructor's own error will name it
         if incoming is not None and declared is not None and declared != incoming[0]:
             problems.add(
-                f"{layer.path}.{in_key}",
+                key_path(layer.path, str(in_key)),
                 f"{declared} does not match the {incoming[0]} features coming in from "
                 f"{incoming[1]}; set it to {incoming[0]} or leave it out to infer it",
             )
-        return (out, f"{layer.path}.{out_key}")
+        return (out, key_path(layer.path, out_key))
     if layer.cls in _DECLARES_FEATURES:
         key = _DECLARES_FEATURES[layer.cls]
         declared = layer.kwargs.get(key)
@@ -138,7 +183,7 @@ def _layer(layer: LayerSpec, incoming: Features, problems: Problems) -> Features
             return None  # several dimensions, or a bad value the size check names
         if incoming is not None and size != incoming[0]:
             problems.add(
-                f"{layer.path}.{key}",
+                key_path(layer.path, key),
                 f"{declared} does not match the {incoming[0]} features coming in from "
                 f"{incoming[1]}; set it to {incoming[0]}",
             )

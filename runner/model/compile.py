@@ -11,8 +11,9 @@ import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
 
-from runner.config.model_spec import LayerSpec, ModelSpec, Node, RefSpec, SeqSpec
+from runner.config.model_spec import GraphSpec, LayerSpec, ModelSpec, Node, RefSpec, SeqSpec
 from runner.errors import ConfigError
+from runner.model.graph_module import build_graph, failing_node
 
 _PROBE_BATCH = 2  # BatchNorm needs more than one sample per channel in a forward pass
 
@@ -74,6 +75,8 @@ class _Builder:
         if isinstance(node, SeqSpec):
             children = OrderedDict((name, self.build(child)) for name, child in node.children)
             module: nn.Module = nn.Sequential(children)
+        elif isinstance(node, GraphSpec):
+            module = build_graph(node, self.build)
         elif isinstance(node, RefSpec):
             if node.name not in self.shared:  # built at its first use, then reused as is
                 self.shared[node.name] = self.build(self.spec.shared[node.name])
@@ -147,11 +150,24 @@ def _forward_failure(
             f" in {layer} (submodule {names.get(id(module)) or '<root>'!r}), "
             f"which received input of shape {shapes[0] if len(shapes) == 1 else shapes}"
         )
+        node = _graph_node(module, args)
+        if node is not None:  # inside a graph, at one of its own operations (a merge)
+            where, layer = node
+            detail = (
+                f" in {layer} (a graph node; the graph received {detail.split('received ')[1]})"
+            )
     message = (
         f"{where}: the shape check (a forward pass on zeros of shape {batch}, from "
         f"model.input_shape) failed{detail}: {type(error).__name__}: {error}"
     )
     return DryPassError(message, where, layer, error)
+
+
+def _graph_node(module: nn.Module, args: tuple[Any, ...]) -> tuple[str, str] | None:
+    if not isinstance(module, torch.fx.GraphModule):
+        return None
+    with torch.no_grad():
+        return failing_node(module, args)
 
 
 def _check_materialized(net: nn.Module, origins: dict[int, str]) -> None:

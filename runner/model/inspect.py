@@ -10,6 +10,7 @@ from typing import Any
 from runner.config.device import resolve_device
 from runner.config.spec import RunSpec
 from runner.model.assemble import assemble
+from runner.model.layers_view import print_layers
 from runner.params import summary
 
 log = logging.getLogger("runner")
@@ -39,6 +40,7 @@ def inspect(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     )
     rows = summary.tensor_rows(built.net)
     summary.print_report(built.net, rows, total, built.sized, init_rows)
+    print_layers(built.net, spec.model.input_shape)
     files = {"params": run_dir / "params.csv", "init": run_dir / "init.csv"}
     summary.write_csv(rows, files["params"])
     summary.write_init_csv(init_rows, files["init"])

@@ -75,6 +75,7 @@ def test_the_report_without_results_says_to_run_the_benchmarks(tmp_path):
         "stats_cost",
         "checkpoint_io",
         "compile_mode",
+        "graph_models",
     ],
 )
 def test_every_benchmark_has_a_quick_mode(script, monkeypatch, capsys):
@@ -95,3 +96,11 @@ def _run_script(path, option, monkeypatch, capsys) -> subprocess.CompletedProces
         code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
     out, err = capsys.readouterr()
     return subprocess.CompletedProcess([sys.executable, str(path), option], code, out, err)
+
+
+def test_the_graph_benchmark_times_the_runners_graph_and_the_books_module_on_one_batch():
+    import graph_models
+
+    timed = graph_models.measure("resnet18", size=8, batch=2, repeats=2)
+    assert len(timed["step"]) == len(timed["build"]) == 2
+    assert all(r > 0 for r in timed["step"] + timed["build"])

@@ -98,12 +98,12 @@ def test_bad_repeat_and_duplicate_and_dotted_names():
 def test_entry_kind_mistakes():
     ps = problems({"net": [{"typ": "ReLU"}, {"type": "ReLU", "block": "b"}, 5]})
     assert ps[0] == (
-        "model.net[0]: an entry needs exactly one of type, block, seq, ref; it has typ; "
+        "model.net[0]: an entry needs exactly one of type, block, seq, ref, graph; it has typ; "
         "did you mean 'type'?"
     )
     assert (
         ps[1]
-        == "model.net[1]: an entry needs exactly one of type, block, seq, ref; it has type and block"
+        == "model.net[1]: an entry needs exactly one of type, block, seq, ref, graph; it has type and block"
     )
     assert ps[2].startswith("model.net[2]: expected an entry such as {type: Linear, ...}")
 
