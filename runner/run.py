@@ -18,6 +18,8 @@ from runner.rundir import (
     RUN_FILES,
     claim,
     followed,
+    latest_checkpoint,
+    point_latest,
     resume_command,
     set_aside_previous,
     write_result,
@@ -69,6 +71,9 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
             _keep_previous(cfg, run_dir)
         task = cfg.get("task")
         try:
+            if cfg.get("ckpt_path") == "latest":  # the newest training run's last.ckpt
+                with open_dict(cfg):
+                    cfg.ckpt_path = latest_checkpoint()
             spec = parse_run(cfg)
             result = record({"status": "ok", **TASKS[spec.task](spec, run_dir)})
         except (ConfigError, RunFailed) as e:
@@ -102,7 +107,25 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
             message = "the reloaded checkpoint does not reproduce the trained model"
             record({**result, "status": "failed", "error": f"{message}: see verification"})
             raise RunFailed(f"{message}: see {run_dir / 'result.json'}")
+        if spec.task == "train":
+            _report(spec, run_dir, result)
+            if job is None or "job" not in job:  # a single run (a sweep points at itself)
+                point_latest(run_dir)  # outputs/latest: what the next command calls `latest`
     return result
+
+
+def _report(spec: RunSpec, run_dir: Path, result: dict[str, Any]) -> None:
+    """plots/metrics.png and report.html (`report: false` skips them); a failure to draw is a
+    warning, never the run's."""
+    if not spec.report:
+        return
+    from runner.report.run_report import write_run_report
+
+    try:
+        write_run_report(run_dir, result, spec.config)
+        log.info("report: %s", run_dir / "report.html")
+    except Exception as e:
+        log.warning("report: not written (%s: %s)", type(e).__name__, e)
 
 
 def _ignore_signals() -> None:

@@ -27,6 +27,7 @@ class JobRecord:
     error: str = ""
     directory: Path = Path()
     attempts: int = 1
+    task: str = ""
     # What the statistics diagnosed: {"no_gradient": [blocks], "dead_units": [ReLU layers]}.
     diagnosis: dict[str, list[str]] = field(default_factory=dict)
 
@@ -62,6 +63,7 @@ def read_job(directory: Path) -> JobRecord:
         error=str(result.get("error") or _interruption(result)),
         directory=directory,
         attempts=int(result.get("attempt", 1)),
+        task=str(result.get("task") or ""),
         diagnosis={k: list(stats.get(k) or []) for k in DIAGNOSED if stats.get(k)},
     )
 
