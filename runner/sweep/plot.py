@@ -55,9 +55,8 @@ def plot_configurations(summary: Summary, path: Path) -> Path:
         values = [y for line in ax.get_lines() for y in line.get_ydata()]
         if values and min(values) > 0 and max(values) / min(values) > 10:
             ax.set_yscale("log")
-        ax.set_title(
-            metric + (f" ({summary.objective.says})" if metric == objective else ""), fontsize=9
-        )
+        way = "higher" if summary.objective.goal == "max" else "lower"
+        ax.set_title(metric + (f" (ranks: {way} is better)" if metric == objective else ""))
         ax.set_xlabel("optimizer step", fontsize=8)
         ax.grid(alpha=0.3)
     for ax in axes.flat[len(panels) :]:

@@ -45,10 +45,11 @@ def read_jobs(sweep_dir: Path) -> list[JobRecord]:
     return sorted(records, key=lambda r: r.number)
 
 
-def read_job(directory: Path) -> JobRecord:
+def read_job(directory: Path, number: int | None = None) -> JobRecord:
+    """The job in `directory` (numbered `number`, else by its result or its directory)."""
     result = read_result(directory)
     overrides = tuple(result.get("overrides") or _hydra_overrides(directory))
-    number = int(result.get("job", directory.name))
+    number = int(result.get("job", directory.name)) if number is None else number
     if not result:
         status = "running" if in_use(directory) else "killed"
         return JobRecord(number, status, overrides, directory=directory)

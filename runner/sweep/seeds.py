@@ -69,6 +69,8 @@ def configurations(records: list[JobRecord], labels: dict[int, str]) -> list[Con
     out = []
     for jobs in groups.values():
         label = " ".join(o for o in labels[jobs[0].number].split() if not _is_seed(o))
+        if not label and len(groups) == 1:  # one configuration: what it is, not what differs
+            label = " ".join(o for o in jobs[0].overrides if not _is_seed(o))
         done = [r for r in jobs if r.status in ("ok", "skipped")]
         names = dict.fromkeys(k for r in done for k in r.metrics)
         metrics = {
@@ -97,9 +99,11 @@ def resolution(configs: list[Configuration], objective: str) -> str:
     best, next_ = scored[0].metrics[objective], scored[1].metrics[objective]
     names = f"`{scored[0].label}` and `{scored[1].label}`"
     if best.interval is None or next_.interval is None:
+        single = [c.label for c, s in zip(scored, (best, next_), strict=False) if s.n < 2]
         return (
-            f"One seed for {names}: no spread, so nothing tells whether their difference "
-            "is more than seed-to-seed noise. Add seeds (`seed=range(5)`) to find out."
+            f"One seed for {' and '.join(f'`{x}`' for x in single)}: no spread, so nothing "
+            f"tells whether the difference between {names} is more than seed-to-seed noise. "
+            "Add seeds (`seed=range(5)`) to find out."
         )
     (lo1, hi1), (lo2, hi2) = best.interval, next_.interval
     if hi1 < lo2 or hi2 < lo1:
