@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path("outputs", "compare", time.strftime("%Y-%m-%d/%H-%M-%S"))
     out.mkdir(parents=True, exist_ok=True)
     summary = write_files(summarize(records, objective), out, f"Comparison of {len(records)} runs")
-    return ended(summary, out)
+    return ended(summary, out, "compare")
 
 
 if __name__ == "__main__":

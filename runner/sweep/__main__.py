@@ -41,10 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         say(f"config error: {e}")
         return 2
-    return ended(write_summary(args.dir, objective), args.dir)
+    return ended(write_summary(args.dir, objective), args.dir, "sweep")
 
 
-def ended(summary: Summary, directory: Path) -> int:
+def ended(summary: Summary, directory: Path, who: str) -> int:
     """The summary's lines and the exit code: 2 when no job logged the objective, 1 when a
     job failed."""
     counts = ", ".join(
@@ -52,16 +52,16 @@ def ended(summary: Summary, directory: Path) -> int:
         for s in dict.fromkeys(r.status for r in summary.records)
         if (n := sum(r.status == s for r in summary.records))
     )
-    say(f"{len(summary.records)} job(s): {counts}; summary: {directory / 'summary.md'}")
+    say(f"{who}: {len(summary.records)} job(s): {counts}; summary: {directory / 'summary.md'}")
     missing = summary.missing_objective()
     if missing is not None:
         say(f"config error: {missing}")
         return 2
     if summary.configs and summary.best is not None:
-        say(f"ranked by {summary.objective.says}; best: {summary.configs[0].label}")
+        say(f"{who}: ranked by {summary.objective.says}; best: {summary.configs[0].label}")
         if summary.resolution:
-            say(summary.resolution.replace("**", "").replace("`", ""))
-    say(f"report: {directory / 'report.html'}")
+            say(f"{who}: " + summary.resolution.replace("**", "").replace("`", ""))
+    say(f"{who}: report: {directory / 'report.html'}")
     return 1 if summary.failed else 0
 
 
