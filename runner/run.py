@@ -71,10 +71,7 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
             _keep_previous(cfg, run_dir)
         task = cfg.get("task")
         try:
-            if cfg.get("ckpt_path") == "latest":  # the newest training run's last.ckpt
-                with open_dict(cfg):
-                    cfg.ckpt_path = latest_checkpoint()
-            spec = parse_run(cfg)
+            spec = parse_run(_latest(cfg))
             result = record({"status": "ok", **TASKS[spec.task](spec, run_dir)})
         except (ConfigError, RunFailed) as e:
             record({"status": "failed", "task": task, "error": str(e)})
@@ -108,15 +105,24 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
             record({**result, "status": "failed", "error": f"{message}: see verification"})
             raise RunFailed(f"{message}: see {run_dir / 'result.json'}")
         if spec.task == "train":
-            _report(spec, run_dir, result)
-            if job is None or "job" not in job:  # a single run (a sweep points at itself)
-                point_latest(run_dir)  # outputs/latest: what the next command calls `latest`
+            _trained(spec, run_dir, result, in_sweep="job" in (job or {}))
     return result
 
 
-def _report(spec: RunSpec, run_dir: Path, result: dict[str, Any]) -> None:
-    """plots/metrics.png and report.html (`report: false` skips them); a failure to draw is a
-    warning, never the run's."""
+def _latest(cfg: DictConfig) -> DictConfig:
+    """`ckpt_path=latest`: the newest training run's last.ckpt (outputs/latest)."""
+    if cfg.get("ckpt_path") == "latest":
+        with open_dict(cfg):
+            cfg.ckpt_path = latest_checkpoint()
+    return cfg
+
+
+def _trained(spec: RunSpec, run_dir: Path, result: dict[str, Any], in_sweep: bool) -> None:
+    """After a training run: plots/metrics.png and report.html (`report: false` skips them; a
+    failure to draw is a warning, never the run's), and outputs/latest pointed at it (a
+    sweep's jobs leave that to the sweep)."""
+    if not in_sweep:
+        point_latest(run_dir)
     if not spec.report:
         return
     from runner.report.run_report import write_run_report

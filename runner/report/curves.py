@@ -54,10 +54,9 @@ def baselines(config: dict[str, Any], metrics: list[str]) -> dict[str, tuple[flo
     """Metric → (value, what scores it) for the model that ignores its input: chance accuracy
     and the uniform prediction's cross-entropy for a classifier, 1.0 for the MSE of a
     regression on standardized targets (data=random: predicting the mean)."""
-    data = config.get("data") if isinstance(config.get("data"), dict) else {}
-    target = str(data.get("_target_", ""))
-    model = config.get("model") if isinstance(config.get("model"), dict) else {}
-    classes = model.get("num_outputs")
+    data, model = config.get("data"), config.get("model")
+    target = str(data.get("_target_", "")) if isinstance(data, dict) else ""
+    classes = model.get("num_outputs") if isinstance(model, dict) else None
     out: dict[str, tuple[float, str]] = {}
     classifying = any(m.endswith("/acc") for m in metrics)
     for m in metrics:

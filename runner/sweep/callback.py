@@ -63,11 +63,11 @@ class SweepSummary(Callback):
         best, name = summary.best, summary.objective.name
         missing = summary.missing_objective()
         if best is not None:
-            config = summary.configs[0]
-            spread = config.metrics[name]
+            first = summary.configs[0]
+            spread = first.metrics[name]
             over = f"mean {spread.mean:.4g} over {spread.n} seeds" if spread.n > 1 else ""
             value = over or f"{best.metric(name):.4g}"
-            say(f"sweep: best by {summary.objective.says}: {config.label}: {value}")
+            say(f"sweep: best by {summary.objective.says}: {first.label}: {value}")
             if summary.resolution.startswith("**Not resolved"):
                 say("sweep: " + summary.resolution.replace("**", ""))
         elif missing is not None:

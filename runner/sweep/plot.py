@@ -87,8 +87,8 @@ def _mean_curve(
     """(step, lowest, mean, highest) over the configuration's seeds, at the steps all of them
     logged (a seed that failed early would otherwise pull the mean at its last steps)."""
     by_step: dict[float, list[float]] = {}
-    seeds = [curves[r.number].get(metric) for r in config.jobs if r.status in ("ok", "skipped")]
-    seeds = [s for s in seeds if s]
+    done = [r for r in config.jobs if r.status in ("ok", "skipped")]
+    seeds = [s for r in done if (s := curves[r.number].get(metric))]
     for points in seeds:
         for p in points:
             by_step.setdefault(p.step, []).append(p.value)

@@ -56,6 +56,9 @@ def test_a_model_by_init_sweep_ends_with_a_summary_of_every_job(sweep):
     assert "6 job(s): 6 ok." in markdown and "Best by val/loss: job" in markdown
     assert "| 5 | ok | `model=rgnet init=kaiming` |" in markdown
     assert (sweep_dir / "summary.png").stat().st_size > 10_000
+    report = (sweep_dir / "report.html").read_text()
+    assert all(f'href="{n}/report.html"' in report for n in range(6))  # each job's own page
+    assert all((sweep_dir / str(n) / "plots" / "metrics.png").is_file() for n in range(6))
     assert "sweep: 6 job(s) in" in done.stderr
     record = json.loads((sweep_dir / "3" / "result.json").read_text())
     assert (
