@@ -75,6 +75,7 @@ def test_the_report_without_results_says_to_run_the_benchmarks(tmp_path):
         "stats_cost",
         "checkpoint_io",
         "compile_mode",
+        "reports",
     ],
 )
 def test_every_benchmark_has_a_quick_mode(script, monkeypatch, capsys):
@@ -95,3 +96,13 @@ def _run_script(path, option, monkeypatch, capsys) -> subprocess.CompletedProces
         code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
     out, err = capsys.readouterr()
     return subprocess.CompletedProcess([sys.executable, str(path), option], code, out, err)
+
+
+def test_the_reports_benchmark_summarizes_its_100_job_sweep(tmp_path):
+    import reports
+
+    reports.fake_sweep(tmp_path / "sweep", configs=4, seeds=2)
+    assert reports.summary_seconds(tmp_path / "sweep") > 0
+    table = json.loads((tmp_path / "sweep" / "summary.json").read_text())
+    assert [len(c["jobs"]) for c in table["configurations"]] == [2, 2, 2, 2]
+    assert (tmp_path / "sweep" / "report.html").is_file()
