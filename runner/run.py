@@ -24,6 +24,7 @@ from runner.rundir import (
     set_aside_previous,
     write_result,
 )
+from runner.rundir.resume import PYTHON_OVERRIDES
 
 log = logging.getLogger("runner")
 
@@ -47,6 +48,24 @@ def _console_log() -> Iterator[None]:
         log.setLevel(level)
 
 
+@contextlib.contextmanager
+def _overrides(cfg: DictConfig) -> Iterator[None]:
+    """Called from Python, the overrides that compose `cfg`, for the resume command (the
+    command line's come from Hydra's record)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        yield
+        return
+    from runner.config.tree import overrides_of
+
+    token = PYTHON_OVERRIDES.set(tuple(overrides_of(cfg)))
+    try:
+        yield
+    finally:
+        PYTHON_OVERRIDES.reset(token)
+
+
 def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the task `cfg.task` with its files in `run_dir`; return what result.json holds.
 
@@ -60,7 +79,7 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
     run_dir = Path(run_dir)
     # A live run's directory is refused before anything is written (on the command line, the
     # run directory's callback took it, and set an earlier run aside, before Hydra wrote).
-    with claim(run_dir) as fresh, _console_log():
+    with claim(run_dir) as fresh, _console_log(), _overrides(cfg):
 
         def record(outcome: dict[str, Any]) -> dict[str, Any]:
             outcome = {**outcome, **(job or {}), "seconds": time.perf_counter() - start}

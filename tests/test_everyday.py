@@ -57,3 +57,22 @@ def test_a_closed_stdout_is_not_an_error(tmp_path, args):
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.splitlines()) == 1
     assert "Broken pipe" not in done.stderr and "error" not in done.stderr.lower()
+
+
+def test_the_python_apis_resume_command_is_the_command_lines(cli, tmp_path):
+    from omegaconf import open_dict
+
+    import runner
+    from runner.run import run
+
+    args = ("model=linear", "data=synthetic", "trainer.max_epochs=1", "optim.optimizer.lr=0.05")
+    done = cli(*args, run_dir=tmp_path / "cli")
+    assert done.returncode == 0, done.stderr
+    by_cli = json.loads((tmp_path / "cli" / "result.json").read_text())["resume"]
+    by_python = run(runner.compose(list(args)), tmp_path / "py")["resume"]
+    assert by_python == by_cli.replace(str(tmp_path / "cli"), str(tmp_path / "py"))
+    cfg = runner.compose(list(args[:3]))
+    with open_dict(cfg):  # edited after compose: the edit is in the command too
+        cfg.optim.optimizer.lr = 0.05
+    edited = run(cfg, tmp_path / "edited")["resume"]
+    assert edited == by_cli.replace(str(tmp_path / "cli"), str(tmp_path / "edited"))
