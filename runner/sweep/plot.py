@@ -40,25 +40,7 @@ def plot_configurations(summary: Summary, path: Path) -> Path:
     colors = plt.get_cmap("tab10" if len(summary.configs) <= 10 else "tab20")
     lines = baselines(_config(summary.records), panels)
     for ax, metric in zip(axes.flat, panels, strict=False):
-        for rank, config in enumerate(summary.configs):
-            mean = _mean_curve(config, curves, metric)
-            if not mean:
-                continue
-            steps, low, middle, high = zip(*mean, strict=True)
-            color, style = colors(rank % colors.N), _STYLES[(rank // colors.N) % len(_STYLES)]
-            ax.plot(steps, middle, style, color=color, lw=1.5, label=_legend(rank, config))
-            if len(config.jobs) > 1:
-                ax.fill_between(steps, low, high, color=color, alpha=0.15, lw=0)
-        if metric in lines:
-            value, what = lines[metric]
-            ax.axhline(value, color="0.3", ls=(0, (4, 3)), lw=1, label=f"{what}: {value:.3g}")
-        values = [y for line in ax.get_lines() for y in line.get_ydata()]
-        if values and min(values) > 0 and max(values) / min(values) > 10:
-            ax.set_yscale("log")
-        way = "higher" if summary.objective.goal == "max" else "lower"
-        ax.set_title(metric + (f" (ranks: {way} is better)" if metric == objective else ""))
-        ax.set_xlabel("optimizer step", fontsize=8)
-        ax.grid(alpha=0.3)
+        _panel(ax, summary, curves, metric, lines.get(metric), colors)
     for ax in axes.flat[len(panels) :]:
         ax.axis("off")
     handles, names = _legend_entries(axes.flat[: len(panels)])
@@ -74,11 +56,48 @@ def plot_configurations(summary: Summary, path: Path) -> Path:
     )
     fig.suptitle(_title(summary), fontsize=10)
     fig.subplots_adjust(
-        left=0.07, right=1 - 3.2 / fig.get_figwidth(), top=0.9, hspace=0.35, wspace=0.25
+        left=0.07,
+        right=1 - 3.2 / fig.get_figwidth(),
+        top=1 - 0.75 / fig.get_figheight(),
+        hspace=0.35,
+        wspace=0.25,
     )
     fig.savefig(path, dpi=100, pil_kwargs={"compress_level": 1})
     plt.close(fig)
     return path
+
+
+def _panel(
+    ax: Any,
+    summary: Summary,
+    curves: dict[int, dict[str, Any]],
+    metric: str,
+    baseline: tuple[float, str] | None,
+    colors: Any,
+) -> None:
+    """One metric: each configuration's mean line and band, the baseline, the scale."""
+    # Worst first, so that the best configurations' lines are drawn on top.
+    for rank, config in reversed(list(enumerate(summary.configs))):
+        mean = _mean_curve(config, curves, metric)
+        if not mean:
+            continue
+        steps, low, middle, high = zip(*mean, strict=True)
+        color, style = colors(rank % colors.N), _STYLES[(rank // colors.N) % len(_STYLES)]
+        ax.plot(steps, middle, style, color=color, lw=1.5, label=_legend(rank, config))
+        if len(config.jobs) > 1:
+            ax.fill_between(steps, low, high, color=color, alpha=0.15, lw=0)
+    if baseline is not None:
+        value, what = baseline
+        ax.axhline(value, color="0.3", ls=(0, (4, 3)), lw=1, label=f"{what}: {value:.3g}")
+    values = [y for line in ax.get_lines() for y in line.get_ydata()]
+    if values and min(values) > 0 and max(values) / min(values) > 10:
+        ax.set_yscale("log")
+    way = "higher" if summary.objective.goal == "max" else "lower"
+    ax.set_title(
+        metric + (f" (ranks: {way} is better)" if metric == summary.objective.name else "")
+    )
+    ax.set_xlabel("optimizer step", fontsize=8)
+    ax.grid(alpha=0.3)
 
 
 def _mean_curve(
@@ -112,7 +131,8 @@ def _legend_entries(axes: Any) -> tuple[list[Any], list[str]]:
     for ax in axes:
         for handle, name in zip(*ax.get_legend_handles_labels(), strict=True):
             entries.setdefault(name, handle)
-    return list(entries.values()), list(entries)
+    names = sorted(entries, key=lambda n: (0, int(n[1:].split()[0])) if n[:1] == "#" else (1, 0))
+    return [entries[n] for n in names], names
 
 
 def short(label: str) -> str:
