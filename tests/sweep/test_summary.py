@@ -4,6 +4,7 @@ what the seeds resolve, and `runner.sweep` / `runner.compare` on the command lin
 
 import json
 import math
+import re
 import statistics
 import subprocess
 import sys
@@ -190,3 +191,44 @@ def test_runner_compare_refuses_runs_on_different_data_or_without_the_objective(
     records = read_runs([first, job(tmp_path, "c", ["seed=3"], {"val/acc": 0.9})])
     with pytest.raises(Exception, match="logged no 'val/loss'"):
         check_comparable(records, "val/loss")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["sweep.objective=val/acc"], "maximize"),
+        ([], "minimize"),
+        (["sweep.objective=val/acc", "sweep.direction=min"], "minimize"),
+        (["sweep.objective=val/loss", "sweep.direction=max"], "maximize"),
+    ],
+)
+def test_optunas_direction_follows_the_objective(overrides, expected):
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from runner.config import config_dir, schema
+
+    schema.register()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(
+            config_name="config",
+            overrides=["hparams_search=optuna", *overrides],
+            return_hydra_config=True,
+        )
+    assert OmegaConf.select(cfg, "hydra.sweeper.direction") == expected
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["sweep.direction=up"], "sweep.direction: got 'up'; allowed: max, min, or null"),
+        (["sweep.objective=val/thing"], "sweep.direction: cannot tell from the name 'val/thing'"),
+    ],
+)
+def test_a_direction_that_is_not_max_or_min_or_inferable_is_refused(compose, overrides, message):
+    from runner.config.spec import parse_run
+    from runner.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_run(compose("task=inspect", *overrides))
+    assert parse_run(compose("task=inspect", "sweep.objective=val/thing", "sweep.direction=max"))
