@@ -24,9 +24,6 @@ class Objective:
     def of(cls, sweep: SweepSpec) -> "Objective":
         return cls(sweep.objective, sweep.goal, sweep.direction is not None)
 
-    def better(self, a: float, b: float) -> bool:
-        return a > b if self.goal == "max" else a < b
-
     @property
     def says(self) -> str:
         way = "higher" if self.goal == "max" else "lower"
@@ -49,17 +46,11 @@ class Summary:
     @property
     def best(self) -> JobRecord | None:
         """The best job of the best configuration."""
-        if not self.configs or self.objective.name not in self.configs[0].metrics:
-            return None
-        scored = [r for r in self.configs[0].jobs if r.metric(self.objective.name) is not None]
-        best = None
-        for r in scored:
-            value = r.metric(self.objective.name)
-            if best is None or self.objective.better(
-                value or 0.0, best.metric(self.objective.name) or 0.0
-            ):
-                best = r
-        return best
+        name = self.objective.name
+        jobs = self.configs[0].jobs if self.configs else ()
+        scored = [r for r in jobs if r.metric(name) is not None]
+        sign = 1.0 if self.objective.goal == "max" else -1.0
+        return max(scored, key=lambda r: sign * (r.metric(name) or 0.0)) if scored else None
 
     @property
     def resolution(self) -> str:
