@@ -319,7 +319,9 @@ def test_cli_train_and_ddp_cpu_leave_one_run_directory_each(cli_process, tmp_pat
         assert "resume with: python -m runner model=mlp data=digits" in result.stderr
         record = json.loads((outputs / device / "result.json").read_text())
         assert record["verification"]["ok"]
-    assert sorted(p.name for p in outputs.iterdir()) == ["cpu", "ddp_cpu"]  # no extra run dirs
+    runs = sorted(p.name for p in outputs.iterdir() if not p.is_symlink())
+    assert runs == ["cpu", "ddp_cpu"]  # no extra run dirs (DDP workers make none)
+    assert (outputs / "latest").resolve() == (outputs / "ddp_cpu").resolve()
     assert (outputs / "ddp_cpu" / "logs" / "metrics.csv").read_text().count("\n") > 10
     ddp = json.loads((outputs / "ddp_cpu" / "result.json").read_text())
     assert (
