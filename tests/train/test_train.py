@@ -125,8 +125,11 @@ def test_resuming_from_an_end_of_epoch_checkpoint_ends_bitwise_equal(
 
 def test_resume_command_is_printed_and_parses(tmp_path):
     result = train(tmp_path, "model=rgnet")
-    # From Python there is no command line to repeat: the checkpoint, and twice the epochs.
-    assert result["resume"].startswith("python -m runner trainer.max_epochs=4 ckpt_path=")
+    # From Python, the overrides compose() was given, as the command line would repeat them
+    # (FAST's trainer.max_epochs=2 replaced by twice the epochs), and the checkpoint.
+    assert result["resume"].startswith(
+        "python -m runner task=train device=cpu model=rgnet trainer.max_epochs=4 ckpt_path="
+    )
     assert "=" not in Path(result["checkpoints"]["last"]).name
 
 
