@@ -14,12 +14,20 @@ PYTEST_ARGS ?=
 
 .PHONY: setup run test test-slow test-all lint format bench clean
 
-setup: $(VENV)/.installed
+# The extras have a stamp of their own per set asked for, so `make setup EXTRAS=mlflow` after
+# a first `make` installs them (one stamp for everything said "Nothing to be done").
+EXTRAS_STAMP := $(if $(EXTRAS),$(VENV)/.extras-$(subst $(comma),-,$(EXTRAS)))
+
+setup: $(VENV)/.installed $(EXTRAS_STAMP)
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e ".[dev$(if $(EXTRAS),$(comma)$(EXTRAS))]"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+$(VENV)/.extras-%: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	touch $@
 
 run: setup
@@ -63,6 +71,7 @@ bench: setup
 	$(BIN)/python bench/checkpoint_io.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/compile_mode.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/graph_models.py $(if $(QUICK),--quick)
+	$(BIN)/python bench/reports.py $(if $(QUICK),--quick)
 	$(if $(QUICK),,$(BIN)/python bench/sweep_overhead.py)
 	$(BIN)/python bench/report.py
 

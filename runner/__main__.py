@@ -75,6 +75,8 @@ def _main() -> None:
         _record_early_stop(stop)
         print(stamped(f"interrupted by {stop.name} before the run started"), file=sys.stderr)
         sys.exit(128 + stop.signum)
+    except BrokenPipeError:  # `runner --help | head`: the reader has all it wanted
+        _stdout_closed()
     except Exception as e:
         if was == "1" or getattr(e, RAISED_IN_RUN, False):  # the run's own: runner.cli marks it
             raise
@@ -90,6 +92,14 @@ def _main() -> None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
         else:
             os.environ["HYDRA_FULL_ERROR"] = was
+
+
+def _stdout_closed() -> None:
+    """stdout's reader went away (`| head`): not an error. What is still buffered goes
+    nowhere (Python would report it at exit), and the exit code is the run's."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _sweep_stopped(stop: Interrupted | None) -> None:

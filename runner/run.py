@@ -20,10 +20,13 @@ from runner.rundir import (
     RUN_FILES,
     claim,
     followed,
+    latest_checkpoint,
+    point_latest,
     resume_command,
     set_aside_previous,
     write_result,
 )
+from runner.rundir.resume import PYTHON_OVERRIDES
 
 log = logging.getLogger("runner")
 
@@ -47,6 +50,24 @@ def _console_log() -> Iterator[None]:
         log.setLevel(level)
 
 
+@contextlib.contextmanager
+def _overrides(cfg: DictConfig) -> Iterator[None]:
+    """Called from Python, the overrides that compose `cfg`, for the resume command (the
+    command line's come from Hydra's record)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        yield
+        return
+    from runner.config.tree import overrides_of
+
+    token = PYTHON_OVERRIDES.set(tuple(overrides_of(cfg)))
+    try:
+        yield
+    finally:
+        PYTHON_OVERRIDES.reset(token)
+
+
 def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the task `cfg.task` with its files in `run_dir`; return what result.json holds.
 
@@ -64,7 +85,7 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
     run_dir = Path(run_dir)
     # A live run's directory is refused before anything is written (on the command line, the
     # run directory's callback took it, and set an earlier run aside, before Hydra wrote).
-    with claim(run_dir) as fresh, _console_log():
+    with claim(run_dir) as fresh, _console_log(), _overrides(cfg):
 
         def record(outcome: dict[str, Any]) -> dict[str, Any]:
             outcome = {**outcome, **(job or {}), "seconds": time.perf_counter() - start}
@@ -76,7 +97,7 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
         task = cfg.get("task")
         spec: RunSpec | None = None
         try:
-            spec = parse_run(cfg)
+            spec = parse_run(_latest(cfg))
             result = record({"status": "ok", **TASKS[spec.task](spec, run_dir)})
         except (ConfigError, RunFailed) as e:
             record({"status": "failed", "task": task, "error": str(e)})
@@ -100,6 +121,8 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
             message = "the reloaded checkpoint does not reproduce the trained model"
             record({**result, "status": "failed", "error": f"{message}: see verification"})
             raise RunFailed(f"{message}: see {run_dir / 'result.json'}")
+        if spec.task == "train":
+            _trained(spec, run_dir, result, in_sweep="job" in (job or {}))
     return result
 
 
@@ -140,6 +163,31 @@ def _stopped(e: BaseException, run_dir: Path, spec: RunSpec | None) -> Interrupt
     except Exception:  # an unreadable checkpoint: the plain command, which says why it fails
         stop.resume = resume_command(checkpoint)
     return stop
+
+
+def _latest(cfg: DictConfig) -> DictConfig:
+    """`ckpt_path=latest`: the newest training run's last.ckpt (outputs/latest)."""
+    if cfg.get("ckpt_path") == "latest":
+        with open_dict(cfg):
+            cfg.ckpt_path = latest_checkpoint()
+    return cfg
+
+
+def _trained(spec: RunSpec, run_dir: Path, result: dict[str, Any], in_sweep: bool) -> None:
+    """After a training run: plots/metrics.png and report.html (`report: false` skips them; a
+    failure to draw is a warning, never the run's), and outputs/latest pointed at it (a
+    sweep's jobs leave that to the sweep)."""
+    if not in_sweep:
+        point_latest(run_dir)
+    if not spec.report:
+        return
+    from runner.report.run_report import write_run_report
+
+    try:
+        write_run_report(run_dir, result, spec.config)
+        log.info("report: %s", run_dir / "report.html")
+    except Exception as e:
+        log.warning("report: not written (%s: %s)", type(e).__name__, e)
 
 
 def _ignore_signals() -> None:

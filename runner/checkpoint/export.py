@@ -20,9 +20,10 @@ log = logging.getLogger("runner")
 
 
 def export(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
-    """task=export: `ckpt_path`'s network as `<run_dir>/<name>.safetensors`, or
-    `<name>-<n>.safetensors` when an earlier export (or anything else) has that name: an
-    export never overwrites a file."""
+    """task=export: `ckpt_path`'s network as `<run_dir>/<name>.safetensors`, named after the
+    checkpoint and the run that wrote it (`18-35-03-170864-last`), or `<name>-<n>.safetensors`
+    when an earlier export (or anything else) has that name: an export never overwrites a
+    file."""
     from safetensors.torch import save_model
 
     source = Path(str(spec.ckpt_path))
@@ -33,9 +34,10 @@ def export(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
         "task": restored.task,
         "shared": json.dumps(sharing(restored.net)),
     }
-    target = _free_name(run_dir, source.stem)
-    if target.name != f"{source.stem}.safetensors":
-        log.info("export: %s.safetensors is an earlier export (kept)", run_dir / source.stem)
+    stem = _stem(source)
+    target = _free_name(run_dir, stem)
+    if target.name != f"{stem}.safetensors":
+        log.info("export: %s.safetensors is an earlier export (kept)", run_dir / stem)
 
     def write(tmp: Path) -> None:
         save_model(restored.net, str(tmp), metadata=metadata)
@@ -48,6 +50,15 @@ def export(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
         "file": str(target),
         "shared": sharing(restored.net),
     }
+
+
+def _stem(source: Path) -> str:
+    """The export's name: the checkpoint's, after its run's directory where it has one
+    (`<run>/checkpoints/last.ckpt` → `<run>-last`), so that exports of several runs side by
+    side say which is which."""
+    if source.parent.name == "checkpoints" and source.parent.parent.name:
+        return f"{source.resolve().parent.parent.name}-{source.stem}"
+    return source.stem
 
 
 def _free_name(run_dir: Path, stem: str) -> Path:

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
+
+from runner.config.sections import optuna_direction
 
 
 @dataclass
@@ -78,6 +80,9 @@ class DeviceConfig:
 def register() -> None:
     """Put the schemas into Hydra's ConfigStore (idempotent)."""
     store = ConfigStore.instance()
+    # ${sweep_direction:...}: Optuna's direction from sweep.objective and sweep.direction.
+    if not OmegaConf.has_resolver("sweep_direction"):
+        OmegaConf.register_new_resolver("sweep_direction", optuna_direction)
     store.store(group="schema", name="model", node=ModelConfig)
     store.store(group="schema", name="init", node=InitConfig)
     store.store(group="schema", name="device", node=DeviceConfig)

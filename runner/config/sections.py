@@ -4,6 +4,7 @@ Parsed once the whole config is valid (runner.config.spec), and from a checkpoin
 config when its module is rebuilt: the same functions, so each key is read in one place.
 """
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,10 +97,32 @@ class EvalSpec:
     data: str = "auto"  # auto | checkpoint | given (runner.config.spec resolves auto)
 
 
+DIRECTIONS = ("max", "min")
+# Words of a metric's name that say which way is better: `val/acc`, `test/f1` are maximized,
+# `val/loss`, `train/mse` minimized. A name with neither needs `sweep.direction`.
+_HIGHER = ("acc", "accuracy", "f1", "auc", "auroc", "precision", "recall", "r2", "iou", "score")
+_LOWER = ("loss", "error", "err", "mse", "mae", "rmse", "nll", "perplexity", "ppl")
+
+
+def infer_direction(metric: str) -> str | None:
+    """ "max" for an accuracy-like metric, "min" for a loss-like one, None when its name says
+    neither (or both)."""
+    words = set(re.split(r"[^a-z0-9]+", metric.lower()))
+    higher, lower = bool(words & set(_HIGHER)), bool(words & set(_LOWER))
+    return None if higher == lower else ("max" if higher else "min")
+
+
 @dataclass(frozen=True)
 class SweepSpec:
     resume: bool = False
     objective: str = DEFAULT_OBJECTIVE
+    direction: str | None = None  # max | min; None: inferred from the objective's name
+
+    @property
+    def goal(self) -> str:
+        """The direction that ranks jobs: the given one, else the inferred one (a config whose
+        objective says neither is refused by runner.config.spec)."""
+        return self.direction or infer_direction(self.objective) or "min"
 
 
 def parse_optim(section: Mapping[str, Any]) -> OptimSpec:
@@ -151,4 +174,11 @@ def parse_sweep(section: Any) -> SweepSpec:
     return SweepSpec(
         resume=bool(section.get("resume", False)),
         objective=str(section.get("objective") or DEFAULT_OBJECTIVE),
+        direction=str(section["direction"]) if section.get("direction") else None,
     )
+
+
+def optuna_direction(objective: str, direction: str | None) -> str:
+    """Optuna's word for the sweep's direction (the resolver in conf/hparams_search/optuna.yaml)."""
+    goal = SweepSpec(objective=str(objective), direction=direction or None).goal
+    return "maximize" if goal == "max" else "minimize"

@@ -24,9 +24,11 @@ from runner.config.init import InitSpec, parse_init
 from runner.config.model_spec import ModelSpec
 from runner.config.sections import (
     DEFAULT_OBJECTIVE,
+    DIRECTIONS,
     EvalSpec,
     SweepSpec,
     TrainingSpec,
+    infer_direction,
     parse_sweep,
     parse_training,
 )
@@ -56,6 +58,7 @@ TOP_LEVEL = (
     "eval",
     "imports",
     "callbacks",
+    "report",
 )
 
 
@@ -75,6 +78,7 @@ class RunSpec:
     eval: EvalSpec = field(default_factory=EvalSpec)
     sweep: SweepSpec = field(default_factory=SweepSpec)
     training: TrainingSpec | None = None  # task=train and task=eval only
+    report: bool = True  # task=train: plots/metrics.png and report.html in the run directory
 
 
 def parse_run(cfg: DictConfig) -> RunSpec:
@@ -97,6 +101,9 @@ def parse_run(cfg: DictConfig) -> RunSpec:
     import_modules(imports, problems)  # before names are checked
     sweep = resolve(cfg, "sweep", problems)
     _check_sweep(sweep, problems)
+    report = resolve(cfg, "report", problems)
+    if report is not UNRESOLVED and not isinstance(report, bool):
+        problems.add("report", f"expected true or false; got {show(report)}")
     problems.unknown_keys("", cfg, TOP_LEVEL, limit=20)  # `+seeed=1`: past the table of contents
     model, init, device = _parse_build(cfg, problems, task)
     if model is not None:
@@ -118,6 +125,7 @@ def parse_run(cfg: DictConfig) -> RunSpec:
         eval=_parse_eval(cfg, eval_section) if task == "eval" else EvalSpec(),
         sweep=parse_sweep(sweep),
         training=_parse_training(cfg, config) if task in ("train", "eval") else None,
+        report=report is not False,
     )
 
 
@@ -165,7 +173,7 @@ def _check_sweep(section: Any, problems: Problems) -> None:
     if not isinstance(section, dict):
         problems.add("sweep", f"expected a mapping (resume, objective); got {show(section)}")
         return
-    problems.unknown_keys("sweep", section, ("resume", "objective"))
+    problems.unknown_keys("sweep", section, ("resume", "objective", "direction"))
     if not isinstance(section.get("resume", False), bool):
         problems.add("sweep.resume", f"expected true or false; got {show(section['resume'])}")
     objective = section.get("objective", DEFAULT_OBJECTIVE)
@@ -173,6 +181,18 @@ def _check_sweep(section: Any, problems: Problems) -> None:
         problems.add(
             "sweep.objective",
             f"expected a metric name such as val/loss or val/acc; got {show(objective)}",
+        )
+    direction = section.get("direction")
+    if direction is not None and direction not in DIRECTIONS:
+        problems.add(
+            "sweep.direction",
+            f"got {show(direction)}; allowed: max, min, or null (inferred from sweep.objective)",
+        )
+    elif direction is None and isinstance(objective, str) and not infer_direction(objective):
+        problems.add(
+            "sweep.direction",
+            f"cannot tell from the name {objective!r} (sweep.objective) whether higher or lower "
+            "is better; allowed: sweep.direction=max or sweep.direction=min",
         )
 
 

@@ -1,5 +1,8 @@
 """The config tree: where conf/ lives, `compose()` as the CLI would, and `plain()` sections."""
 
+import json
+import re
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +49,49 @@ def compose(overrides: list[str] | None = None) -> DictConfig:
         return hydra_compose(config_name="config", overrides=overrides)
     directory = str(config_dir())
     with initialize_config_dir(config_dir=directory, version_base="1.3", job_name="runner"):
-        return hydra_compose(config_name="config", overrides=overrides)
+        cfg = hydra_compose(config_name="config", overrides=overrides)
+    _COMPOSED[id(cfg)] = overrides
+    weakref.finalize(cfg, _COMPOSED.pop, id(cfg), None)
+    return cfg
+
+
+# The overrides each config that compose() returned was made from (by id, while it lives): a
+# run started from Python prints the same resume command as the command line would.
+_COMPOSED: dict[int, list[str]] = {}
+
+
+def overrides_of(cfg: DictConfig) -> list[str]:
+    """The command-line overrides that compose `cfg`: those compose() was given, then a
+    `key=value` for every value changed since (`+key=value` for a key added). A config not
+    made by compose(): [] and its changes from the default config."""
+    given = list(_COMPOSED.get(id(cfg), []))
+    now, then = _leaves(plain(cfg)), _leaves(plain(compose(given)))
+    changed = [
+        f"{'' if key in then else '+'}{key}={_value(value)}"
+        for key, value in now.items()
+        if key not in then or then[key] != value
+    ]
+    return given + [o for o in changed if not o.lstrip("+").startswith("ckpt_path=")]
+
+
+def _leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict) and tree:
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out |= _leaves(value, f"{prefix}{key}.")
+        return out
+    return {prefix.rstrip("."): tree}
+
+
+def _value(value: Any) -> str:
+    """A value as Hydra's override grammar reads it back."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str) and not re.fullmatch(r"[\w./:-]+", value):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return json.dumps(value) if isinstance(value, list | dict) else str(value)
 
 
 def plain(cfg: DictConfig) -> dict[str, Any]:

@@ -97,7 +97,7 @@ def _trajectories(rows: list[tuple[int, str, str, str, str, float]], path: Path)
     panels = [
         ("block", "norm", "weight L2 norm"),
         ("block", "grad_norm", "gradient L2 norm"),
-        ("block", "update_ratio", "‖Δw‖ / ‖w‖ since last record\n(log scale; zeros not drawn)"),
+        ("block", "update_ratio", "update ratio ‖Δw‖ / ‖w‖\n(log scale; zeros not drawn)"),
         ("activation", "dead_units", "dead ReLU units\n(share of the layer)"),
     ]
     panels = [p for p in panels if any(r[1] == p[0] and r[4] == p[1] for r in rows)]
@@ -134,7 +134,9 @@ def _trajectories(rows: list[tuple[int, str, str, str, str, float]], path: Path)
     # Fixed margins (the legends sit right of the panels) instead of tight_layout, which
     # measures every label first.
     height = 3 * len(panels)
-    fig.subplots_adjust(left=0.09, right=0.78, bottom=0.5 / height, top=1 - 0.5 / height)
+    # The left margin holds a log axis's widest tick labels (6×10⁻¹) and a two-line label.
+    fig.subplots_adjust(left=0.14, right=0.78, bottom=0.5 / height, top=1 - 0.5 / height)
+    fig.align_ylabels(axes[:, 0])
     fig.savefig(path, dpi=110, pil_kwargs={"compress_level": 1})  # fast zlib; ~1.4x the bytes
     plt.close(fig)
     return path

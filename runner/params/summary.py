@@ -17,6 +17,7 @@ from runner.params.init_rules import ReportRow
 from runner.params.tensors import by_identity
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.table import Table
 
 CSV_COLUMNS = ("name", "kind", "shape", "dtype", "device", "numel", "trainable", "shared_with")
@@ -112,10 +113,9 @@ def print_report(
     init_rows: list[ReportRow],
 ) -> None:
     """The module tree (as print(net) shows it), the tables, and Keras-style totals."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
+    console = _console()
     if not console.is_terminal:
         console.width = max(console.width, 140)  # a pipe or a file: don't wrap the table
     console.rule("Module tree")
@@ -226,12 +226,11 @@ def _size(n: int) -> str:
 def print_values(net: nn.Module, source: str, small: int = 8) -> None:
     """A checkpoint's parameters: each tensor's value statistics, and the values themselves
     for tensors of at most `small` elements (as the book prints `net[2].state_dict()`)."""
-    from rich.console import Console
     from rich.table import Table
 
     from runner.params.stats import snapshot
 
-    console = Console(highlight=False)
+    console = _console()
     if not console.is_terminal:
         console.width = max(console.width, 140)
     values = snapshot(net)
@@ -253,3 +252,19 @@ def print_values(net: nn.Module, source: str, small: int = 8) -> None:
             "" if shown is None else "[" + ", ".join(f"{v + 0.0:.6g}" for v in shown) + "]",
         )
     console.print(table)
+
+
+def _console() -> "Console":
+    """Rich's console on stdout, for which a closed pipe (`| head`) is not an error: the rest
+    of the tables goes nowhere and the run ends as it would have (rich would exit(1))."""
+    import os
+
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.file.fileno())
+            os.close(devnull)
+
+    return _Console(highlight=False)

@@ -4,6 +4,7 @@ and the command that resumes a run."""
 
 from runner.rundir.files import read_json, read_result, write_json, write_result
 from runner.rundir.guard import RunDirGuard
+from runner.rundir.latest import latest_checkpoint, point_latest
 from runner.rundir.lock import LOCK, claim, in_use, unwritable
 from runner.rundir.previous import HYDRA_FILES, RUN_FILES, followed, set_aside_previous
 from runner.rundir.resume import resume_command
@@ -16,6 +17,8 @@ __all__ = [
     "claim",
     "followed",
     "in_use",
+    "latest_checkpoint",
+    "point_latest",
     "read_json",
     "read_result",
     "resume_command",

@@ -20,6 +20,7 @@ RUN_FILES = (
     "plots",
     "params.csv",
     "init.csv",
+    "report.html",
 )
 HYDRA_FILES = (".hydra", "runner.log")
 

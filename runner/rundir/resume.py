@@ -1,8 +1,13 @@
 """The command line that continues a run from its checkpoint."""
 
 import shlex
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
+
+# A run started from Python (runner.run.run): the overrides that compose its config, which the
+# command line would have given (set by run(); Hydra's record has them otherwise).
+PYTHON_OVERRIDES: ContextVar[tuple[str, ...]] = ContextVar("python_overrides", default=())
 
 
 def resume_command(last: Path, note: str = "", changes: dict[str, Any] | None = None) -> str:
@@ -17,7 +22,7 @@ def resume_command(last: Path, note: str = "", changes: dict[str, Any] | None = 
         replaced = ("ckpt_path=", "hydra.run.dir=", "hydra.sweep.dir=", "hydra.sweep.subdir=")
         overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith(replaced)]
     except ValueError:  # run() called from Python, not from the command line
-        pass
+        overrides = list(PYTHON_OVERRIDES.get())
     changed = [f"{key}={value}" for key, value in (changes or {}).items()]
     keys = {o.split("=", 1)[0] for o in changed}
     latest = {o.split("=", 1)[0].lstrip("+~"): o for o in overrides}  # Hydra: the last one wins

@@ -14,9 +14,11 @@ from omegaconf import DictConfig
 
 from runner.config.sections import parse_sweep
 from runner.errors import ConfigError, Interrupted
+from runner.rundir import point_latest
 from runner.sweep.job import hold_sweep
+from runner.sweep.output import write_summary
 from runner.sweep.stop import SweepStop, release, resume_hint, say, watch
-from runner.sweep.summary import write_summary
+from runner.sweep.summary import Objective
 from runner.trackers.tracking import prepare_sweep
 
 
@@ -53,21 +55,30 @@ class SweepSummary(Callback):
         _stop_if_asked()
         sweep_dir = _sweep_dir(config)
         summary = write_summary(sweep_dir, _objective(config))
+        point_latest(sweep_dir)  # outputs/latest: the newest run or sweep
         _stop_if_asked()  # one that came while the summary was written
         release()
         records, failed = summary.records, summary.failed
         say(f"sweep: {len(records)} job(s) in {sweep_dir}; summary: {sweep_dir / 'summary.md'}")
-        best = summary.best
+        best, name = summary.best, summary.objective.name
+        missing = summary.missing_objective()
         if best is not None:
-            value = best.metric(summary.objective)
-            say(f"sweep: best by {summary.objective}: job {best.number}, {value:.4g}")
-        elif any(r.status == "ok" for r in records):
-            say(f"sweep: no job reported {summary.objective!r} (sweep.objective): no best job")
+            first = summary.configs[0]
+            spread = first.metrics[name]
+            over = f"mean {spread.mean:.4g} over {spread.n} seeds" if spread.n > 1 else ""
+            value = over or f"{best.metric(name):.4g}"
+            say(f"sweep: best by {summary.objective.says}: {first.label}: {value}")
+            if summary.resolution.startswith("**Not resolved"):
+                say("sweep: " + summary.resolution.replace("**", ""))
+        elif missing is not None:
+            say(f"config error: {missing}")
         if failed:
             numbers = ", ".join(str(r.number) for r in failed)
             say(f"sweep: {len(failed)} of {len(records)} jobs failed: {numbers}")
             say(f"sweep: rerun the failed ones with: {resume_hint(sweep_dir)}")
             sys.exit(1)
+        if missing is not None:
+            sys.exit(2)
 
 
 def _stop_if_asked() -> None:
@@ -79,5 +90,5 @@ def _sweep_dir(config: DictConfig) -> Path:
     return Path(str(config.hydra.sweep.dir))
 
 
-def _objective(config: DictConfig) -> str:
-    return parse_sweep(config.get("sweep")).objective
+def _objective(config: DictConfig) -> Objective:
+    return Objective.of(parse_sweep(config.get("sweep")))

@@ -27,6 +27,7 @@ class JobRecord:
     error: str = ""
     directory: Path = Path()
     attempts: int = 1
+    task: str = ""
     # What the statistics diagnosed: {"no_gradient": [blocks], "dead_units": [ReLU layers]}.
     diagnosis: dict[str, list[str]] = field(default_factory=dict)
 
@@ -44,11 +45,14 @@ def read_jobs(sweep_dir: Path) -> list[JobRecord]:
     return sorted(records, key=lambda r: r.number)
 
 
-def read_job(directory: Path) -> JobRecord:
+def read_job(directory: Path, number: int | None = None) -> JobRecord:
+    """The job in `directory` (numbered `number`, else by its result or its directory)."""
     result = read_result(directory)
     listed = result.get("overrides")
     overrides = tuple(map(str, listed) if isinstance(listed, list) else _hydra_overrides(directory))
-    number = _count(result.get("job"), int(directory.name))
+    if number is None:
+        number = _count(result.get("job"), None)
+        number = int(directory.name) if number is None else number
     if not result:
         if (directory / "result.json").exists() or (directory / "result.json").is_symlink():
             error = "its result.json is unreadable (not a JSON object of the runner's)"
@@ -66,6 +70,7 @@ def read_job(directory: Path) -> JobRecord:
         error=str(result.get("error") or _interruption(result)),
         directory=directory,
         attempts=_count(result.get("attempt"), 1),
+        task=str(result.get("task") or ""),
         diagnosis={
             k: [str(x) for x in v] for k in DIAGNOSED if isinstance(v := stats.get(k), list)
         },

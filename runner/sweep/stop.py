@@ -22,7 +22,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from runner.config.sections import DEFAULT_OBJECTIVE, parse_sweep
+from runner.config.sections import SweepSpec, parse_sweep
 from runner.errors import Interrupted, stamped
 from runner.rundir import LOCK, in_use
 
@@ -39,7 +39,7 @@ class SweepStop:
 
     sweep_dir: Path | None = None
     planned: int | None = None  # the number of jobs, where the sweeper says it up front
-    objective: str = DEFAULT_OBJECTIVE
+    sweep: SweepSpec = SweepSpec()  # its objective and direction
     signum: int | None = None  # the signal that stops the sweep, once one came
     lock: int | None = None  # the sweep directory's lock, held while the sweep runs
 
@@ -50,7 +50,7 @@ def watch(config: DictConfig, in_process: bool) -> None:
     SweepStop.sweep_dir = Path(str(config.hydra.sweep.dir))
     _hold(SweepStop.sweep_dir)
     SweepStop.planned = planned_jobs(config)
-    SweepStop.objective = parse_sweep(config.get("sweep")).objective
+    SweepStop.sweep = parse_sweep(config.get("sweep"))
     SweepStop.signum = None
     (SweepStop.sweep_dir / STOP_FILE).unlink(missing_ok=True)  # an earlier invocation's
     if threading.current_thread() is not threading.main_thread():
@@ -164,13 +164,14 @@ def _kill(pid: int, signum: int) -> None:
 
 def stopped(signum: int) -> None:
     """The sweep stopped by `signum`: its summary so far, how far it got, and how to finish."""
-    from runner.sweep.summary import write_summary
+    from runner.sweep.output import write_summary
+    from runner.sweep.summary import Objective
 
     sweep_dir = SweepStop.sweep_dir
     if sweep_dir is None:
         return
     (sweep_dir / STOP_FILE).unlink(missing_ok=True)
-    summary = write_summary(sweep_dir, SweepStop.objective)
+    summary = write_summary(sweep_dir, Objective.of(SweepStop.sweep))
     done = sum(r.status in ("ok", "failed", "skipped") for r in summary.records)
     of = f" of {SweepStop.planned}" if SweepStop.planned is not None else ""
     name = signal.Signals(signum).name

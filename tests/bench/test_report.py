@@ -76,6 +76,7 @@ def test_the_report_without_results_says_to_run_the_benchmarks(tmp_path):
         "checkpoint_io",
         "compile_mode",
         "graph_models",
+        "reports",
     ],
 )
 def test_every_benchmark_has_a_quick_mode(script, monkeypatch, capsys):
@@ -104,3 +105,13 @@ def test_the_graph_benchmark_times_the_runners_graph_and_the_books_module_on_one
     timed = graph_models.measure("resnet18", size=8, batch=2, repeats=2)
     assert len(timed["step"]) == len(timed["build"]) == 2
     assert all(r > 0 for r in timed["step"] + timed["build"])
+
+
+def test_the_reports_benchmark_summarizes_its_100_job_sweep(tmp_path):
+    import reports
+
+    reports.fake_sweep(tmp_path / "sweep", configs=4, seeds=2)
+    assert reports.summary_seconds(tmp_path / "sweep") > 0
+    table = json.loads((tmp_path / "sweep" / "summary.json").read_text())
+    assert [len(c["jobs"]) for c in table["configurations"]] == [2, 2, 2, 2]
+    assert (tmp_path / "sweep" / "report.html").is_file()

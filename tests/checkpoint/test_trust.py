@@ -248,7 +248,7 @@ def test_a_truncated_checkpoint_says_truncated(trained, tmp_path):
 def _exported(trained, tmp_path, cli) -> Path:
     done = cli("task=export", f"ckpt_path={trained[0]}", run_dir=tmp_path / "export")
     assert done.returncode == 0, done.stderr
-    return tmp_path / "export" / "last.safetensors"
+    return tmp_path / "export" / "run-last.safetensors"  # named after the checkpoint's run
 
 
 def test_a_safetensors_export_with_crafted_metadata_is_refused(trained, tmp_path, cli):
@@ -315,12 +315,12 @@ def test_an_export_never_overwrites_an_earlier_file(trained, tmp_path):
     export = runner.compose(["task=export", "device=cpu", f"ckpt_path={trained[0]}"])
     out = tmp_path / "export"
     first = Path(run(export, out)["file"])
-    assert first == out / "last.safetensors"
+    assert first == out / "run-last.safetensors"
     written = first.read_bytes()
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
-    (out / "last-2.safetensors").symlink_to(victim)  # a name taken by a link: skipped, kept
+    (out / "run-last-2.safetensors").symlink_to(victim)  # a name taken by a link: skipped, kept
     second = run(export, out)
-    assert second["file"] == str(out / "last-3.safetensors") and Path(second["file"]).is_file()
+    assert second["file"] == str(out / "run-last-3.safetensors") and Path(second["file"]).is_file()
     assert first.read_bytes() == written and victim.read_text() == "precious\n"
     assert (out / "previous" / "1" / "result.json").is_file()  # the first export's record

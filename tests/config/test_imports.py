@@ -120,7 +120,7 @@ def test_export_from_the_command_line_with_imports(cli_process, tmp_path, packag
         run_dir=tmp_path / "x",
     )
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "x" / "last.safetensors").is_file()
+    assert (tmp_path / "x" / "train-last.safetensors").is_file()  # named after its run
 
 
 def _site(package: str) -> str:

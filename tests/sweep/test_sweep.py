@@ -56,6 +56,9 @@ def test_a_model_by_init_sweep_ends_with_a_summary_of_every_job(sweep):
     assert "6 job(s): 6 ok." in markdown and "Best by val/loss: job" in markdown
     assert "| 5 | ok | `model=rgnet init=kaiming` |" in markdown
     assert (sweep_dir / "summary.png").stat().st_size > 10_000
+    report = (sweep_dir / "report.html").read_text()
+    assert all(f'href="{n}/report.html"' in report for n in range(6))  # each job's own page
+    assert all((sweep_dir / str(n) / "plots" / "metrics.png").is_file() for n in range(6))
     assert "sweep: 6 job(s) in" in done.stderr
     record = json.loads((sweep_dir / "3" / "result.json").read_text())
     assert (
@@ -144,17 +147,24 @@ def test_submitit_local_runs_the_sweep_end_to_end(sweep):
     assert [r["status"] for r in rows(sweep_dir)] == ["ok", "ok"]
 
 
-def test_an_optuna_search_reports_its_best_trial_in_the_summary(sweep):
+def test_an_optuna_search_maximizes_accuracy_and_the_summary_agrees(sweep):
     done, sweep_dir = sweep(
-        "hparams_search=optuna", "model=mlp", "data=digits", "hydra.sweeper.n_trials=3", *FAST
+        "hparams_search=optuna",
+        "model=mlp",
+        "data=digits",
+        "hydra.sweeper.n_trials=3",
+        "sweep.objective=val/acc",
+        *FAST,
     )
     assert done.returncode == 0, done.stderr
     best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
     table = rows(sweep_dir)
     assert len(table) == 3
-    winner = min(table, key=lambda r: float(r["val/loss"]))
-    assert float(winner["val/loss"]) == pytest.approx(best["best_value"])
-    assert f"Best by val/loss: job {winner['job']}" in (sweep_dir / "summary.md").read_text()
+    winner = max(table, key=lambda r: float(r["val/acc"]))  # the highest accuracy, not the lowest
+    assert float(winner["val/acc"]) == pytest.approx(best["best_value"])
+    markdown = (sweep_dir / "summary.md").read_text()
+    assert "Ranked by val/acc, higher is better (inferred from its name)." in markdown
+    assert f"Best by val/acc: job {winner['job']}" in markdown
 
 
 def test_an_optuna_trial_that_fails_does_not_end_the_study(sweep):

@@ -125,8 +125,11 @@ def test_resuming_from_an_end_of_epoch_checkpoint_ends_bitwise_equal(
 
 def test_resume_command_is_printed_and_parses(tmp_path):
     result = train(tmp_path, "model=rgnet")
-    # From Python there is no command line to repeat: the checkpoint, and twice the epochs.
-    assert result["resume"].startswith("python -m runner trainer.max_epochs=4 ckpt_path=")
+    # From Python, the overrides compose() was given, as the command line would repeat them
+    # (FAST's trainer.max_epochs=2 replaced by twice the epochs), and the checkpoint.
+    assert result["resume"].startswith(
+        "python -m runner task=train device=cpu model=rgnet trainer.max_epochs=4 ckpt_path="
+    )
     assert "=" not in Path(result["checkpoints"]["last"]).name
 
 
@@ -319,7 +322,9 @@ def test_cli_train_and_ddp_cpu_leave_one_run_directory_each(cli_process, tmp_pat
         assert "resume with: python -m runner model=mlp data=digits" in result.stderr
         record = json.loads((outputs / device / "result.json").read_text())
         assert record["verification"]["ok"]
-    assert sorted(p.name for p in outputs.iterdir()) == ["cpu", "ddp_cpu"]  # no extra run dirs
+    runs = sorted(p.name for p in outputs.iterdir() if not p.is_symlink())
+    assert runs == ["cpu", "ddp_cpu"]  # no extra run dirs (DDP workers make none)
+    assert (outputs / "latest").resolve() == (outputs / "ddp_cpu").resolve()
     assert (outputs / "ddp_cpu" / "logs" / "metrics.csv").read_text().count("\n") > 10
     ddp = json.loads((outputs / "ddp_cpu" / "result.json").read_text())
     assert (

@@ -1,0 +1,78 @@
+"""plots/metrics.png: a run's loss (and accuracy) against the optimizer step, the epoch on the
+top axis; training per logged step, validation per epoch, the trivial baseline dashed."""
+
+from pathlib import Path
+from typing import Any
+
+from runner.report.curves import Point, baselines, read_curves
+
+
+def plot_metrics(run_dir: Path, config: dict[str, Any]) -> Path | None:
+    """Write `run_dir/plots/metrics.png`; None when the run logged no curve to read."""
+    curves = read_curves(run_dir)
+    kinds = [k for k in ("loss", "acc") if any(n.endswith("/" + k) for n in curves)]
+    if not kinds:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(kinds), figsize=(6 * len(kinds), 4), squeeze=False)
+    lines = baselines(config, list(curves))
+    for ax, kind in zip(axes[0], kinds, strict=True):
+        for i, name in enumerate(n for n in sorted(curves) if n.endswith("/" + kind)):
+            points = curves[name]
+            many = len(points) > 30
+            ax.plot(
+                [p.step for p in points],
+                [p.value for p in points],
+                marker="" if many else "o",
+                markersize=3,
+                lw=1 if many else 1.6,
+                color=f"C{i}",
+                label=name,
+            )
+            if name in lines and name.startswith("val/"):
+                value, what = lines[name]
+                ax.axhline(value, color="0.4", ls="--", lw=1, label=f"{what}: {value:.3g}")
+        if kind == "loss" and _spans_a_decade(
+            [p for n, c in curves.items() if n.endswith("/loss") for p in c]
+        ):
+            ax.set_yscale("log")
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel(kind)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        _epoch_axis(ax, [p for c in curves.values() for p in c])
+    fig.suptitle(f"{run_dir.name}: metrics", fontsize=10)
+    fig.tight_layout()
+    path = run_dir / "plots" / "metrics.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, pil_kwargs={"compress_level": 1})
+    plt.close(fig)
+    return path
+
+
+def _spans_a_decade(points: list[Point]) -> bool:
+    values = [p.value for p in points]
+    return bool(values) and min(values) > 0 and max(values) / min(values) > 10
+
+
+def _epoch_axis(ax: Any, points: list[Point]) -> None:
+    """The epoch on the top axis, from the (step, epoch) pairs the log holds."""
+    import numpy as np
+
+    ends: dict[float, float] = {}  # epoch → its last step: epoch e + 1 begins there
+    for p in points:
+        if p.epoch is not None:
+            ends[p.epoch] = max(ends.get(p.epoch, p.step), p.step)
+    if len(ends) < 2:
+        return
+    steps = np.array([0.0, *(ends[e] for e in sorted(ends))])
+    epochs = np.array([0.0, *(e + 1 for e in sorted(ends))])
+    top = ax.secondary_xaxis(
+        "top",
+        functions=(lambda x: np.interp(x, steps, epochs), lambda e: np.interp(e, epochs, steps)),
+    )
+    top.set_xlabel("epoch", fontsize=8)

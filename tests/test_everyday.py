@@ -1,0 +1,78 @@
+"""The everyday path from one run to the next: `outputs/latest` and `ckpt_path=latest`, a
+directory per run even in the same second, and a closed stdout (`| head`) that is no error."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def test_latest_points_at_the_newest_training_run_and_ckpt_path_latest_reads_it(cli, tmp_path):
+    outputs = tmp_path / "outputs"
+    first = cli("model=linear", "data=synthetic", "trainer.max_epochs=1", run_dir=outputs / "a")
+    assert first.returncode == 0, first.stderr
+    assert (outputs / "latest").resolve() == (outputs / "a").resolve()
+    evaluated = cli("task=eval", "ckpt_path=latest", run_dir=outputs / "b")
+    assert evaluated.returncode == 0, evaluated.stderr
+    result = json.loads((outputs / "b" / "result.json").read_text())
+    assert result["source"] == str((outputs / "a" / "checkpoints" / "last.ckpt").resolve())
+    assert (outputs / "latest").resolve() == (
+        outputs / "a"
+    ).resolve()  # eval is not a run to continue
+    again = cli("model=linear", "data=synthetic", "trainer.max_epochs=1", run_dir=outputs / "c")
+    assert again.returncode == 0 and (outputs / "latest").resolve() == (outputs / "c").resolve()
+
+
+def test_ckpt_path_latest_with_no_run_yet_is_a_config_error(cli, tmp_path):
+    done = cli("task=eval", "ckpt_path=latest")
+    assert done.returncode == 2
+    assert "ckpt_path: 'latest' means outputs/latest/checkpoints/last.ckpt" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_two_runs_started_in_the_same_second_get_two_directories(tmp_path):
+    script = (
+        f"for i in 1 2 3; do {sys.executable} -m runner task=inspect model=linear "
+        "> /dev/null 2>&1 & done; wait"
+    )
+    subprocess.run(["bash", "-c", script], cwd=tmp_path, env=ENV, timeout=300, check=True)
+    runs = [d for d in (tmp_path / "outputs").glob("*/*") if (d / "result.json").is_file()]
+    assert len(runs) == 3
+    assert not list((tmp_path / "outputs").glob("*/*/previous"))  # none set another aside
+
+
+@pytest.mark.parametrize("args", [["--help"], ["task=inspect", "model=rgnet"]])
+def test_a_closed_stdout_is_not_an_error(tmp_path, args):
+    command = f"{sys.executable} -m runner {' '.join(args)} | head -1; exit ${{PIPESTATUS[0]}}"
+    done = subprocess.run(
+        ["bash", "-c", command], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 1
+    assert "Broken pipe" not in done.stderr and "error" not in done.stderr.lower()
+
+
+def test_the_python_apis_resume_command_is_the_command_lines(cli, tmp_path):
+    from omegaconf import open_dict
+
+    import runner
+    from runner.run import run
+
+    args = ("model=linear", "data=synthetic", "trainer.max_epochs=1", "optim.optimizer.lr=0.05")
+    done = cli(*args, run_dir=tmp_path / "cli")
+    assert done.returncode == 0, done.stderr
+    by_cli = json.loads((tmp_path / "cli" / "result.json").read_text())["resume"]
+    by_python = run(runner.compose(list(args)), tmp_path / "py")["resume"]
+    assert by_python == by_cli.replace(str(tmp_path / "cli"), str(tmp_path / "py"))
+    cfg = runner.compose(list(args[:3]))
+    with open_dict(cfg):  # edited after compose: the edit is in the command too
+        cfg.optim.optimizer.lr = 0.05
+    edited = run(cfg, tmp_path / "edited")["resume"]
+    assert edited == by_cli.replace(str(tmp_path / "cli"), str(tmp_path / "edited"))
