@@ -165,3 +165,27 @@ def test_a_refused_run_writes_nothing_and_a_taken_over_one_keeps_hydras_record(
     assert (run_dir / "previous" / "1" / ".hydra" / "overrides.yaml").read_text() == "- seed=1\n"
     assert "seed=2" in (run_dir / ".hydra" / "overrides.yaml").read_text()
     assert "earlier run's files were moved" in (run_dir / "runner.log").read_text()
+
+
+def test_pictures_pages_and_tables_replace_a_link_in_their_place_never_write_through_it(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from runner.params.plots import save_png
+    from runner.rundir import replace_file
+
+    victim = tmp_path / "victim"
+    victim.write_text("mine")
+    for name in ("summary.png", "report.html"):
+        (tmp_path / name).symlink_to(victim)
+    fig = plt.figure()
+    save_png(fig, tmp_path / "summary.png", dpi=20)
+    plt.close(fig)
+    replace_file(tmp_path / "report.html", lambda f: f.write(b"<html></html>"))
+    assert victim.read_text() == "mine"
+    assert (
+        not (tmp_path / "summary.png").is_symlink() and not (tmp_path / "report.html").is_symlink()
+    )
+    assert (tmp_path / "summary.png").read_bytes().startswith(b"\x89PNG")

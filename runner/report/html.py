@@ -6,6 +6,8 @@ import base64
 import html
 from pathlib import Path
 
+from runner.rundir import replace_file
+
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px;
        padding: 0 1em; color: #222; }
@@ -72,10 +74,7 @@ class Page:
         )
 
     def write(self, path: Path) -> Path:
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(self.text(), encoding="utf-8")
-        tmp.replace(path)
-        return path
+        return replace_file(path, lambda f: f.write(self.text().encode("utf-8")))
 
 
 def esc(text: object) -> str:

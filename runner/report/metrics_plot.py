@@ -4,6 +4,7 @@ top axis; training per logged step, validation per epoch, the trivial baseline d
 from pathlib import Path
 from typing import Any
 
+from runner.params.plots import save_png
 from runner.report.curves import Point, baselines, read_curves
 
 
@@ -49,7 +50,7 @@ def plot_metrics(run_dir: Path, config: dict[str, Any]) -> Path | None:
     fig.tight_layout()
     path = run_dir / "plots" / "metrics.png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, pil_kwargs={"compress_level": 1})
+    save_png(fig, path, dpi=100)
     plt.close(fig)
     return path
 

@@ -2,7 +2,7 @@
 written without following anything in their place, an earlier run set aside (previous/<n>/),
 and the command that resumes a run."""
 
-from runner.rundir.files import read_json, read_result, write_json, write_result
+from runner.rundir.files import read_json, read_result, replace_file, write_json, write_result
 from runner.rundir.guard import RunDirGuard
 from runner.rundir.latest import latest_checkpoint, point_latest
 from runner.rundir.lock import LOCK, claim, in_use, unwritable
@@ -21,6 +21,7 @@ __all__ = [
     "point_latest",
     "read_json",
     "read_result",
+    "replace_file",
     "resume_command",
     "set_aside_previous",
     "unwritable",

@@ -8,8 +8,9 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from runner.errors import ConfigError
 
@@ -111,3 +112,18 @@ def read_result(run_dir: Path) -> dict[str, Any]:
 def write_result(run_dir: Path, result: dict[str, Any]) -> Path:
     """result.json, written whole (write_json)."""
     return write_json(run_dir / "result.json", result)
+
+
+def replace_file(path: Path, write: Callable[[IO[Any]], Any], text: bool = False) -> Path:
+    """`path` written through a fresh temp file beside it (mkstemp: O_EXCL, nothing in its
+    place is followed) and renamed into place: a link, FIFO or file that was there is replaced,
+    never written through, and a reader never sees half. Raises OSError."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") if text else os.fdopen(fd, "wb") as f:
+            write(f)
+        os.chmod(tmp, new_file_mode())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path

@@ -6,11 +6,11 @@ compared) and `report.html` (all of it in one page)."""
 import csv
 import json
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from runner.rundir import replace_file
 from runner.sweep.markdown import markdown
 from runner.sweep.records import DIAGNOSED, JobRecord, read_jobs
 from runner.sweep.summary import Objective, Summary, summarize
@@ -115,11 +115,4 @@ def _csv(f: Any, columns: list[str], rows: list[dict[str, Any]]) -> None:
 
 def _atomic(path: Path, write: Callable[[Any], Any]) -> Path:
     """Write through a temp file and rename: a reader (or a parallel job) never sees half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", newline="") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return replace_file(path, write, text=True)

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from runner.params.plots import save_png
 from runner.report.curves import baselines, read_curves
 from runner.sweep.records import JobRecord
 from runner.sweep.seeds import Configuration
@@ -62,7 +63,7 @@ def plot_configurations(summary: Summary, path: Path) -> Path:
         hspace=0.35,
         wspace=0.25,
     )
-    fig.savefig(path, dpi=100, pil_kwargs={"compress_level": 1})
+    save_png(fig, path, dpi=100)
     plt.close(fig)
     return path
 
@@ -183,6 +184,6 @@ def _bars(summary: Summary, path: Path, plt: Any) -> Path:
     ax.set_ylabel(name)
     ax.set_title(f"final {name} per configuration, best first (no curves were logged)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_png(fig, path, dpi=100)
     plt.close(fig)
     return path

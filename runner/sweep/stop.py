@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 
 from runner.config.sections import SweepSpec, parse_sweep
 from runner.errors import Interrupted, stamped
-from runner.rundir import LOCK, in_use
+from runner.rundir import LOCK, in_use, replace_file
 
 log = logging.getLogger("runner")
 
@@ -134,7 +134,8 @@ def _stop_workers(signum: int, frame: Any) -> None:
     SweepStop.signum = signum
     sweep_dir = SweepStop.sweep_dir
     if sweep_dir is not None:
-        (sweep_dir / STOP_FILE).write_text(signal.Signals(signum).name)
+        name = signal.Signals(signum).name.encode()
+        replace_file(sweep_dir / STOP_FILE, lambda f: f.write(name))
     running = _running_jobs(sweep_dir) if sweep_dir is not None else []
     for pid in running:  # the workers' jobs: each records itself as interrupted
         _kill(pid, signal.SIGTERM)
