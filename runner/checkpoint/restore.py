@@ -130,7 +130,7 @@ def _from_safetensors(
     try:
         config = rebuilt_sections(json.loads(metadata["config"]))
     except (json.JSONDecodeError, RecursionError) as e:  # RecursionError: nested 10⁵ deep
-        raise ConfigError([f"{where}: its metadata config is not readable JSON ({e})"]) from None
+        raise ConfigError([f"{where}: its metadata config is not valid JSON ({e})"]) from None
     task = metadata.get("task", "regression")
     net = _rebuild(config, task, device, allow, where)
     _check_shapes(net, path, where)

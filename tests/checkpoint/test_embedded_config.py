@@ -171,6 +171,6 @@ def test_an_export_of_another_dtype_or_unreadable_metadata_is_refused(trained, t
         runner.load(tmp_path / "ints.safetensors")
     deep = {**metadata, "config": "[" * 100_000 + "]" * 100_000}
     save_file(tensors, tmp_path / "deep.safetensors", metadata=deep)
-    with pytest.raises(ConfigError, match="its metadata config is not readable JSON"):
+    with pytest.raises(ConfigError, match="its metadata config is not valid JSON"):
         runner.load(tmp_path / "deep.safetensors")
     assert json.loads(metadata["config"])  # the real one reads
