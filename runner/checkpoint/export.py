@@ -33,6 +33,8 @@ def export(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
         "task": restored.task,
         "shared": json.dumps(sharing(restored.net)),
     }
+    if restored.preprocessing is not None:  # for raw inputs: see the README's two lines
+        metadata["preprocessing"] = json.dumps(restored.preprocessing.to_dict())
     target = _free_name(run_dir, source.stem)
     if target.name != f"{source.stem}.safetensors":
         log.info("export: %s.safetensors is an earlier export (kept)", run_dir / source.stem)

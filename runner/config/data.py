@@ -4,13 +4,15 @@ modules live in the training code (runner.train.data), above this package."""
 
 import math
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from hydra.utils import get_class
+from omegaconf import DictConfig, open_dict
 
 from runner.config.arguments import check_arguments, signature_defaults
-from runner.config.values import Check, Number
-from runner.errors import Problems, did_you_mean
+from runner.config.values import UNRESOLVED, Check, Choice, Number, resolve
+from runner.errors import ConfigError, Problems, did_you_mean
 
 # The base class of the runner's data modules, named rather than imported (a test keeps the
 # name true): code below runner.train checks classes against it without loading Lightning.
@@ -24,6 +26,20 @@ DATA_VALUES: dict[str, Check] = {
     "val_fraction": Number(lo=0, hi=1, hi_open=True, note="0: no validation"),
     # The runner tests on this split and checks the reloaded checkpoint on its first samples.
     "test_fraction": Number(lo=0, hi=1, lo_open=True, hi_open=True, note="the runner tests on it"),
+    # data=table: what the target is (auto: read from it) and what a missing value does.
+    "task": Choice(
+        (
+            ("auto", "classes for text, booleans or few integers; else regression"),
+            ("classification", "cross-entropy over the target's classes"),
+            ("regression", "mean squared error on the target's values"),
+        )
+    ),
+    "missing": Choice(
+        (
+            ("error", "a missing feature value is refused"),
+            ("impute", "the training mean; a missing category encodes as zeros"),
+        )
+    ),
 }
 # What a data module's `task` may be: it picks the loss (runner.train.module).
 LEARNING_TASKS = ("regression", "classification")
@@ -50,7 +66,7 @@ def check_data(data: dict[str, Any], problems: Problems) -> None:
         return
     name = data_cls.__name__
     task = getattr(data_cls, "task", "regression")
-    if task not in LEARNING_TASKS:  # it picks the loss
+    if isinstance(task, str) and task not in LEARNING_TASKS:  # it picks the loss
         problems.add(
             "data._target_",
             f"{name}.task is {task!r}; allowed: {', '.join(LEARNING_TASKS)}"
@@ -65,6 +81,48 @@ def check_data(data: dict[str, Any], problems: Problems) -> None:
         _check_splits(f"{data_cls.__module__}.{data_cls.__qualname__}", data, data_cls, problems)
     if checked and not checked[1] and len(problems.items) == before:
         _check_memory({**signature_defaults(data_cls), **data}, data_cls, problems)
+
+
+def data_task(section: Mapping[str, Any]) -> str:
+    """The learning task of a data section: its `task` (data=table, once the runner has read
+    the target), else its class's `task` attribute."""
+    task = section.get("task")
+    if task in LEARNING_TASKS:
+        return str(task)
+    kind = getattr(get_class(str(section["_target_"])), "task", "regression")
+    return kind if isinstance(kind, str) else "regression"
+
+
+def fill_from_data(cfg: DictConfig, problems: Problems) -> None:
+    """Data that describes itself (data=table reads its file: a `describe(args)` class method)
+    sets what the model must fit where the config leaves it open: model.input_shape and
+    model.num_outputs when null, data.task when auto. Its problems (a missing file, no such
+    column) are added, each at its data key."""
+    section = resolve(cfg, "data", problems)
+    if section is UNRESOLVED or not isinstance(section, dict):
+        return
+    args = dict(section)
+    try:
+        data_cls = get_class(str(args.pop("_target_", None)))
+    except Exception:
+        return  # check_data reports it
+    describe = getattr(data_cls, "describe", None)
+    checked = check_arguments(data_cls, args, "data", data_cls.__name__, Problems())
+    if describe is None or checked is None or checked[1]:
+        return  # check_data reports the arguments' problems
+    try:
+        facts = describe(args)
+    except ConfigError as e:
+        problems.items.extend(e.problems)
+        return
+    with open_dict(cfg):
+        for key in ("input_shape", "num_outputs"):
+            if cfg.model.get(key) is None:
+                cfg.model[key] = facts[key]
+        if cfg.data.get("task") == "auto":
+            cfg.data.task = facts["task"]
+        for key, value in facts.get("data", {}).items():
+            cfg.data[key] = value
 
 
 def _check_memory(args: dict[str, Any], data_cls: Any, problems: Problems) -> None:

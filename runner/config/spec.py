@@ -11,11 +11,11 @@ helpers in `values`; the checked sections are parsed by `sections`.
 from dataclasses import dataclass, field
 from typing import Any
 
-from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from runner.config.arguments import is_int
+from runner.config.data import data_task, fill_from_data
 from runner.config.device import ACCELERATORS, DeviceSpec, parse_device, place
 from runner.config.grammar import parse_model_section
 from runner.config.imports import import_modules
@@ -35,7 +35,7 @@ from runner.config.values import UNRESOLVED, resolve, show
 from runner.config.yaml_files import MAX_DEPTH
 from runner.errors import ConfigError, Problems, did_you_mean, first_line, one_of
 
-TASKS = ("train", "inspect", "export", "eval")
+TASKS = ("train", "inspect", "export", "eval", "predict")
 EVAL_SPLITS = ("test", "val", "train")
 EVAL_DATA = ("auto", "checkpoint", "given")
 # config.yaml's keys: its groups and its own settings (an experiment may only set these too).
@@ -89,8 +89,8 @@ def parse_run(cfg: DictConfig) -> RunSpec:
     if seed is not UNRESOLVED and not (is_int(seed) and 0 <= seed < 2**32):
         problems.add("seed", f"expected an integer from 0 to 4294967295; got {seed!r}")
     ckpt_path = resolve(cfg, "ckpt_path", problems)
-    if ckpt_path is None and task in ("export", "eval"):
-        what = "to export" if task == "export" else "to evaluate"
+    if ckpt_path is None and task in ("export", "eval", "predict"):
+        what = {"export": "to export", "eval": "to evaluate", "predict": "to predict with"}[task]
         problems.add("ckpt_path", f"task={task} needs the checkpoint {what}: ckpt_path=PATH")
     eval_section = resolve(cfg, "eval", problems)
     _check_eval(eval_section, problems)
@@ -99,7 +99,13 @@ def parse_run(cfg: DictConfig) -> RunSpec:
     sweep = resolve(cfg, "sweep", problems)
     _check_sweep(sweep, problems)
     problems.unknown_keys("", cfg, TOP_LEVEL, limit=20)  # `+seeed=1`: past the table of contents
+    before = len(problems.items)
+    if task in ("train", "eval"):
+        fill_from_data(cfg, problems)  # data=table: the model's sizes from the file
+    unfilled, before = len(problems.items) > before, len(problems.items)
     model, init, device = _parse_build(cfg, problems, task)
+    if unfilled:  # the model's sizes never came: its unresolved interpolations say nothing new
+        problems.items[before:] = [p for p in problems.items[before:] if not p.startswith("model")]
     if model is not None:
         _check_sharded(model, device, problems)
     if task in ("train", "eval"):  # eval: the trainer, logger and data groups it runs with
@@ -233,7 +239,7 @@ def check_embedded(config: dict[str, Any], task: str, where: str) -> None:
     _, _, device = _parse_build(cfg, problems)
     check_sections(cfg, problems, device, EMBEDDED)
     if not problems.items:
-        kind = getattr(get_class(str(cfg.data["_target_"])), "task", "regression")
+        kind = data_task(OmegaConf.to_container(cfg.data))  # type: ignore[arg-type]
         if kind != task:
             problems.add("task", f"{task!r}, but its data ({cfg.data['_target_']}) is {kind}")
     raise_prefixed(problems, f"{where}: embedded ")

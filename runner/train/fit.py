@@ -139,6 +139,9 @@ def _build(spec: RunSpec, data: Any, placement: Placement) -> RunnerModule:
     data.steps_per_batch = module.steps_per_batch
     origin = f"the data ({type(data).__name__})"
     check_fits(data, module.net, spec.model.input_shape or (), origin)
+    preprocessing = data.preprocessing() if hasattr(data, "preprocessing") else None
+    if preprocessing is not None:  # fitted on the training split: saved with every checkpoint
+        module.carry(preprocessing)
     if distributed:  # spawned workers get the data module pickled: without its splits
         data.splits = {}
     return module
