@@ -107,8 +107,9 @@ def fill_from_data(cfg: DictConfig, problems: Problems) -> None:
     except Exception:
         return  # check_data reports it
     describe = getattr(data_cls, "describe", None)
-    checked = check_arguments(data_cls, args, "data", data_cls.__name__, Problems())
-    if describe is None or checked is None or checked[1]:
+    found = Problems()
+    checked = check_arguments(data_cls, args, "data", data_cls.__name__, found, values=DATA_VALUES)
+    if describe is None or checked is None or checked[1] or found.items:
         return  # check_data reports the arguments' problems
     try:
         facts = describe(args)
@@ -123,6 +124,30 @@ def fill_from_data(cfg: DictConfig, problems: Problems) -> None:
             cfg.data.task = facts["task"]
         for key, value in facts.get("data", {}).items():
             cfg.data[key] = value
+
+
+# What task=predict reads its raw inputs with: a table file.
+TABLE = "runner.train.data_table.TableData"
+
+
+def check_predict_data(cfg: DictConfig, problems: Problems) -> None:
+    """task=predict reads a file of raw inputs (data=table data.path=FILE) and predicts with
+    the checkpoint's model: the command's own model section is not built, so sizes it leaves
+    to the data (null with data=table) are set to 1 for it to parse."""
+    section = resolve(cfg, "data", problems)
+    if section is UNRESOLVED:
+        return
+    if not isinstance(section, dict) or section.get("_target_") != TABLE:
+        problems.add(
+            "data",
+            "task=predict reads raw inputs from a file; allowed: data=table data.path=FILE "
+            "(.csv, .tsv, .parquet, .npy, .npz)",
+        )
+        return
+    with open_dict(cfg):
+        for key, placeholder in (("input_shape", [1]), ("num_outputs", 1)):
+            if cfg.model.get(key) is None:
+                cfg.model[key] = placeholder
 
 
 def _check_memory(args: dict[str, Any], data_cls: Any, problems: Problems) -> None:

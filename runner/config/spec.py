@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from runner.config.arguments import is_int
-from runner.config.data import data_task, fill_from_data
+from runner.config.data import check_predict_data, data_task, fill_from_data
 from runner.config.device import ACCELERATORS, DeviceSpec, parse_device, place
 from runner.config.grammar import parse_model_section
 from runner.config.imports import import_modules
@@ -102,6 +102,8 @@ def parse_run(cfg: DictConfig) -> RunSpec:
     before = len(problems.items)
     if task in ("train", "eval"):
         fill_from_data(cfg, problems)  # data=table: the model's sizes from the file
+    elif task == "predict":
+        check_predict_data(cfg, problems)
     unfilled, before = len(problems.items) > before, len(problems.items)
     model, init, device = _parse_build(cfg, problems, task)
     if unfilled:  # the model's sizes never came: its unresolved interpolations say nothing new

@@ -3,12 +3,9 @@
 import itertools
 import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
-
-if TYPE_CHECKING:
-    from runner.train.data import InMemoryData
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -24,11 +21,11 @@ def tensors_of(batch: Any) -> Iterator[torch.Tensor]:
 
 
 class Batches:
-    """An iterable of (x, y) batches over one split; Lightning takes it as a dataloader.
-    Resumable: Lightning saves `state_dict()` with every checkpoint, so a run resumed in the
-    middle of an epoch continues that epoch's order where it stopped."""
+    """An iterable of (x, y) batches over one split of `data` (an InMemoryData); Lightning
+    takes it as a dataloader. Resumable: Lightning saves `state_dict()` with every checkpoint,
+    so a run resumed in the middle of an epoch continues that epoch's order where it stopped."""
 
-    def __init__(self, data: "InMemoryData", split: str, shuffle: bool):
+    def __init__(self, data: Any, split: str, shuffle: bool):
         self.data, self.split, self.shuffle = data, split, shuffle
         self._resume_at: tuple[int, int] | None = None  # (epoch, Lightning batches done)
 

@@ -50,13 +50,17 @@ class TableData(InMemoryData):
         self.categorical, self.missing = list(categorical or []), missing
         self.prep: Preprocessing | None = None
 
-    @property  # type: ignore[override]
+    @property
     def task(self) -> str:
         """classification or regression: as configured, else what the target column holds."""
         if self.kind != "auto":
             return self.kind
         frame = read_table(self.paths["train"], "data.path")
         return _kind(frame[column(frame, self.target, "data.target", self.paths["train"])])
+
+    @task.setter
+    def task(self, value: str) -> None:
+        self.kind = value
 
     @classmethod
     def describe(cls, args: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +137,7 @@ class TableData(InMemoryData):
         self, frames: dict[str, pd.DataFrame], target: Any, features: list[Any], problems: Problems
     ) -> str:
         """Problems with the rows: empty splits, missing values, a task the target can't be."""
-        rows = len(frames["train"]) + sum(len(f) for f in frames.values())
+        rows = sum(len(f) for f in frames.values())
         for split, key in (
             ("train", "val_fraction"),
             ("val", "val_fraction"),
