@@ -45,10 +45,20 @@ DATA_VALUES: dict[str, Check] = {
 LEARNING_TASKS = ("regression", "classification")
 
 
+# Any LightningDataModule is data too (runner.train.data_user drives it), named for the same
+# reason; a test keeps the names true.
+LIGHTNING_DATA = (
+    "pytorch_lightning.core.datamodule.LightningDataModule",
+    "lightning.pytorch.core.datamodule.LightningDataModule",
+)
+
+
 def is_data_module(cls: object) -> bool:
-    """Whether `cls` is a class derived from the runner's data module base (DATA_BASE)."""
+    """Whether `cls` is a class derived from the runner's data module base (DATA_BASE) or
+    from Lightning's LightningDataModule."""
     mro = getattr(cls, "__mro__", ()) if isinstance(cls, type) else ()
-    return DATA_BASE in (f"{c.__module__}.{c.__qualname__}" for c in mro)
+    names = {f"{c.__module__}.{c.__qualname__}" for c in mro}
+    return DATA_BASE in names or any(name in names for name in LIGHTNING_DATA)
 
 
 def check_data(data: dict[str, Any], problems: Problems) -> None:
@@ -61,7 +71,9 @@ def check_data(data: dict[str, Any], problems: Problems) -> None:
         data_cls = type(None)
     if not is_data_module(data_cls):
         problems.add(
-            "data._target_", f"{target!r} is not a runner data module (runner.train.data.*)"
+            "data._target_",
+            f"{target!r} is not a data module; allowed: the runner's (runner.train.data.*, "
+            "data=table) or any LightningDataModule subclass (with imports=[its module])",
         )
         return
     name = data_cls.__name__
@@ -84,13 +96,19 @@ def check_data(data: dict[str, Any], problems: Problems) -> None:
 
 
 def data_task(section: Mapping[str, Any]) -> str:
-    """The learning task of a data section: its `task` (data=table, once the runner has read
-    the target), else its class's `task` attribute."""
+    """The learning task of a data section (declared_task); regression when undeclared."""
+    return declared_task(section) or "regression"
+
+
+def declared_task(section: Mapping[str, Any]) -> str | None:
+    """The learning task a data section declares: its `task` (data=table, once the runner has
+    read the target), else its class's `task` attribute; None when neither says (a user's
+    LightningDataModule whose batches tell)."""
     task = section.get("task")
     if task in LEARNING_TASKS:
         return str(task)
-    kind = getattr(get_class(str(section["_target_"])), "task", "regression")
-    return kind if isinstance(kind, str) else "regression"
+    kind = getattr(get_class(str(section["_target_"])), "task", None)
+    return kind if kind in LEARNING_TASKS else None
 
 
 def fill_from_data(cfg: DictConfig, problems: Problems) -> None:
@@ -130,6 +148,38 @@ def fill_from_data(cfg: DictConfig, problems: Problems) -> None:
 TABLE = "runner.train.data_table.TableData"
 
 
+# The data section's keys that only split or batch a data set: the same source with others
+# reshuffles the same rows (data sets with a fixed source: `fixed_source` on their class).
+SPLIT_KEYS = ("seed", "val_fraction", "test_fraction", "batch_size")
+
+
+def overlap_warning(trained: Mapping[str, Any], given: Mapping[str, Any], split: str) -> str | None:
+    """Why `split` of the data given to task=eval overlaps the rows the checkpoint trained on:
+    the same fixed data set (digits, a table file), split another way. None when it cannot."""
+    if given.get("_target_") != trained.get("_target_"):
+        return None
+    try:
+        fixed = getattr(get_class(str(given["_target_"])), "fixed_source", False)
+    except Exception:
+        return None
+    same = {k: v for k, v in given.items() if k not in SPLIT_KEYS}
+    if not fixed or same != {k: v for k, v in trained.items() if k not in SPLIT_KEYS}:
+        return None
+    changed = [
+        f"data.{k}={given.get(k)!r} (trained with {trained.get(k)!r})"
+        for k in ("seed", "val_fraction", "test_fraction")
+        if given.get(k) != trained.get(k)
+    ]
+    if not changed or (split == "test" and given.get("test_path")):
+        return None
+    return (
+        "the data given is the checkpoint's own data set split another way "
+        f"({', '.join(changed)}): its {split} split holds rows the model trained on, so its "
+        "metrics overstate; evaluate on the checkpoint's own split (leave data as trained) "
+        "or on other data"
+    )
+
+
 def check_predict_data(cfg: DictConfig, problems: Problems) -> None:
     """task=predict reads a file of raw inputs (data=table data.path=FILE) and predicts with
     the checkpoint's model: the command's own model section is not built, so sizes it leaves
@@ -153,7 +203,8 @@ def check_predict_data(cfg: DictConfig, problems: Problems) -> None:
 def _check_memory(args: dict[str, Any], data_cls: Any, problems: Problems) -> None:
     """The samples fit in memory: the data module's values per sample × num_samples float32s,
     twice (the made tensors and their split copies), against what the host has available."""
-    n, per = args.get("num_samples"), data_cls.values_per_sample(args)
+    sizer = getattr(data_cls, "values_per_sample", None)  # the runner's data modules only
+    n, per = args.get("num_samples"), sizer(args) if sizer else None
     free = host_memory_available()
     if not (isinstance(n, int) and per and free):
         return

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from runner.config.arguments import is_int
-from runner.config.data import check_predict_data, data_task, fill_from_data
+from runner.config.data import check_predict_data, declared_task, fill_from_data
 from runner.config.device import ACCELERATORS, DeviceSpec, parse_device, place
 from runner.config.grammar import parse_model_section
 from runner.config.imports import import_modules
@@ -241,8 +241,8 @@ def check_embedded(config: dict[str, Any], task: str, where: str) -> None:
     _, _, device = _parse_build(cfg, problems)
     check_sections(cfg, problems, device, EMBEDDED)
     if not problems.items:
-        kind = data_task(OmegaConf.to_container(cfg.data))  # type: ignore[arg-type]
-        if kind != task:
+        kind = declared_task(OmegaConf.to_container(cfg.data))  # type: ignore[arg-type]
+        if kind is not None and kind != task:
             problems.add("task", f"{task!r}, but its data ({cfg.data['_target_']}) is {kind}")
     raise_prefixed(problems, f"{where}: embedded ")
 

@@ -86,6 +86,10 @@ class InMemoryData(pl.LightningDataModule):
     def test_dataloader(self) -> Batches:
         return Batches(self, "test", shuffle=False)
 
+    def loader(self, split: str) -> Batches:
+        """One split, in order, for evaluation."""
+        return Batches(self, split, shuffle=False)
+
     def probe(self, n: int = 16) -> torch.Tensor:
         """A fixed batch of inputs (the first test samples) for checking a reloaded model."""
         self.setup()
@@ -95,9 +99,12 @@ class InMemoryData(pl.LightningDataModule):
 class RandomData(InMemoryData):
     """Standard-normal inputs of the model's input shape; targets from a fixed random teacher
     (flatten → Linear → tanh → Linear, drawn from `seed`) in the model's output shape, which the
-    runner sets as `output_shape` before training. Inputs are centred, so no first-layer ReLU
-    unit is off for every sample (the book's uniform `torch.rand` left whole rgnet blocks
-    without gradient); targets are standardized: a loss of 1.0 is predicting the mean."""
+    runner sets as `output_shape` before training. Target column j's teacher weights are drawn
+    from (seed, j) alone: models of one input shape see the same inputs and the same target
+    columns, whatever their number of outputs (one with k outputs learns the first k). Inputs
+    are centred, so no first-layer ReLU unit is off for every sample (the book's uniform
+    `torch.rand` left whole rgnet blocks without gradient); targets are standardized: a loss
+    of 1.0 is predicting the mean."""
 
     def __init__(
         self,
@@ -124,10 +131,15 @@ class RandomData(InMemoryData):
         X = torch.randn(self.num_samples, *self.input_shape, generator=g)
         n_in, n_out = math.prod(self.input_shape), math.prod(self.output_shape)
         w1 = torch.randn(n_in, self.hidden, generator=g) / math.sqrt(n_in)
-        w2 = torch.randn(self.hidden, n_out, generator=g) / math.sqrt(self.hidden)
+        w2 = torch.stack([self._column(j) for j in range(n_out)], dim=1)  # (hidden, n_out)
         y = torch.tanh(X.flatten(1) @ w1) @ w2
         y = (y - y.mean(0)) / y.std(0).clamp(min=1e-12)  # (n, n_out): zero mean, unit variance
         return X, y.reshape(self.num_samples, *self.output_shape)
+
+    def _column(self, j: int) -> torch.Tensor:
+        """The teacher's output weights for target column j: from (seed, j) only."""
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + j + 1)
+        return torch.randn(self.hidden, generator=g) / math.sqrt(self.hidden)
 
 
 class SyntheticRegression(InMemoryData):
@@ -178,6 +190,7 @@ class Digits(InMemoryData):
     """scikit-learn's bundled 8×8 digits: 1,797 samples, 64 features, 10 classes."""
 
     task = "classification"
+    fixed_source = True  # the same 1,797 images whatever the seed: reseeding reshuffles them
 
     def __init__(
         self,

@@ -29,6 +29,8 @@ class TableData(InMemoryData):
     `test_path`). `missing`: error (refuse a file with missing feature values) or impute (the
     training mean; a missing category encodes as zeros). A missing target is always refused."""
 
+    fixed_source = True  # the file's rows whatever the seed: reseeding reshuffles them
+
     def __init__(
         self,
         path: str,

@@ -1,0 +1,75 @@
+"""Comparisons that do not mislead: data=random's targets do not depend on the model, and eval
+on the checkpoint's own data set split another way warns that it overlaps the training rows."""
+
+import pytest
+import torch
+
+import runner
+from runner.run import run
+from runner.train.data import RandomData
+
+
+def made(output_shape, input_shape=(20,), seed=0):
+    data = RandomData(list(input_shape), num_samples=256, seed=seed)
+    data.output_shape = output_shape
+    return data.make()
+
+
+def test_random_data_is_the_same_for_models_of_one_input_shape_whatever_their_outputs():
+    X10, y10 = made((10,))
+    X1, y1 = made((1,))
+    assert torch.equal(X10, X1)
+    assert y1[:, 0] == pytest.approx(y10[:, 0], abs=1e-5)  # a 1-output model: the first column
+    X3, y3 = made((3,))
+    assert y3 == pytest.approx(y10[:, :3], abs=1e-5)
+    other_seed = made((1,), seed=1)[1]
+    assert not torch.allclose(other_seed, y1)  # the seed draws another teacher
+    assert made((1,), input_shape=(4,))[0].shape == (256, 4)  # another shape: other inputs
+
+
+@pytest.fixture(scope="module")
+def digits_ckpt(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("digits")
+    overrides = ["model=mlp", "data=digits", "device=cpu", "trainer.max_epochs=1", "logger=none"]
+    return run(runner.compose(overrides), run_dir)["checkpoints"]["last"]
+
+
+def test_eval_on_the_same_data_set_reshuffled_warns_of_the_overlap(digits_ckpt, tmp_path):
+    base = ["task=eval", f"ckpt_path={digits_ckpt}", "device=cpu", "logger=none"]
+    own = run(runner.compose(base), tmp_path / "own")
+    assert "warnings" not in own
+    reshuffled = run(
+        runner.compose([*base, "data=digits", "data.seed=3", "eval.data=given"]), tmp_path / "r"
+    )
+    (warning,) = reshuffled["warnings"]
+    assert warning.startswith(
+        "the data given is the checkpoint's own data set split another way (data.seed=3 "
+        "(trained with 0)): its test split holds rows the model trained on"
+    )
+    # What the warning is about: the reshuffled test split scores higher than the held-out one.
+    assert reshuffled["metrics"]["test/acc"] > own["metrics"]["test/acc"]
+
+
+def test_eval_on_other_data_of_the_same_kind_does_not_warn(tmp_path):
+    trained = run(
+        runner.compose(
+            ["model=linear", "data=synthetic", "device=cpu", "trainer.max_epochs=1", "logger=none"]
+        ),
+        tmp_path / "t",
+    )
+    ckpt = trained["checkpoints"]["last"]
+    other = run(
+        runner.compose(
+            [
+                "task=eval",
+                f"ckpt_path={ckpt}",
+                "device=cpu",
+                "data=synthetic",
+                "data.seed=5",
+                "eval.data=given",
+                "logger=none",
+            ]
+        ),
+        tmp_path / "e",
+    )
+    assert "warnings" not in other  # synthetic draws new samples from its seed: no overlap
