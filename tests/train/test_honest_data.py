@@ -19,9 +19,10 @@ def test_random_data_is_the_same_for_models_of_one_input_shape_whatever_their_ou
     X10, y10 = made((10,))
     X1, y1 = made((1,))
     assert torch.equal(X10, X1)
-    assert y1[:, 0] == pytest.approx(y10[:, 0], abs=1e-5)  # a 1-output model: the first column
-    X3, y3 = made((3,))
-    assert y3 == pytest.approx(y10[:, :3], abs=1e-5)
+    assert torch.allclose(y1[:, 0], y10[:, 0], atol=1e-5)  # a 1-output model: the first column
+    y3 = made((3,))[1]
+    assert torch.allclose(y3, y10[:, :3], atol=1e-5)
+    assert not torch.allclose(y10[:, 0], y10[:, 1], atol=0.1)  # the columns are different tasks
     other_seed = made((1,), seed=1)[1]
     assert not torch.allclose(other_seed, y1)  # the seed draws another teacher
     assert made((1,), input_shape=(4,))[0].shape == (256, 4)  # another shape: other inputs
