@@ -62,6 +62,7 @@ bench: setup
 	$(BIN)/python bench/stats_cost.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/checkpoint_io.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/compile_mode.py $(if $(QUICK),--quick)
+	$(BIN)/python bench/table_read.py $(if $(QUICK),--quick)
 	$(if $(QUICK),,$(BIN)/python bench/sweep_overhead.py)
 	$(BIN)/python bench/report.py
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from runner.errors import ConfigError, did_you_mean, first_line
 
-# Suffix → what reads it. CSV/TSV through pyarrow's multithreaded reader (pandas' engine).
+# Suffix → what reads it (pandas: its C parser for CSV/TSV, pyarrow for Parquet; NumPy).
 FORMATS = {
     ".csv": "CSV",
     ".tsv": "TSV",
@@ -51,7 +51,7 @@ def read_table(path: Any, key: str) -> pd.DataFrame:
 def _read(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
     suffix = Path(path).suffix.lower()
     if suffix in (".csv", ".tsv"):
-        return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", engine="pyarrow")
+        return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
     if suffix in (".parquet", ".pq"):
         return pd.read_parquet(path)
     if suffix == ".npy":

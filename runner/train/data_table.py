@@ -7,6 +7,7 @@ distinct values are classes) unless `task` says. All of it is the model's prepro
 columns is a ConfigError naming its key, found when the config is validated (`describe`)."""
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -91,19 +92,30 @@ class TableData(InMemoryData):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        frames, target, features = self._frames()
+        whole, given, target, features = self._frames()
+        parts = self._parts(len(whole), given)
         problems = Problems()
-        kind = self._check(frames, target, features, problems)
+        kind = self._check(whole, given, parts, target, features, problems)
         problems.raise_if_any()
-        categorical = [f for f in features if f in self.categorical or _is_text(frames["train"][f])]
-        self.prep = _fit(frames, target, features, categorical, kind, self.missing)
-        self.splits = {
-            name: (self.prep.encode(frame), _targets(frame[target], self.prep.classes))
-            for name, frame in frames.items()
-        }
+        categorical = [f for f in features if f in self.categorical or _is_text(whole[f])]
+        if kind == "classification":
+            values = pd.concat([whole[target], *(f[target] for f in given.values())])
+            classes: tuple[str, ...] | None = class_names(sorted(values.unique().tolist()))
+        else:
+            classes = None
+        self.prep, inputs = _fit(whole, parts, features, categorical, self.missing, classes)
+        order = torch.cat(list(parts.values())).numpy()
+        y = _targets(whole[target].iloc[order], classes)  # in the inputs' order, as views
+        self.splits = {name: (x, y[start : start + len(x)]) for name, (x, start) in inputs.items()}
+        for name, frame in given.items():
+            self.splits[name] = (
+                self.prep.encode(frame),
+                _targets(frame[target], self.prep.classes),
+            )
 
-    def _frames(self) -> tuple[dict[str, pd.DataFrame], Any, list[Any]]:
-        """The raw rows of each split, the target column and the feature columns."""
+    def _frames(self) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], Any, list[Any]]:
+        """The file's rows, the given validation and test files' rows, the target column and
+        the feature columns."""
         path = self.paths["train"]
         whole = read_table(path, "data.path")
         if self.target is None:
@@ -119,13 +131,13 @@ class TableData(InMemoryData):
         for split, frame in given.items():
             for name in [target, *features]:
                 column(frame, name, f"data.{split}_path", self.paths[split])
-        return {**self._split(whole, given), **given}, target, features
+        return whole, given, target, features
 
-    def _split(self, whole: pd.DataFrame, given: dict[str, pd.DataFrame]) -> dict[str, Any]:
-        """The runner's splits of the file (as InMemoryData splits made data): validation,
-        then test, from one permutation drawn with `seed`; the rest trains."""
-        n = len(whole)
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed)).numpy()
+    def _parts(self, n: int, given: dict[str, pd.DataFrame]) -> dict[str, torch.Tensor]:
+        """The runner's splits of the file's n rows (as InMemoryData splits made data):
+        validation, then test, from one permutation drawn with `seed`; the rest trains. Each
+        split's rows in the permutation's order, as InMemoryData's."""
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))
         n_val, n_test = (
             0 if split in given else math.floor(f * n)
             for split, f in zip(SPLITS[1:], self.fractions, strict=True)
@@ -133,20 +145,27 @@ class TableData(InMemoryData):
         parts = {"val": order[:n_val], "test": order[n_val : n_val + n_test]}
         parts = {k: v for k, v in parts.items() if k not in given}
         parts["train"] = order[n_val + n_test :]
-        return {name: whole.iloc[np.sort(idx)] for name, idx in parts.items()}
+        return parts
 
     def _check(
-        self, frames: dict[str, pd.DataFrame], target: Any, features: list[Any], problems: Problems
+        self,
+        whole: pd.DataFrame,
+        given: dict[str, pd.DataFrame],
+        parts: dict[str, torch.Tensor],
+        target: Any,
+        features: list[Any],
+        problems: Problems,
     ) -> str:
         """Problems with the rows: empty splits, missing values, a task the target can't be."""
-        rows = sum(len(f) for f in frames.values())
+        sizes = {**{k: len(v) for k, v in parts.items()}, **{k: len(v) for k, v in given.items()}}
+        rows = sum(sizes.values())
         for split, key in (
             ("train", "val_fraction"),
             ("val", "val_fraction"),
             ("test", "test_fraction"),
         ):
             wanted = split != "val" or self.fractions[0] > 0  # val_fraction=0: no validation
-            if split in frames and len(frames[split]) == 0 and wanted:
+            if sizes.get(split) == 0 and wanted:
                 problems.add(
                     f"data.{key}",
                     f"leaves the {split} split empty ({rows} rows in all); allowed: fractions "
@@ -154,8 +173,8 @@ class TableData(InMemoryData):
                 )
         if target in features:
             problems.add("data.features", f"lists the target column {target!r} as an input")
-        every = pd.concat(list(frames.values()))
-        gaps = int(every[target].isna().sum())
+        frames = [whole, *given.values()]
+        gaps = sum(int(f[target].isna().sum()) for f in frames)
         if gaps:
             problems.add(
                 "data.target",
@@ -163,15 +182,16 @@ class TableData(InMemoryData):
             )
         if self.missing == "error":
             for name in features:
-                if every[name].isna().any():
+                count = sum(int(f[name].isna().sum()) for f in frames)
+                if count:
                     problems.add(
                         "data.missing",
-                        f"'error', and column {name!r} has {int(every[name].isna().sum())} "
-                        "missing value(s); allowed: impute (a numeric column's training mean; a "
-                        "missing category encodes as zeros), or a file without them",
+                        f"'error', and column {name!r} has {count} missing value(s); allowed: "
+                        "impute (a numeric column's training mean; a missing category encodes "
+                        "as zeros), or a file without them",
                     )
-        kind = self.kind if self.kind != "auto" else _kind(every[target])
-        if kind == "regression" and _is_text(every[target]):
+        kind = self.kind if self.kind != "auto" else _kind(whole[target])
+        if kind == "regression" and _is_text(whole[target]):
             problems.add(
                 "data.task",
                 f"regression, but column {target!r} holds text; allowed: classification, auto",
@@ -180,35 +200,43 @@ class TableData(InMemoryData):
 
 
 def _fit(
-    frames: dict[str, pd.DataFrame],
-    target: Any,
+    whole: pd.DataFrame,
+    parts: dict[str, torch.Tensor],
     features: list[Any],
     categorical: list[Any],
-    kind: str,
     missing: str,
-) -> Preprocessing:
-    """Categories, fill values and statistics from the training rows only."""
-    train = frames["train"]
-    categories = {str(f): _values(train[f].dropna()) for f in categorical}
-    numeric = [f for f in features if f not in categorical]
-    fill = {str(f): float(train[f].mean()) for f in numeric} if missing == "impute" else {}
-    names = [str(f) for f in features]
-    raw = Preprocessing(shape=(1,), features=tuple(names), categories=categories, fill=fill)
-    encoded = torch.from_numpy(raw.table(train))
-    mean, std = standardizer(encoded)
-    classes = None
-    if kind == "classification":
-        values = pd.concat([f[target] for f in frames.values()])
-        classes = class_names(sorted(values.unique().tolist()))
-    return Preprocessing(
-        shape=(encoded.shape[1],),
-        mean=mean,
-        std=std,
-        classes=classes,
-        features=tuple(names),
-        categories=categories,
-        fill=fill,
+    classes: tuple[str, ...] | None,
+) -> tuple[Preprocessing, dict[str, tuple[torch.Tensor, int]]]:
+    """Categories, fill values and statistics from the training rows only; with them, the
+    inputs of each split of the file, encoded and standardized (n, encoded values), and where
+    each starts: the file encoded once, permuted once (NumPy: one thread, no pool to wake),
+    each split a view of it."""
+    train = parts["train"]
+    rows = whole.iloc[train.numpy()] if categorical or missing == "impute" else None
+    categories = (
+        {str(f): _values(rows[f].dropna()) for f in categorical} if rows is not None else {}
     )
+    numeric = [f for f in features if f not in categorical]
+    fill = (
+        {str(f): float(rows[f].mean()) for f in numeric}
+        if rows is not None and missing == "impute"
+        else {}
+    )
+    names = tuple(str(f) for f in features)
+    raw = Preprocessing(shape=(1,), features=names, categories=categories, fill=fill)
+    order = torch.cat(list(parts.values())).numpy()  # train last: its rows are the tail
+    columns = raw.columns(whole, order)  # (encoded values, n), permuted
+    start = len(order) - len(train)
+    stats = [standardizer(torch.from_numpy(values[start:, None])) for values in columns]
+    for values, (mean, std) in zip(columns, stats, strict=True):
+        values -= np.float32(mean[0])  # float32, as prep.encode computes it
+        values /= np.float32(std[0])
+    encoded = torch.from_numpy(columns.T)  # (n, encoded values), split by split
+    mean, std = (tuple(s[i][0] for s in stats) for i in (0, 1))
+    prep = replace(raw, shape=(encoded.shape[1],), mean=mean, std=std, classes=classes)
+    bounds = np.cumsum([0, *(len(idx) for idx in parts.values())]).tolist()
+    views = {name: (encoded[a:b], a) for name, a, b in zip(parts, bounds, bounds[1:], strict=False)}
+    return prep, views
 
 
 def _targets(values: pd.Series, classes: tuple[str, ...] | None) -> torch.Tensor:

@@ -146,7 +146,7 @@ def _build(spec: RunSpec, data: Any, placement: Placement) -> RunnerModule:
             ]
         )
     data.steps_per_batch = module.steps_per_batch
-    origin = f"the data ({getattr(data, 'name', type(data).__name__)})"  # a user's: its own
+    origin = f"the data ({type(getattr(data, 'inner', data)).__name__})"  # a user's: its own
     check_fits(data, module.net, spec.model.input_shape or (), origin)
     preprocessing = data.preprocessing() if hasattr(data, "preprocessing") else None
     if preprocessing is not None:  # fitted on the training split: saved with every checkpoint

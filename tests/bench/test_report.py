@@ -75,6 +75,7 @@ def test_the_report_without_results_says_to_run_the_benchmarks(tmp_path):
         "stats_cost",
         "checkpoint_io",
         "compile_mode",
+        "table_read",
     ],
 )
 def test_every_benchmark_has_a_quick_mode(script, monkeypatch, capsys):
@@ -95,3 +96,14 @@ def _run_script(path, option, monkeypatch, capsys) -> subprocess.CompletedProces
         code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
     out, err = capsys.readouterr()
     return subprocess.CompletedProcess([sys.executable, str(path), option], code, out, err)
+
+
+def test_the_table_benchmark_runs_small_and_reports_its_check(tmp_path, monkeypatch, capsys):
+    """bench/table_read.py end to end on a small file: it times both sides and saves a check."""
+    monkeypatch.setattr(_results, "RESULTS", tmp_path)
+    done = _run_script(ROOT / "bench" / "table_read.py", "--quick", monkeypatch, capsys)
+    assert done.returncode == 0, done.stderr
+    (record,) = [json.loads(p.read_text()) for p in tmp_path.glob("table_read*.json")]
+    (check,) = record["checks"]
+    assert check["baseline"] == "pandas.read_csv alone" and check["repetitions"] == 3
+    assert check["ratio"] > 0
