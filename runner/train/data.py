@@ -46,6 +46,10 @@ class InMemoryData(pl.LightningDataModule):
         """What `fit` learned, to save with the model and apply to raw inputs (None: nothing)."""
         return None
 
+    def use_preprocessing(self, preprocessing: Preprocessing) -> None:
+        """task=eval of a checkpoint that carries preprocessing: data that has some applies
+        the checkpoint's instead of fitting its own (the same numbers as task=predict)."""
+
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
@@ -201,6 +205,7 @@ class Digits(InMemoryData):
     ):
         super().__init__(batch_size, val_fraction, test_fraction, seed)
         self.prep: Preprocessing | None = None
+        self.fitted: Preprocessing | None = None
 
     def make(self) -> Batch:
         from sklearn.datasets import load_digits
@@ -209,7 +214,13 @@ class Digits(InMemoryData):
         X = torch.tensor(digits.data, dtype=torch.float32)
         return X, torch.tensor(digits.target, dtype=torch.long)
 
+    def use_preprocessing(self, preprocessing: Preprocessing) -> None:
+        self.fitted, self.splits = preprocessing, {}
+
     def fit(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        if self.fitted is not None:
+            self.prep = self.fitted
+            return
         mean, std = standardizer(X)  # blank pixels in every training image: std 1
         classes = tuple(str(c) for c in range(10))
         self.prep = Preprocessing(shape=tuple(X.shape[1:]), mean=mean, std=std, classes=classes)

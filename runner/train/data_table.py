@@ -52,6 +52,7 @@ class TableData(InMemoryData):
         self.target, self.features, self.kind = target, features, task
         self.categorical, self.missing = list(categorical or []), missing
         self.prep: Preprocessing | None = None
+        self.fitted: Preprocessing | None = None  # use_preprocessing: a checkpoint's
 
     @property
     def task(self) -> str:
@@ -89,6 +90,10 @@ class TableData(InMemoryData):
     def preprocessing(self) -> Preprocessing | None:
         return self.prep
 
+    def use_preprocessing(self, preprocessing: Preprocessing) -> None:
+        """Apply a checkpoint's preprocessing instead of fitting one (task=eval)."""
+        self.fitted, self.splits = preprocessing, {}
+
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
@@ -97,20 +102,25 @@ class TableData(InMemoryData):
         problems = Problems()
         kind = self._check(whole, given, parts, target, features, problems)
         problems.raise_if_any()
-        categorical = [f for f in features if f in self.categorical or _is_text(whole[f])]
-        if kind == "classification":
-            values = pd.concat([whole[target], *(f[target] for f in given.values())])
-            classes: tuple[str, ...] | None = class_names(sorted(values.unique().tolist()))
+        order = torch.cat(list(parts.values())).numpy()  # the splits' rows, train last
+        if self.fitted is not None:  # a checkpoint's own preprocessing: applied, not refitted
+            self.prep = self.fitted
+            x = _encoded(self.prep, whole.iloc[order], "data.path")
         else:
-            classes = None
-        self.prep, inputs = _fit(whole, parts, features, categorical, self.missing, classes)
-        order = torch.cat(list(parts.values())).numpy()
-        y = _targets(whole[target].iloc[order], classes)  # in the inputs' order, as views
-        self.splits = {name: (x, y[start : start + len(x)]) for name, (x, start) in inputs.items()}
+            categorical = [f for f in features if f in self.categorical or _is_text(whole[f])]
+            classes = _classes([whole, *given.values()], target) if kind != "regression" else None
+            self.prep, x = _fit(whole, order, len(parts["train"]), features, categorical, self)
+            self.prep = replace(self.prep, classes=classes)
+        y = _targets(whole[target].iloc[order], self.prep.classes, "data.path")
+        bounds = np.cumsum([0, *(len(idx) for idx in parts.values())]).tolist()
+        self.splits = {
+            name: (x[a:b], y[a:b]) for name, a, b in zip(parts, bounds, bounds[1:], strict=False)
+        }
         for name, frame in given.items():
+            key = f"data.{name}_path"
             self.splits[name] = (
-                self.prep.encode(frame),
-                _targets(frame[target], self.prep.classes),
+                _encoded(self.prep, frame, key),
+                _targets(frame[target], self.prep.classes, key),
             )
 
     def _frames(self) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], Any, list[Any]]:
@@ -201,48 +211,55 @@ class TableData(InMemoryData):
 
 def _fit(
     whole: pd.DataFrame,
-    parts: dict[str, torch.Tensor],
+    order: np.ndarray,
+    n_train: int,
     features: list[Any],
     categorical: list[Any],
-    missing: str,
-    classes: tuple[str, ...] | None,
-) -> tuple[Preprocessing, dict[str, tuple[torch.Tensor, int]]]:
-    """Categories, fill values and statistics from the training rows only; with them, the
-    inputs of each split of the file, encoded and standardized (n, encoded values), and where
-    each starts: the file encoded once, permuted once (NumPy: one thread, no pool to wake),
-    each split a view of it."""
-    train = parts["train"]
-    rows = whole.iloc[train.numpy()] if categorical or missing == "impute" else None
-    categories = (
-        {str(f): _values(rows[f].dropna()) for f in categorical} if rows is not None else {}
-    )
+    data: TableData,
+) -> tuple[Preprocessing, torch.Tensor]:
+    """Categories, fill values and statistics from the training rows only (the last `n_train`
+    of `order`); with them, the file's rows in `order`, encoded and standardized (n, encoded
+    values): encoded once, column by column, each split then a view of it."""
+    train = whole.iloc[order[len(order) - n_train :]]
+    categories = {str(f): _values(train[f].dropna()) for f in categorical}
     numeric = [f for f in features if f not in categorical]
-    fill = (
-        {str(f): float(rows[f].mean()) for f in numeric}
-        if rows is not None and missing == "impute"
-        else {}
-    )
+    fill = {str(f): float(train[f].mean()) for f in numeric} if data.missing == "impute" else {}
     names = tuple(str(f) for f in features)
     raw = Preprocessing(shape=(1,), features=names, categories=categories, fill=fill)
-    order = torch.cat(list(parts.values())).numpy()  # train last: its rows are the tail
-    columns = raw.columns(whole, order)  # (encoded values, n), permuted
-    start = len(order) - len(train)
-    stats = [standardizer(torch.from_numpy(values[start:, None])) for values in columns]
+    columns = raw.columns(whole, order)  # (encoded values, n)
+    stats = [standardizer(torch.from_numpy(values[-n_train:, None])) for values in columns]
     for values, (mean, std) in zip(columns, stats, strict=True):
         values -= np.float32(mean[0])  # float32, as prep.encode computes it
         values /= np.float32(std[0])
-    encoded = torch.from_numpy(columns.T)  # (n, encoded values), split by split
     mean, std = (tuple(s[i][0] for s in stats) for i in (0, 1))
-    prep = replace(raw, shape=(encoded.shape[1],), mean=mean, std=std, classes=classes)
-    bounds = np.cumsum([0, *(len(idx) for idx in parts.values())]).tolist()
-    views = {name: (encoded[a:b], a) for name, a, b in zip(parts, bounds, bounds[1:], strict=False)}
-    return prep, views
+    prep = replace(raw, shape=(len(columns),), mean=mean, std=std)
+    return prep, torch.from_numpy(columns.T)
 
 
-def _targets(values: pd.Series, classes: tuple[str, ...] | None) -> torch.Tensor:
+def _encoded(prep: Preprocessing, frame: pd.DataFrame, key: str) -> torch.Tensor:
+    try:
+        return prep.encode(frame)
+    except ValueError as e:  # a checkpoint's columns missing from the file given to it
+        raise ConfigError([f"{key}: does not fit the checkpoint's preprocessing: {e}"]) from e
+
+
+def _classes(frames: list[pd.DataFrame], target: Any) -> tuple[str, ...]:
+    values = pd.concat([frame[target] for frame in frames])
+    return class_names(sorted(values.unique().tolist()))
+
+
+def _targets(values: pd.Series, classes: tuple[str, ...] | None, key: str) -> torch.Tensor:
     if classes is None:
         return torch.tensor(values.to_numpy(dtype=np.float32)).reshape(-1, 1)
     codes = pd.Categorical(values.astype(str), categories=list(classes)).codes
+    if (codes < 0).any():
+        unknown = sorted(set(values.astype(str)) - set(classes))
+        raise ConfigError(
+            [
+                f"{key}: labels {unknown[:5]} are none of the model's classes; allowed: "
+                f"{', '.join(classes)}"
+            ]
+        )
     return torch.tensor(codes, dtype=torch.long)
 
 

@@ -86,6 +86,8 @@ def eval_task(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     trained = module.hparams["config"]
     data_section, origin = _data_section(spec, training, trained)
     data = as_runner_data(instantiate(data_section))
+    if module.preprocessing is not None and hasattr(data, "use_preprocessing"):
+        data.use_preprocessing(module.preprocessing)  # the model's, as task=predict applies it
     if isinstance(data, RandomData):  # its teacher network answers in the model's shape
         data.output_shape = output_shape(module.net, trained["model"]["input_shape"])[1:]
     _check_fits(module, data, origin)

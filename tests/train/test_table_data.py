@@ -305,3 +305,30 @@ def test_a_table_mistake_is_a_config_error_with_exit_2_and_a_result(cli, tmp_pat
     record = json.loads((tmp_path / "run" / "result.json").read_text())
     assert record["status"] == "failed" and fragment in record["error"]
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_eval_on_another_file_applies_the_checkpoints_preprocessing_as_predict_does(
+    csv_run, tmp_path
+):
+    _, trained = csv_run
+    ckpt = trained["checkpoints"]["last"]
+    other = penguins(200, seed=7)
+    other["bill"] += 3.0  # another distribution: refitting would standardize it away
+    other.to_csv(tmp_path / "other.csv", index=False)
+    evaluated = run(
+        runner.compose(
+            [
+                "task=eval",
+                f"ckpt_path={ckpt}",
+                "device=cpu",
+                "data=table",
+                f"data.path={tmp_path / 'other.csv'}",
+                "data.target=species",
+            ]
+        ),
+        tmp_path / "e",
+    )
+    test_rows = _test_rows(other, seed=0)
+    predicted = runner.load(ckpt).predict(test_rows)
+    accuracy = np.mean([p == t for p, t in zip(predicted, test_rows["species"], strict=True)])
+    assert evaluated["metrics"]["test/acc"] == pytest.approx(accuracy, abs=1e-6)
