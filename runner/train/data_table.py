@@ -74,11 +74,9 @@ class TableData(InMemoryData):
         data.setup()
         assert data.prep is not None
         outputs = len(data.prep.classes) if data.prep.classes is not None else 1
-        files = {f"{k}path" if k == "train" else f"{k}_path": v for k, v in data.paths.items()}
+        keys = {"train": "path", "val": "val_path", "test": "test_path"}
         absolute = {
-            k.removeprefix("train"): str(Path(v).expanduser().resolve())
-            for k, v in files.items()
-            if v
+            keys[k]: str(Path(v).expanduser().resolve()) for k, v in data.paths.items() if v
         }
         return {
             "input_shape": list(data.prep.shape),
