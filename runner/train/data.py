@@ -103,8 +103,8 @@ class InMemoryData(pl.LightningDataModule):
 class RandomData(InMemoryData):
     """Standard-normal inputs of the model's input shape; targets from a fixed random teacher
     (flatten → Linear → tanh → Linear, drawn from `seed`) in the model's output shape, which the
-    runner sets as `output_shape` before training. Target column j's teacher weights are drawn
-    from (seed, j) alone: models of one input shape see the same inputs and the same target
+    runner sets as `output_shape` before training. Target column j's teacher weights depend on
+    seed and j alone: models of one input shape see the same inputs and the same target
     columns, whatever their number of outputs (one with k outputs learns the first k). Inputs
     are centred, so no first-layer ReLU unit is off for every sample (the book's uniform
     `torch.rand` left whole rgnet blocks without gradient); targets are standardized: a loss
@@ -135,13 +135,17 @@ class RandomData(InMemoryData):
         X = torch.randn(self.num_samples, *self.input_shape, generator=g)
         n_in, n_out = math.prod(self.input_shape), math.prod(self.output_shape)
         w1 = torch.randn(n_in, self.hidden, generator=g) / math.sqrt(n_in)
-        w2 = torch.stack([self._column(j) for j in range(n_out)], dim=1)  # (hidden, n_out)
+        # Column 0: the generator's next draws, as the teacher always drew one output's (a
+        # 1-output model's data is what it was); column j ≥ 1: from (seed, j) alone.
+        first = torch.randn(self.hidden, generator=g) / math.sqrt(self.hidden)
+        columns = [first, *(self._column(j) for j in range(1, n_out))]
+        w2 = torch.stack(columns, dim=1)  # (hidden, n_out)
         y = torch.tanh(X.flatten(1) @ w1) @ w2
         y = (y - y.mean(0)) / y.std(0).clamp(min=1e-12)  # (n, n_out): zero mean, unit variance
         return X, y.reshape(self.num_samples, *self.output_shape)
 
     def _column(self, j: int) -> torch.Tensor:
-        """The teacher's output weights for target column j: from (seed, j) only."""
+        """The teacher's output weights for target column j ≥ 1: from (seed, j) only."""
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + j + 1)
         return torch.randn(self.hidden, generator=g) / math.sqrt(self.hidden)
 
