@@ -250,4 +250,16 @@ def evaluate(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     return eval_task(spec, run_dir)
 
 
-TASKS = {"train": train, "inspect": inspect, "export": export, "eval": evaluate}
+def predict(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+    from runner.train.predict import predict_task
+
+    return predict_task(spec, run_dir)
+
+
+TASKS = {
+    "train": train,
+    "inspect": inspect,
+    "export": export,
+    "eval": evaluate,
+    "predict": predict,
+}

@@ -101,7 +101,9 @@ def test_config_mistake_exits_2_with_all_problems_and_no_traceback(cli_process):
     assert result.returncode == 2
     assert "2 problems in the config:" in result.stderr
     assert "model.net[0].type: unknown layer 'Lineer'" in result.stderr
-    assert "allowed: eval, export, inspect, train; did you mean 'inspect'?" in result.stderr
+    assert (
+        "allowed: eval, export, inspect, predict, train; did you mean 'inspect'?" in result.stderr
+    )
     assert "Traceback" not in result.stderr + result.stdout
 
 

@@ -162,9 +162,10 @@ def _run_cli(args: list[str], tour: Path, capfd) -> tuple[int, str]:
         return done.returncode, done.stdout + done.stderr
     from runner.__main__ import main
 
-    old_argv, old_cwd = sys.argv, os.getcwd()
+    old_argv, old_cwd, old_path = sys.argv, os.getcwd(), list(sys.path)
     sys.argv = ["runner", *args]
     os.chdir(tour)
+    sys.path.insert(0, str(tour))  # `python -m` imports the reader's modules (mydata.py) there
     try:
         main()
         code = 0
@@ -173,6 +174,7 @@ def _run_cli(args: list[str], tour: Path, capfd) -> tuple[int, str]:
     finally:
         sys.argv = old_argv
         os.chdir(old_cwd)
+        sys.path[:] = old_path
     out, err = capfd.readouterr()
     return code, out + err
 

@@ -34,6 +34,8 @@ def export(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
         "task": restored.task,
         "shared": json.dumps(sharing(restored.net)),
     }
+    if restored.preprocessing is not None:  # for raw inputs: see the README's two lines
+        metadata["preprocessing"] = json.dumps(restored.preprocessing.to_dict())
     stem = _stem(source)
     target = _free_name(run_dir, stem)
     if target.name != f"{stem}.safetensors":

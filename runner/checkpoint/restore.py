@@ -19,6 +19,7 @@ from torch import nn
 from runner.checkpoint import layout
 from runner.checkpoint.embedded import allowed_imports, embedded_problems, rebuilt_sections
 from runner.checkpoint.files import check_state_dict, safe_load
+from runner.checkpoint.preprocessing import Preprocessing
 from runner.config.spec import RunSpec, check_embedded
 from runner.errors import ConfigError
 from runner.model.assemble import build_net
@@ -34,6 +35,7 @@ class Restored:
     net: nn.Module
     config: dict[str, Any]
     task: str
+    preprocessing: Preprocessing | None = None  # what the data fitted, for raw inputs
 
 
 def restore(
@@ -86,7 +88,11 @@ def from_checkpoint(
     state = layout.module_state(checkpoint)
     check_state_dict(layout.net_state(net), state, where)
     net.load_state_dict(layout.strip_net_prefix(state), strict=True)
-    return Restored(net, config, str(task))
+    return Restored(net, config, str(task), _preprocessing(hparams.get("preprocessing"), where))
+
+
+def _preprocessing(raw: Any, where: str) -> Preprocessing | None:
+    return None if raw is None else Preprocessing.from_dict(raw, where)
 
 
 def _build(config: dict[str, Any], device: torch.device | str) -> nn.Module:
@@ -132,6 +138,11 @@ def _from_safetensors(
     except (json.JSONDecodeError, RecursionError) as e:  # RecursionError: nested 10⁵ deep
         raise ConfigError([f"{where}: its metadata config is not valid JSON ({e})"]) from None
     task = metadata.get("task", "regression")
+    try:
+        prep = json.loads(metadata["preprocessing"]) if "preprocessing" in metadata else None
+    except json.JSONDecodeError as e:
+        raise ConfigError([f"{where}: its metadata preprocessing is not valid JSON ({e})"]) from e
+    preprocessing = _preprocessing(prep, where)
     net = _rebuild(config, task, device, allow, where)
     _check_shapes(net, path, where)
     missing, unexpected = load_model(net, str(path), strict=False, device=str(device))
@@ -139,7 +150,7 @@ def _from_safetensors(
         raise ConfigError(
             [f"{where} does not fit its own config: missing {missing}, unexpected {unexpected}"]
         )
-    return Restored(net, config, str(task))
+    return Restored(net, config, str(task), preprocessing)
 
 
 def _check_shapes(net: nn.Module, path: Path, where: str) -> None:

@@ -10,9 +10,8 @@ of them can be switched off with `callbacks.early_stopping=null`.
 
 from typing import Any
 
-from hydra.utils import get_class
-
 from runner.config.arguments import check_arguments
+from runner.config.data import data_task
 from runner.config.optim import resolve_class
 from runner.config.values import show
 from runner.errors import Problems, did_you_mean, one_of
@@ -77,9 +76,7 @@ def logged_metrics(data: Any, trainer: Any = None) -> tuple[str, ...]:
     splits = ("train",) if no_validation(data, trainer) else ("train", "val")
     names = ["loss"]
     try:
-        task = (
-            getattr(get_class(data["_target_"]), "task", None) if isinstance(data, dict) else None
-        )
+        task = data_task(data) if isinstance(data, dict) else None
         if task == "classification":
             names.append("acc")
     except Exception:  # a data problem is reported by the data check

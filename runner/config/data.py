@@ -4,13 +4,15 @@ modules live in the training code (runner.train.data), above this package."""
 
 import math
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from hydra.utils import get_class
+from omegaconf import DictConfig, open_dict
 
 from runner.config.arguments import check_arguments, signature_defaults
-from runner.config.values import Check, Number
-from runner.errors import Problems, did_you_mean
+from runner.config.values import UNRESOLVED, Check, Choice, Number, resolve
+from runner.errors import ConfigError, Problems, did_you_mean
 
 # The base class of the runner's data modules, named rather than imported (a test keeps the
 # name true): code below runner.train checks classes against it without loading Lightning.
@@ -24,15 +26,39 @@ DATA_VALUES: dict[str, Check] = {
     "val_fraction": Number(lo=0, hi=1, hi_open=True, note="0: no validation"),
     # The runner tests on this split and checks the reloaded checkpoint on its first samples.
     "test_fraction": Number(lo=0, hi=1, lo_open=True, hi_open=True, note="the runner tests on it"),
+    # data=table: what the target is (auto: read from it) and what a missing value does.
+    "task": Choice(
+        (
+            ("auto", "classes for text, booleans or few integers; else regression"),
+            ("classification", "cross-entropy over the target's classes"),
+            ("regression", "mean squared error on the target's values"),
+        )
+    ),
+    "missing": Choice(
+        (
+            ("error", "a missing feature value is refused"),
+            ("impute", "the training mean; a missing category encodes as zeros"),
+        )
+    ),
 }
 # What a data module's `task` may be: it picks the loss (runner.train.module).
 LEARNING_TASKS = ("regression", "classification")
 
 
+# Any LightningDataModule is data too (runner.train.data_user drives it), named for the same
+# reason; a test keeps the names true.
+LIGHTNING_DATA = (
+    "pytorch_lightning.core.datamodule.LightningDataModule",
+    "lightning.pytorch.core.datamodule.LightningDataModule",
+)
+
+
 def is_data_module(cls: object) -> bool:
-    """Whether `cls` is a class derived from the runner's data module base (DATA_BASE)."""
+    """Whether `cls` is a class derived from the runner's data module base (DATA_BASE) or
+    from Lightning's LightningDataModule."""
     mro = getattr(cls, "__mro__", ()) if isinstance(cls, type) else ()
-    return DATA_BASE in (f"{c.__module__}.{c.__qualname__}" for c in mro)
+    names = {f"{c.__module__}.{c.__qualname__}" for c in mro}
+    return DATA_BASE in names or any(name in names for name in LIGHTNING_DATA)
 
 
 def check_data(data: dict[str, Any], problems: Problems) -> None:
@@ -45,12 +71,14 @@ def check_data(data: dict[str, Any], problems: Problems) -> None:
         data_cls = type(None)
     if not is_data_module(data_cls):
         problems.add(
-            "data._target_", f"{target!r} is not a runner data module (runner.train.data.*)"
+            "data._target_",
+            f"{target!r} is not a data module; allowed: the runner's (runner.train.data.*, "
+            "data=table) or any LightningDataModule subclass (with imports=[its module])",
         )
         return
     name = data_cls.__name__
     task = getattr(data_cls, "task", "regression")
-    if task not in LEARNING_TASKS:  # it picks the loss
+    if isinstance(task, str) and task not in LEARNING_TASKS:  # it picks the loss
         problems.add(
             "data._target_",
             f"{name}.task is {task!r}; allowed: {', '.join(LEARNING_TASKS)}"
@@ -67,10 +95,116 @@ def check_data(data: dict[str, Any], problems: Problems) -> None:
         _check_memory({**signature_defaults(data_cls), **data}, data_cls, problems)
 
 
+def data_task(section: Mapping[str, Any]) -> str:
+    """The learning task of a data section (declared_task); regression when undeclared."""
+    return declared_task(section) or "regression"
+
+
+def declared_task(section: Mapping[str, Any]) -> str | None:
+    """The learning task a data section declares: its `task` (data=table, once the runner has
+    read the target), else its class's `task` attribute; None when neither says (a user's
+    LightningDataModule whose batches tell)."""
+    task = section.get("task")
+    if task in LEARNING_TASKS:
+        return str(task)
+    kind = getattr(get_class(str(section["_target_"])), "task", None)
+    return kind if kind in LEARNING_TASKS else None
+
+
+def fill_from_data(cfg: DictConfig, problems: Problems) -> None:
+    """Data that describes itself (data=table reads its file: a `describe(args)` class method)
+    sets what the model must fit where the config leaves it open: model.input_shape and
+    model.num_outputs when null, data.task when auto. Its problems (a missing file, no such
+    column) are added, each at its data key."""
+    section = resolve(cfg, "data", problems)
+    if section is UNRESOLVED or not isinstance(section, dict):
+        return
+    args = dict(section)
+    try:
+        data_cls = get_class(str(args.pop("_target_", None)))
+    except Exception:
+        return  # check_data reports it
+    describe = getattr(data_cls, "describe", None)
+    found = Problems()
+    checked = check_arguments(data_cls, args, "data", data_cls.__name__, found, values=DATA_VALUES)
+    if describe is None or checked is None or checked[1] or found.items:
+        return  # check_data reports the arguments' problems
+    try:
+        facts = describe(args)
+    except ConfigError as e:
+        problems.items.extend(e.problems)
+        return
+    with open_dict(cfg):
+        for key in ("input_shape", "num_outputs"):
+            if cfg.model.get(key) is None:
+                cfg.model[key] = facts[key]
+        if cfg.data.get("task") == "auto":
+            cfg.data.task = facts["task"]
+        for key, value in facts.get("data", {}).items():
+            cfg.data[key] = value
+
+
+# What task=predict reads its raw inputs with: a table file.
+TABLE = "runner.train.data_table.TableData"
+
+
+# The data section's keys that only split or batch a data set: the same source with others
+# reshuffles the same rows (data sets with a fixed source: `fixed_source` on their class).
+SPLIT_KEYS = ("seed", "val_fraction", "test_fraction", "batch_size")
+
+
+def overlap_warning(trained: Mapping[str, Any], given: Mapping[str, Any], split: str) -> str | None:
+    """Why `split` of the data given to task=eval overlaps the rows the checkpoint trained on:
+    the same fixed data set (digits, a table file), split another way. None when it cannot."""
+    if given.get("_target_") != trained.get("_target_"):
+        return None
+    try:
+        fixed = getattr(get_class(str(given["_target_"])), "fixed_source", False)
+    except Exception:
+        return None
+    same = {k: v for k, v in given.items() if k not in SPLIT_KEYS}
+    if not fixed or same != {k: v for k, v in trained.items() if k not in SPLIT_KEYS}:
+        return None
+    changed = [
+        f"data.{k}={given.get(k)!r} (trained with {trained.get(k)!r})"
+        for k in ("seed", "val_fraction", "test_fraction")
+        if given.get(k) != trained.get(k)
+    ]
+    if not changed or (split == "test" and given.get("test_path")):
+        return None
+    return (
+        "the data given is the checkpoint's own data set split another way "
+        f"({', '.join(changed)}): its {split} split holds rows the model trained on, so its "
+        "metrics overstate; evaluate on the checkpoint's own split (leave data as trained) "
+        "or on other data"
+    )
+
+
+def check_predict_data(cfg: DictConfig, problems: Problems) -> None:
+    """task=predict reads a file of raw inputs (data=table data.path=FILE) and predicts with
+    the checkpoint's model: the command's own model section is not built, so sizes it leaves
+    to the data (null with data=table) are set to 1 for it to parse."""
+    section = resolve(cfg, "data", problems)
+    if section is UNRESOLVED:
+        return
+    if not isinstance(section, dict) or section.get("_target_") != TABLE:
+        problems.add(
+            "data",
+            "task=predict reads raw inputs from a file; allowed: data=table data.path=FILE "
+            "(.csv, .tsv, .parquet, .npy, .npz)",
+        )
+        return
+    with open_dict(cfg):
+        for key, placeholder in (("input_shape", [1]), ("num_outputs", 1)):
+            if cfg.model.get(key) is None:
+                cfg.model[key] = placeholder
+
+
 def _check_memory(args: dict[str, Any], data_cls: Any, problems: Problems) -> None:
     """The samples fit in memory: the data module's values per sample × num_samples float32s,
     twice (the made tensors and their split copies), against what the host has available."""
-    n, per = args.get("num_samples"), data_cls.values_per_sample(args)
+    sizer = getattr(data_cls, "values_per_sample", None)  # the runner's data modules only
+    n, per = args.get("num_samples"), sizer(args) if sizer else None
     free = host_memory_available()
     if not (isinstance(n, int) and per and free):
         return

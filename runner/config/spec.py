@@ -9,26 +9,23 @@ helpers in `values`; the checked sections are parsed by `sections`.
 """
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from runner.config.arguments import is_int
+from runner.config.data import check_predict_data, declared_task, fill_from_data
 from runner.config.device import ACCELERATORS, DeviceSpec, parse_device, place
 from runner.config.grammar import parse_model_section
 from runner.config.imports import import_modules
 from runner.config.init import InitSpec, parse_init
 from runner.config.model_spec import ModelSpec
+from runner.config.run_keys import check_ckpt_path, check_eval, check_sweep
 from runner.config.sections import (
-    DEFAULT_OBJECTIVE,
-    DIRECTIONS,
     EvalSpec,
     SweepSpec,
     TrainingSpec,
-    infer_direction,
     parse_sweep,
     parse_training,
 )
@@ -38,9 +35,7 @@ from runner.config.values import UNRESOLVED, resolve, show
 from runner.config.yaml_files import MAX_DEPTH
 from runner.errors import ConfigError, Problems, did_you_mean, first_line, one_of
 
-TASKS = ("train", "inspect", "export", "eval")
-EVAL_SPLITS = ("test", "val", "train")
-EVAL_DATA = ("auto", "checkpoint", "given")
+TASKS = ("train", "inspect", "export", "eval", "predict")
 # config.yaml's keys: its groups and its own settings (an experiment may only set these too).
 TOP_LEVEL = (
     "model",
@@ -94,18 +89,26 @@ def parse_run(cfg: DictConfig) -> RunSpec:
     if seed is not UNRESOLVED and not (is_int(seed) and 0 <= seed < 2**32):
         problems.add("seed", f"expected an integer from 0 to 4294967295; got {seed!r}")
     ckpt_path = resolve(cfg, "ckpt_path", problems)
-    _check_ckpt_path(ckpt_path, task, problems)
+    check_ckpt_path(ckpt_path, task, problems)
     eval_section = resolve(cfg, "eval", problems)
-    _check_eval(eval_section, problems)
+    check_eval(eval_section, problems)
     imports = resolve(cfg, "imports", problems)
     import_modules(imports, problems)  # before names are checked
     sweep = resolve(cfg, "sweep", problems)
-    _check_sweep(sweep, problems)
+    check_sweep(sweep, problems)
     report = resolve(cfg, "report", problems)
     if report is not UNRESOLVED and not isinstance(report, bool):
         problems.add("report", f"expected true or false; got {show(report)}")
     problems.unknown_keys("", cfg, TOP_LEVEL, limit=20)  # `+seeed=1`: past the table of contents
+    before = len(problems.items)
+    if task in ("train", "eval"):
+        fill_from_data(cfg, problems)  # data=table: the model's sizes from the file
+    elif task == "predict":
+        check_predict_data(cfg, problems)
+    unfilled, before = len(problems.items) > before, len(problems.items)
     model, init, device = _parse_build(cfg, problems, task)
+    if unfilled:  # the model's sizes never came: its unresolved interpolations say nothing new
+        problems.items[before:] = [p for p in problems.items[before:] if not p.startswith("model")]
     if model is not None:
         _check_sharded(model, device, problems)
     if task in ("train", "eval"):  # eval: the trainer, logger and data groups it runs with
@@ -166,83 +169,6 @@ def _check_sharded(model: ModelSpec, device: DeviceSpec, problems: Problems) -> 
         )
 
 
-def _check_sweep(section: Any, problems: Problems) -> None:
-    """The `sweep` section (read by multirun jobs): resume on or off, and the objective."""
-    if section in (None, UNRESOLVED):
-        return
-    if not isinstance(section, dict):
-        problems.add("sweep", f"expected a mapping (resume, objective); got {show(section)}")
-        return
-    problems.unknown_keys("sweep", section, ("resume", "objective", "direction"))
-    if not isinstance(section.get("resume", False), bool):
-        problems.add("sweep.resume", f"expected true or false; got {show(section['resume'])}")
-    objective = section.get("objective", DEFAULT_OBJECTIVE)
-    if not (isinstance(objective, str) and objective):
-        problems.add(
-            "sweep.objective",
-            f"expected a metric name such as val/loss or val/acc; got {show(objective)}",
-        )
-    direction = section.get("direction")
-    if direction is not None and direction not in DIRECTIONS:
-        problems.add(
-            "sweep.direction",
-            f"got {show(direction)}; allowed: max, min, or null (inferred from sweep.objective)",
-        )
-    elif direction is None and isinstance(objective, str) and not infer_direction(objective):
-        problems.add(
-            "sweep.direction",
-            f"cannot tell from the name {objective!r} (sweep.objective) whether higher or lower "
-            "is better; allowed: sweep.direction=max or sweep.direction=min",
-        )
-
-
-def _check_ckpt_path(ckpt_path: Any, task: Any, problems: Problems) -> None:
-    if ckpt_path is None and task in ("export", "eval"):
-        what = "to export" if task == "export" else "to evaluate"
-        problems.add("ckpt_path", f"task={task} needs the checkpoint {what}: ckpt_path=PATH")
-    elif ckpt_path is not None and ckpt_path is not UNRESOLVED and not isinstance(ckpt_path, str):
-        problems.add(
-            "ckpt_path",
-            f"expected the path of one checkpoint file; got {show(ckpt_path)}; allowed: a "
-            "path such as ckpt_path=outputs/<date>/<time>/checkpoints/last.ckpt",
-        )
-    elif isinstance(ckpt_path, str) and not Path(ckpt_path).is_file():
-        path = Path(ckpt_path)
-        folders = (path / "checkpoints", path)
-        inside = [f / "last.ckpt" for f in folders if (f / "last.ckpt").is_file()]
-        if inside:  # a run's directory, or its checkpoints/ folder
-            hint = f"; did you mean {str(inside[0])!r}?"
-        else:
-            near = [str(n) for n in path.parent.iterdir()] if path.parent.is_dir() else []
-            hint = did_you_mean(ckpt_path, near)
-        what = "a directory" if path.is_dir() else "nothing"
-        problems.add("ckpt_path", f"no checkpoint file at {ckpt_path!r} ({what} there){hint}")
-
-
-def _check_eval(section: Any, problems: Problems) -> None:
-    """The `eval` section (read by task=eval): which split to evaluate."""
-    if section in (None, UNRESOLVED):
-        return
-    if not isinstance(section, dict):
-        problems.add("eval", f"expected a mapping (split, data); got {show(section)}")
-        return
-    problems.unknown_keys("eval", section, ("split", "data"))
-    data = section.get("data", "auto")
-    if data not in EVAL_DATA:
-        problems.add(
-            "eval.data",
-            f"unknown choice {show(data)}; allowed: {one_of(EVAL_DATA)}"
-            + did_you_mean(str(data), EVAL_DATA),
-        )
-    split = section.get("split", "test")
-    if split not in EVAL_SPLITS:
-        problems.add(
-            "eval.split",
-            f"unknown split {show(split)}; allowed: {one_of(EVAL_SPLITS)}"
-            + did_you_mean(str(split), EVAL_SPLITS),
-        )
-
-
 def parse_build(cfg: DictConfig) -> tuple[ModelSpec, InitSpec, DeviceSpec]:
     """Validate what building a net needs: model, init and device, all problems at once."""
     problems = Problems()
@@ -275,8 +201,8 @@ def check_embedded(config: dict[str, Any], task: str, where: str) -> None:
     _, _, device = _parse_build(cfg, problems)
     check_sections(cfg, problems, device, EMBEDDED)
     if not problems.items:
-        kind = getattr(get_class(str(cfg.data["_target_"])), "task", "regression")
-        if kind != task:
+        kind = declared_task(OmegaConf.to_container(cfg.data))  # type: ignore[arg-type]
+        if kind is not None and kind != task:
             problems.add("task", f"{task!r}, but its data ({cfg.data['_target_']}) is {kind}")
     raise_prefixed(problems, f"{where}: embedded ")
 

@@ -3,15 +3,14 @@ move there once, and each batch is one index gather (training) or one slice (eva
 no per-sample `__getitem__` or collate. Training order is a permutation drawn from (seed, epoch
 as the trainer reads it); under DDP each rank takes its own equal-sized part of it."""
 
-import itertools
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 
-Batch = tuple[torch.Tensor, torch.Tensor]
+from runner.checkpoint.preprocessing import Preprocessing, standardizer
+from runner.train.data_batches import Batch, Batches, tensors_of
 
 
 class InMemoryData(pl.LightningDataModule):
@@ -43,6 +42,14 @@ class InMemoryData(pl.LightningDataModule):
         """Apply that preprocessing to a split."""
         return X, y
 
+    def preprocessing(self) -> Preprocessing | None:
+        """What `fit` learned, to save with the model and apply to raw inputs (None: nothing)."""
+        return None
+
+    def use_preprocessing(self, preprocessing: Preprocessing) -> None:
+        """task=eval of a checkpoint that carries preprocessing: data that has some applies
+        the checkpoint's instead of fitting its own (the same numbers as task=predict)."""
+
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
@@ -70,18 +77,22 @@ class InMemoryData(pl.LightningDataModule):
     ) -> Any:
         # Batches are slices of tensors already on the device: skip Lightning's generic walk
         # over the batch, which costs more than a small model's whole step.
-        if all(t.device == device for t in _tensors(batch)):
+        if all(t.device == device for t in tensors_of(batch)):
             return batch
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
-    def train_dataloader(self) -> "Batches":
+    def train_dataloader(self) -> Batches:
         return Batches(self, "train", shuffle=True)
 
-    def val_dataloader(self) -> "Batches":
+    def val_dataloader(self) -> Batches:
         return Batches(self, "val", shuffle=False)
 
-    def test_dataloader(self) -> "Batches":
+    def test_dataloader(self) -> Batches:
         return Batches(self, "test", shuffle=False)
+
+    def loader(self, split: str) -> Batches:
+        """One split, in order, for evaluation."""
+        return Batches(self, split, shuffle=False)
 
     def probe(self, n: int = 16) -> torch.Tensor:
         """A fixed batch of inputs (the first test samples) for checking a reloaded model."""
@@ -89,109 +100,15 @@ class InMemoryData(pl.LightningDataModule):
         return self.splits["test"][0][:n]
 
 
-def _tensors(batch: Any) -> Iterator[torch.Tensor]:
-    if isinstance(batch, torch.Tensor):
-        yield batch
-    elif isinstance(batch, list | tuple):
-        for item in batch:
-            yield from _tensors(item)
-    else:
-        raise TypeError(f"unexpected batch element {type(batch).__name__}")
-
-
-class Batches:
-    """An iterable of (x, y) batches over one split; Lightning takes it as a dataloader.
-    Resumable: Lightning saves `state_dict()` with every checkpoint, so a run resumed in the
-    middle of an epoch continues that epoch's order where it stopped."""
-
-    def __init__(self, data: InMemoryData, split: str, shuffle: bool):
-        self.data, self.split, self.shuffle = data, split, shuffle
-        self._resume_at: tuple[int, int] | None = None  # (epoch, Lightning batches done)
-
-    def state_dict(self) -> dict[str, int]:
-        trainer = self.data.trainer
-        if trainer is None:
-            return {"epoch": 0, "done": 0}
-        # The loop's own count (not what this iterator yielded: Lightning prefetches one).
-        progress = trainer.fit_loop.epoch_loop.batch_progress.current  # a _ProcessedTracker
-        done = int(getattr(progress, "processed", progress.completed))
-        return {"epoch": trainer.current_epoch, "done": done}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self._resume_at = (int(state["epoch"]), int(state["done"]))
-
-    def _placement(self) -> tuple[torch.device, int, int, int]:
-        trainer = self.data.trainer
-        if trainer is None:
-            return torch.device("cpu"), 0, 1, 0
-        return (
-            trainer.strategy.root_device,
-            trainer.global_rank,
-            trainer.world_size,
-            trainer.current_epoch,
-        )
-
-    def _indices(self, n: int) -> torch.Tensor | None:
-        """This rank's sample order for this epoch; None means 0..n-1 in order."""
-        _, rank, world, epoch = self._placement()
-        if not self.shuffle and world == 1:
-            return None
-        if self.shuffle:
-            generator = torch.Generator().manual_seed(self.data.seed * 100_003 + epoch)
-            order = torch.randperm(n, generator=generator)
-        else:
-            order = torch.arange(n)
-        per_rank = n // world  # equal shards, so every rank runs the same number of steps
-        return order[rank * per_rank : (rank + 1) * per_rank]
-
-    @property
-    def chunk(self) -> int:
-        return self.data.steps_per_batch if self.shuffle else 1
-
-    def __len__(self) -> int:
-        n = len(self.data.splits[self.split][0])
-        world = self._placement()[2]
-        return math.ceil(math.ceil((n // world) / self.data.batch_size) / self.chunk)
-
-    def __iter__(self) -> Iterator[Any]:
-        resume, self._resume_at = self._resume_at, None
-        skip = resume[1] if resume is not None and resume[0] == self._placement()[3] else 0
-        yield from itertools.islice(self._batches(), skip, None)
-
-    def _batches(self) -> Iterator[Any]:
-        if self.chunk == 1:
-            yield from self._minibatches()
-            return
-        chunk: list[Batch] = []
-        for minibatch in self._minibatches():
-            chunk.append(minibatch)
-            if len(chunk) == self.chunk:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
-
-    def _minibatches(self) -> Iterator[Batch]:
-        device = self._placement()[0]
-        X, y = self.data.tensors(self.split, device)
-        order = self._indices(len(X))
-        size = self.data.batch_size
-        if order is None:
-            for start in range(0, len(X), size):
-                yield X[start : start + size], y[start : start + size]
-            return
-        order = order.to(device)
-        for start in range(0, len(order), size):
-            idx = order[start : start + size]
-            yield X[idx], y[idx]
-
-
 class RandomData(InMemoryData):
     """Standard-normal inputs of the model's input shape; targets from a fixed random teacher
     (flatten → Linear → tanh → Linear, drawn from `seed`) in the model's output shape, which the
-    runner sets as `output_shape` before training. Inputs are centred, so no first-layer ReLU
-    unit is off for every sample (the book's uniform `torch.rand` left whole rgnet blocks
-    without gradient); targets are standardized: a loss of 1.0 is predicting the mean."""
+    runner sets as `output_shape` before training. Target column j's teacher weights depend on
+    seed and j alone: models of one input shape see the same inputs and the same target
+    columns, whatever their number of outputs (one with k outputs learns the first k). Inputs
+    are centred, so no first-layer ReLU unit is off for every sample (the book's uniform
+    `torch.rand` left whole rgnet blocks without gradient); targets are standardized: a loss
+    of 1.0 is predicting the mean."""
 
     def __init__(
         self,
@@ -218,10 +135,19 @@ class RandomData(InMemoryData):
         X = torch.randn(self.num_samples, *self.input_shape, generator=g)
         n_in, n_out = math.prod(self.input_shape), math.prod(self.output_shape)
         w1 = torch.randn(n_in, self.hidden, generator=g) / math.sqrt(n_in)
-        w2 = torch.randn(self.hidden, n_out, generator=g) / math.sqrt(self.hidden)
+        # Column 0: the generator's next draws, as the teacher always drew one output's (a
+        # 1-output model's data is what it was); column j ≥ 1: from (seed, j) alone.
+        first = torch.randn(self.hidden, generator=g) / math.sqrt(self.hidden)
+        columns = [first, *(self._column(j) for j in range(1, n_out))]
+        w2 = torch.stack(columns, dim=1)  # (hidden, n_out)
         y = torch.tanh(X.flatten(1) @ w1) @ w2
         y = (y - y.mean(0)) / y.std(0).clamp(min=1e-12)  # (n, n_out): zero mean, unit variance
         return X, y.reshape(self.num_samples, *self.output_shape)
+
+    def _column(self, j: int) -> torch.Tensor:
+        """The teacher's output weights for target column j ≥ 1: from (seed, j) only."""
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + j + 1)
+        return torch.randn(self.hidden, generator=g) / math.sqrt(self.hidden)
 
 
 class SyntheticRegression(InMemoryData):
@@ -272,6 +198,7 @@ class Digits(InMemoryData):
     """scikit-learn's bundled 8×8 digits: 1,797 samples, 64 features, 10 classes."""
 
     task = "classification"
+    fixed_source = True  # the same 1,797 images whatever the seed: reseeding reshuffles them
 
     def __init__(
         self,
@@ -281,8 +208,8 @@ class Digits(InMemoryData):
         seed: int = 0,
     ):
         super().__init__(batch_size, val_fraction, test_fraction, seed)
-        self.mean: torch.Tensor | None = None
-        self.std: torch.Tensor | None = None
+        self.prep: Preprocessing | None = None
+        self.fitted: Preprocessing | None = None
 
     def make(self) -> Batch:
         from sklearn.datasets import load_digits
@@ -291,10 +218,20 @@ class Digits(InMemoryData):
         X = torch.tensor(digits.data, dtype=torch.float32)
         return X, torch.tensor(digits.target, dtype=torch.long)
 
+    def use_preprocessing(self, preprocessing: Preprocessing) -> None:
+        self.fitted, self.splits = preprocessing, {}
+
     def fit(self, X: torch.Tensor, y: torch.Tensor) -> None:
-        self.mean, self.std = X.mean(0), X.std(0)
-        self.std[self.std == 0] = 1.0  # pixels that are blank in every training image
+        if self.fitted is not None:
+            self.prep = self.fitted
+            return
+        mean, std = standardizer(X)  # blank pixels in every training image: std 1
+        classes = tuple(str(c) for c in range(10))
+        self.prep = Preprocessing(shape=tuple(X.shape[1:]), mean=mean, std=std, classes=classes)
 
     def transform(self, X: torch.Tensor, y: torch.Tensor) -> Batch:
-        assert self.mean is not None and self.std is not None
-        return (X - self.mean) / self.std, y
+        assert self.prep is not None
+        return self.prep.encode(X), y
+
+    def preprocessing(self) -> Preprocessing | None:
+        return self.prep

@@ -14,6 +14,7 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from runner.config.data import overlap_warning
 from runner.config.device import resolve_device
 from runner.config.sections import TrainerSpec, TrainingSpec
 from runner.config.spec import RunSpec
@@ -21,6 +22,7 @@ from runner.config.tree import plain
 from runner.errors import ConfigError
 from runner.trackers.tracking import Trackers, ended
 from runner.train.data import InMemoryData, RandomData
+from runner.train.data_user import as_runner_data
 from runner.train.fits import check_fits
 from runner.train.module import RunnerModule, output_shape
 from runner.train.reload import load_checkpoint_of
@@ -78,7 +80,7 @@ def _empty_split(split: str) -> str:
 class _AsTest(pl.LightningDataModule):
     """`data` with `split` (unshuffled) in the place of its test split."""
 
-    def __init__(self, data: InMemoryData, split: str):
+    def __init__(self, data: Any, split: str):
         super().__init__()
         self.data, self.split = data, split
 
@@ -86,9 +88,7 @@ class _AsTest(pl.LightningDataModule):
         self.data.setup(stage)
 
     def test_dataloader(self) -> Any:
-        from runner.train.data import Batches
-
-        return Batches(self.data, self.split, shuffle=False)
+        return self.data.loader(self.split)
 
     def transfer_batch_to_device(self, batch: Any, device: Any, dataloader_idx: int) -> Any:
         return self.data.transfer_batch_to_device(batch, device, dataloader_idx)
@@ -102,7 +102,9 @@ def eval_task(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     module = load_checkpoint_of(spec)
     trained = module.hparams["config"]
     data_section, origin = _data_section(spec, training, trained)
-    data = instantiate(data_section)
+    data = as_runner_data(instantiate(data_section))
+    if module.preprocessing is not None and hasattr(data, "use_preprocessing"):
+        data.use_preprocessing(module.preprocessing)  # the model's, as task=predict applies it
     if isinstance(data, RandomData):  # its teacher network answers in the model's shape
         data.output_shape = output_shape(module.net, trained["model"]["input_shape"])[1:]
     _check_fits(module, data, origin)
@@ -112,6 +114,9 @@ def eval_task(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
     placement = trainer_placement(spec.device, device)
     split = spec.eval.split
     log.info("eval: %s on the %s split of %s", spec.ckpt_path, split, origin)
+    overlap = overlap_warning(trained["data"], data_section, split)
+    if overlap is not None:
+        log.warning("eval: warning: %s", overlap)
     trackers = Trackers(training.loggers, run_dir, task="eval")
     trackers.start()
     try:
@@ -128,6 +133,7 @@ def eval_task(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
         "split": split,
         "data": data_section,
         "metrics": metrics,
+        **({"warnings": [overlap]} if overlap is not None else {}),
     }
     trackers.finish(ok=True, result=result)
     return result

@@ -24,6 +24,7 @@ from runner.train.callbacks.checkpoints import AtomicCheckpointIO
 from runner.train.callbacks.lifecycle import skip_empty_hooks, stop_workers
 from runner.train.compiled import compile_failure
 from runner.train.data import RandomData
+from runner.train.data_user import as_runner_data
 from runner.train.evaluate import evaluate
 from runner.train.failures import forget_handover, handed_over
 from runner.train.fits import check_fits
@@ -67,7 +68,7 @@ def _train(
     placement = resolve_device(spec.device)
     log.info("device: %s", placement.reason)
     pl.seed_everything(spec.seed, workers=True, verbose=False)
-    data = instantiate(training.data.section)
+    data = as_runner_data(instantiate(training.data.section))
     module = _build(spec, data, placement)
     if spec.ckpt_path is not None:
         _check_resume(spec.ckpt_path, module, training)
@@ -123,9 +124,20 @@ def _build(spec: RunSpec, data: Any, placement: Placement) -> RunnerModule:
     )
     if isinstance(data, RandomData):
         data.output_shape = shape  # its teacher network answers in the model's shape
+    if module.steps_per_batch > 1 and not hasattr(data, "splits"):
+        raise ConfigError(
+            [
+                f"trainer.steps_per_batch: {module.steps_per_batch}, but fast mode batches "
+                f"in-memory data on the device, and {type(data.inner).__name__} brings its own "
+                "dataloaders; allowed: 1 with a LightningDataModule of your own"
+            ]
+        )
     data.steps_per_batch = module.steps_per_batch
-    origin = f"the data ({type(data).__name__})"
+    origin = f"the data ({type(getattr(data, 'inner', data)).__name__})"  # a user's: its own
     check_fits(data, module.net, spec.model.input_shape or (), origin)
+    preprocessing = data.preprocessing() if hasattr(data, "preprocessing") else None
+    if preprocessing is not None:  # fitted on the training split: saved with every checkpoint
+        module.carry(preprocessing)
     if distributed:  # spawned workers get the data module pickled: without its splits
         data.splits = {}
     return module

@@ -4,27 +4,33 @@ A regression target of another shape would broadcast against the output into a l
 nothing; a class label past the outputs fails inside the loss."""
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from runner.errors import ConfigError
-from runner.train.data import InMemoryData
 from runner.train.module import output_shape  # the one probe of a net's output shape
 
 
 def check_fits(
-    data: InMemoryData,
+    data: Any,
     net: torch.nn.Module,
     input_shape: Sequence[int],
     origin: str,
     model: str = "model.input_shape",
 ) -> None:
-    """Raise ConfigError unless `data` (`origin` names it: `the data (Digits)`) has samples of
+    """Raise ConfigError unless `data` (`origin` names it: `the data (Digits)`; an InMemoryData
+    or a UserData) has samples of
     `input_shape` (`model` names where that shape comes from) and targets that `net`'s outputs
     match (as many classes, or the regression target's shape). Sets the data up (its splits
     are made once and kept)."""
-    data.setup("fit")
-    X, y = data.splits["train"]  # never empty (the validator checks the fractions)
+    if hasattr(data, "example"):  # a user's LightningDataModule: one training batch tells
+        X, y = data.example()
+        labels = y
+    else:
+        data.setup("fit")
+        X, y = data.splits["train"]  # never empty (the validator checks the fractions)
+        labels = torch.cat([t for _, t in data.splits.values()])  # a class may be in one only
     sample, expected = list(X.shape[1:]), list(input_shape)
     if sample != expected:
         raise ConfigError(
@@ -34,9 +40,9 @@ def check_fits(
             ]
         )
     out = list(output_shape(net, expected))[1:]
-    if data.task == "classification":  # every split's labels: a class may be in one only
-        y = torch.cat([t for _, t in data.splits.values()])
-    problem = _targets_problem(out, y, data.task, origin)
+    problem = _targets_problem(
+        out, labels if data.task == "classification" else y, data.task, origin
+    )
     if problem:
         raise ConfigError([problem])
 

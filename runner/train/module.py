@@ -14,6 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.nn import functional as F
 
+from runner.checkpoint.preprocessing import Preprocessing
 from runner.checkpoint.resume import carry_over
 from runner.config.data import LEARNING_TASKS
 from runner.config.sections import DEFAULT_OBJECTIVE, parse_optim, parse_trainer
@@ -56,10 +57,15 @@ class RunnerModule(pl.LightningModule):
         task: str = "regression",
         device: torch.device | str | None = None,
         net: torch.nn.Module | None = None,
+        preprocessing: Preprocessing | None = None,
     ):
         super().__init__()
         assert task in LEARNING_TASKS, task
         self.save_hyperparameters({"config": config, "task": task})
+        # What the data fitted on its training split; set by training, read back by load.
+        self.preprocessing: Preprocessing | None = None
+        if preprocessing is not None:
+            self.carry(preprocessing)
         # `net`: one already built from this config (runner.checkpoint.restore rebuilt it).
         self.net = net if net is not None else build_net(OmegaConf.create(config), device=device)
         self.classification = task == "classification"
@@ -79,6 +85,27 @@ class RunnerModule(pl.LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def carry(self, preprocessing: Preprocessing) -> None:
+        """Save `preprocessing` with the model: in its checkpoints (the hyperparameters)."""
+        self.preprocessing = preprocessing
+        self.hparams["preprocessing"] = preprocessing.to_dict()
+
+    @torch.no_grad()
+    def predict(self, raw: Any) -> list[Any]:
+        """Predictions for raw inputs, preprocessed as in training: class names for a
+        classifier, values for regression. `raw`: a pandas DataFrame with the training
+        columns (data=table), or an array (n, *input_shape) of raw numbers (digits' pixels).
+        A model trained on data without preprocessing takes inputs as they are."""
+        prep = self.preprocessing
+        x = prep.encode(raw) if prep is not None else torch.as_tensor(raw, dtype=torch.float32)
+        was_training = self.net.training
+        self.net.eval()
+        out = self.net(x.to(self.device)).cpu()
+        self.net.train(was_training)
+        if prep is not None:
+            return prep.labels(out)
+        return out.argmax(-1).tolist() if self.classification else out.squeeze(-1).tolist()
 
     def _metrics(
         self, batch: tuple[torch.Tensor, torch.Tensor], train: bool = False
@@ -235,11 +262,10 @@ def output_shape(
 
 
 def data_task(cfg: DictConfig | dict[str, Any]) -> str:
-    """The learning task of the configured data: its class's `task` attribute."""
-    from hydra.utils import get_class
+    """The learning task of the configured data (runner.config.data.data_task)."""
+    from runner.config.data import data_task as task_of
 
-    target = cfg["data"]["_target_"]
-    return str(getattr(get_class(target), "task", "regression"))
+    return task_of(cfg["data"])
 
 
 def build(cfg: DictConfig) -> RunnerModule:

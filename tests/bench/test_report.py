@@ -77,6 +77,7 @@ def test_the_report_without_results_says_to_run_the_benchmarks(tmp_path):
         "compile_mode",
         "graph_models",
         "reports",
+        "table_read",
     ],
 )
 def test_every_benchmark_has_a_quick_mode(script, monkeypatch, capsys):
@@ -115,3 +116,13 @@ def test_the_reports_benchmark_summarizes_its_100_job_sweep(tmp_path):
     table = json.loads((tmp_path / "sweep" / "summary.json").read_text())
     assert [len(c["jobs"]) for c in table["configurations"]] == [2, 2, 2, 2]
     assert (tmp_path / "sweep" / "report.html").is_file()
+
+def test_the_table_benchmark_runs_small_and_reports_its_check(tmp_path, monkeypatch, capsys):
+    """bench/table_read.py end to end on a small file: it times both sides and saves a check."""
+    monkeypatch.setattr(_results, "RESULTS", tmp_path)
+    done = _run_script(ROOT / "bench" / "table_read.py", "--quick", monkeypatch, capsys)
+    assert done.returncode == 0, done.stderr
+    (record,) = [json.loads(p.read_text()) for p in tmp_path.glob("table_read*.json")]
+    (check,) = record["checks"]
+    assert check["baseline"] == "pandas.read_csv alone" and check["repetitions"] == 3
+    assert check["ratio"] > 0

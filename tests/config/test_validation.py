@@ -184,7 +184,7 @@ def test_all_problems_across_the_config_come_together(compose, tmp_path):
     with pytest.raises(ConfigError) as info:
         run(cfg, tmp_path)
     assert info.value.problems == [
-        "task: unknown task 'inspct'; allowed: eval, export, inspect, train; did you mean 'inspect'?",
+        "task: unknown task 'inspct'; allowed: eval, export, inspect, predict, train; did you mean 'inspect'?",
         "seed: expected an integer from 0 to 4294967295; got 'one'",
         "device.accelerator: unknown accelerator 'tpu'; allowed: auto, cpu, gpu, mps; did you mean 'gpu'?",
         "device.precision: unsupported precision '64'; allowed: 16-mixed, 32, bf16-mixed",
