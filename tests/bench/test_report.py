@@ -117,6 +117,7 @@ def test_the_reports_benchmark_summarizes_its_100_job_sweep(tmp_path):
     assert [len(c["jobs"]) for c in table["configurations"]] == [2, 2, 2, 2]
     assert (tmp_path / "sweep" / "report.html").is_file()
 
+
 def test_the_table_benchmark_runs_small_and_reports_its_check(tmp_path, monkeypatch, capsys):
     """bench/table_read.py end to end on a small file: it times both sides and saves a check."""
     monkeypatch.setattr(_results, "RESULTS", tmp_path)
