@@ -65,7 +65,9 @@ def overrides_of(cfg: DictConfig) -> list[str]:
     `key=value` for every value changed since (`+key=value` for a key added). A config not
     made by compose(): [] and its changes from the default config."""
     given = list(_COMPOSED.get(id(cfg), []))
-    now, then = _leaves(plain(cfg)), _leaves(plain(compose(given)))
+    # As written, not resolved: a value the run fills in later (data=table's model sizes from
+    # its file) cannot be resolved yet, and the overrides are what was written.
+    now, then = (_leaves(OmegaConf.to_container(c)) for c in (cfg, compose(given)))
     changed = [
         f"{'' if key in then else '+'}{key}={_value(value)}"
         for key, value in now.items()
