@@ -143,32 +143,20 @@ class HugeLossAt(nn.Module):
         return x
 
 
-class InterruptAt(nn.Module):
-    """Raises KeyboardInterrupt at the `at`-th training forward: Ctrl-C as user code meets it
-    (a notebook's interrupt, a library that re-raises it), which Lightning turns into exit(1)."""
+class RaiseAt(nn.Module):
+    """Raises at the `at`-th training forward: a bug in the user's own layer (ValueError), or
+    Ctrl-C as user code meets it (KeyboardInterrupt: a notebook's interrupt, a library that
+    re-raises it), which Lightning turns into exit(1)."""
 
-    def __init__(self, at: int):
+    def __init__(self, at: int, error: str = "ValueError"):
         super().__init__()
-        self.at, self.calls = at, 0
+        self.at, self.error, self.calls = at, error, 0
 
     def forward(self, x):
         if self.training:
             self.calls += 1
             if self.calls == self.at:
-                raise KeyboardInterrupt
-        return x
-
-
-class FailAt(nn.Module):
-    """Raises ValueError at the `at`-th training forward: a bug in the user's own layer."""
-
-    def __init__(self, at: int):
-        super().__init__()
-        self.at, self.calls = at, 0
-
-    def forward(self, x):
-        if self.training:
-            self.calls += 1
-            if self.calls == self.at:
+                if self.error == "KeyboardInterrupt":
+                    raise KeyboardInterrupt
                 raise ValueError("a bug in my layer")
         return x

@@ -331,7 +331,7 @@ def test_a_keyboard_interrupt_in_the_runs_code_is_recorded_as_an_interruption(tm
     from runner.errors import Interrupted
     from runner.run import run
 
-    net = "model.net=[{type: tests.user_layers.InterruptAt, at: 3}, {type: Linear, in_features: 4, out_features: 1}]"
+    net = "model.net=[{type: tests.user_layers.RaiseAt, at: 3, error: KeyboardInterrupt}, {type: Linear, in_features: 4, out_features: 1}]"
     cfg = runner.compose(["model=rgnet", net, "device=cpu", "trainer.max_epochs=1", "logger=none"])
     previous = signal.getsignal(signal.SIGINT)
     try:
@@ -347,7 +347,7 @@ def test_a_keyboard_interrupt_in_the_runs_code_is_recorded_as_an_interruption(tm
 def test_an_exception_in_the_runs_code_is_recorded_and_shown(tmp_path):
     from runner.run import run
 
-    net = "model.net=[{type: tests.user_layers.FailAt, at: 3}, {type: Linear, in_features: 4, out_features: 1}]"
+    net = "model.net=[{type: tests.user_layers.RaiseAt, at: 3}, {type: Linear, in_features: 4, out_features: 1}]"
     cfg = runner.compose(["model=rgnet", net, "device=cpu", "trainer.max_epochs=1", "logger=none"])
     with pytest.raises(ValueError, match="a bug in my layer"):
         run(cfg, tmp_path)
