@@ -76,3 +76,13 @@ def test_the_python_apis_resume_command_is_the_command_lines(cli, tmp_path):
         cfg.optim.optimizer.lr = 0.05
     edited = run(cfg, tmp_path / "edited")["resume"]
     assert edited == by_cli.replace(str(tmp_path / "cli"), str(tmp_path / "edited"))
+
+
+def test_a_run_of_a_checkpoint_names_the_run_it_read(tmp_path):
+    from runner.rundir.latest import run_dir_suffix
+
+    last = tmp_path / "outputs" / "2026-01-01" / "10-00-00-000001" / "checkpoints" / "last.ckpt"
+    assert run_dir_suffix("eval", str(last)) == "-eval-of-10-00-00-000001"
+    assert run_dir_suffix("export", "my model.safetensors") == "-export-of-my_model"
+    assert run_dir_suffix("train", str(last)) == "" and run_dir_suffix("eval", None) == ""
+    assert run_dir_suffix("eval", 5) == ""  # refused later by the config check, never here

@@ -14,6 +14,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from runner.config.sections import optuna_direction
+from runner.rundir.latest import run_dir_suffix
 
 
 @dataclass
@@ -81,6 +82,9 @@ def register() -> None:
     """Put the schemas into Hydra's ConfigStore (idempotent)."""
     store = ConfigStore.instance()
     # ${sweep_direction:...}: Optuna's direction from sweep.objective and sweep.direction.
+    # ${run_dir_suffix:...}: a run of a checkpoint names the run it reads (conf/hydra/runner.yaml).
+    if not OmegaConf.has_resolver("run_dir_suffix"):
+        OmegaConf.register_new_resolver("run_dir_suffix", run_dir_suffix)
     if not OmegaConf.has_resolver("sweep_direction"):
         OmegaConf.register_new_resolver("sweep_direction", optuna_direction)
     store.store(group="schema", name="model", node=ModelConfig)

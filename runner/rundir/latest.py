@@ -4,6 +4,7 @@ command can name it without copying a dated path, and `ckpt_path=latest`, that r
 
 import contextlib
 import os
+import re
 from pathlib import Path
 
 from runner.errors import ConfigError
@@ -59,3 +60,18 @@ def latest_checkpoint() -> str:
             ]
         )
     raise ConfigError([f"ckpt_path: the newest run, {str(run_dir)!r}, left no last.ckpt"])
+
+
+def run_dir_suffix(task: object, ckpt_path: object) -> str:
+    """What a run of a trained model's checkpoint adds to its directory's name, so that its
+    outputs say whose they are: `-eval-of-<run>` (the checkpoint's run directory), also for
+    export and predict; "" for training and inspection. Never raises: Hydra resolves it before
+    the config is checked (a wrong ckpt_path is reported there)."""
+    if task not in ("eval", "export", "predict") or not isinstance(ckpt_path, str) or not ckpt_path:
+        return ""
+    path = Path(ckpt_path)
+    if ckpt_path == LATEST:
+        path = (OUTPUTS / LATEST).resolve() / "checkpoints" / "last.ckpt"
+    run = path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
+    name = re.sub(r"[^\w.-]", "_", run)[:60]
+    return f"-{task}-of-{name}" if name else f"-{task}"
