@@ -86,10 +86,13 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
     # A live run's directory is refused before anything is written (on the command line, the
     # run directory's callback took it, and set an earlier run aside, before Hydra wrote).
     with claim(run_dir) as fresh, _console_log(), _overrides(cfg):
+        started: list[RunSpec] = []  # the run's spec, once it is valid
 
         def record(outcome: dict[str, Any]) -> dict[str, Any]:
             outcome = {**outcome, **(job or {}), "seconds": time.perf_counter() - start}
             _record(run_dir, outcome)
+            if started and outcome["status"] != "ok":  # a training run that failed: how far
+                _report(started[0], run_dir, outcome)  # it got, the error, the curves so far
             return outcome
 
         if fresh and not (job or {}).get("attempt"):  # a sweep's resume sets attempts aside
@@ -98,6 +101,7 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
         spec: RunSpec | None = None
         try:
             spec = parse_run(_latest(cfg))
+            started.append(spec)
             result = record({"status": "ok", **TASKS[spec.task](spec, run_dir)})
         except (ConfigError, RunFailed) as e:
             record({"status": "failed", "task": task, "error": str(e)})
@@ -179,7 +183,12 @@ def _trained(spec: RunSpec, run_dir: Path, result: dict[str, Any], in_sweep: boo
     sweep's jobs leave that to the sweep)."""
     if not in_sweep:
         point_latest(run_dir)
-    if not spec.report:
+    _report(spec, run_dir, result)
+
+
+def _report(spec: RunSpec, run_dir: Path, result: dict[str, Any]) -> None:
+    """A training run's report.html and plots/metrics.png, however it ended."""
+    if spec.task != "train" or not spec.report:
         return
     from runner.report.run_report import write_run_report
 

@@ -353,3 +353,4 @@ def test_an_exception_in_the_runs_code_is_recorded_and_shown(tmp_path):
         run(cfg, tmp_path)
     record = result(tmp_path)
     assert (record["status"], record["error"]) == ("failed", "ValueError: a bug in my layer")
+    assert "error: ValueError: a bug in my layer" in (tmp_path / "report.html").read_text()
