@@ -15,6 +15,11 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+# The signals that stop a run, each recorded as such (result.json `interrupted`, the checkpoint
+# kept, exit 128 + the signal): Ctrl-C, a scheduler's or `timeout`'s SIGTERM, and SIGHUP, the
+# terminal of an SSH session closing under the run.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 
 def early_signals() -> None:
     """For the commands only (`python -m runner`, `runner`): a signal while Python loads Hydra,
@@ -30,17 +35,17 @@ def early_signals() -> None:
         print(f"[{when}] interrupted by {name} before the run started", file=sys.stderr)
         raise SystemExit(128 + signum)
 
-    for each in (signal.SIGINT, signal.SIGTERM):
+    for each in STOP_SIGNALS:
         signal.signal(each, end)
 
 
 def ending() -> None:
-    """The command is ending on a signal: SIGINT and SIGTERM do nothing from now on, through
+    """The command is ending on a signal: the stop signals do nothing from now on, through
     Python's shutdown too (which would put the default handlers back, and a second Ctrl-C
     would kill the process with another exit code)."""
     import atexit
 
-    for each in (signal.SIGINT, signal.SIGTERM):  # not SIG_IGN yet: a signal already pending
+    for each in STOP_SIGNALS:  # not SIG_IGN yet: a signal already pending
         signal.signal(each, ignore)  # would raise "ignored due to race condition"
     atexit.register(_ignore_at_exit)
 
@@ -50,7 +55,7 @@ def ignore(signum: int, frame: object) -> None:
 
 
 def _ignore_at_exit() -> None:
-    for each in (signal.SIGINT, signal.SIGTERM):
+    for each in STOP_SIGNALS:
         signal.signal(each, signal.SIG_IGN)  # kept by Python's shutdown, unlike a function
 
 

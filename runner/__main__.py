@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from runner import early_signals, ending, ignore
+from runner import STOP_SIGNALS, early_signals, ending, ignore
 from runner.errors import RAISED_IN_RUN, Interrupted, stamped
 
 # `python -m runner` installed these first thing (runner/__init__.py), the console script here.
@@ -46,7 +46,7 @@ def main() -> None:
     try:
         _main()
     except SystemExit as e:
-        if AS_COMMAND and e.code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+        if AS_COMMAND and e.code in [128 + s for s in STOP_SIGNALS]:
             ending()
         raise
 
@@ -66,7 +66,7 @@ def _main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises, and this decides what is shown
     # A signal before a run takes it over (while Hydra composes, while torch loads): one line
     # and 128 + the signal, as during a run (runner.cli, runner.sweep.stop install their own).
-    handlers = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {s: signal.signal(s, _raise_interrupted) for s in STOP_SIGNALS}
     try:
         _app()
         _sweep_stopped(None)  # a signal during the summary, after the last job
@@ -139,7 +139,7 @@ def _record_early_stop(stop: Interrupted) -> None:
 
 
 def _raise_interrupted(signum: int, frame: object) -> None:
-    for each in (signal.SIGINT, signal.SIGTERM):  # ending: the first signal decides
+    for each in STOP_SIGNALS:  # ending: the first signal decides
         signal.signal(each, ignore)
     raise Interrupted(signum)
 

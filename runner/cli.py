@@ -22,6 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
+from runner import STOP_SIGNALS
 from runner.config.sections import parse_sweep
 from runner.errors import RAISED_IN_RUN, ConfigError, Interrupted, RunFailed, did_you_mean, one_of
 from runner.run import run
@@ -116,7 +117,7 @@ def _run(
     sweep's job). An unexpected error is marked as the run's own: the CLI shows its traceback."""
     # SIGTERM, and Ctrl-C outside training (where Lightning would exit(1) on KeyboardInterrupt),
     # raise Interrupted; during training GracefulStop takes both over.
-    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous = {s: signal.signal(s, _raise_interrupted) for s in STOP_SIGNALS}
     try:
         result = run(cfg, run_dir, fields)
     except ConfigError as e:

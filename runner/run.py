@@ -12,7 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
-from runner import ignore
+from runner import STOP_SIGNALS, ignore
 from runner.config.spec import RunSpec, parse_run
 from runner.errors import LOG_FORMAT, TIME_FORMAT, ConfigError, Interrupted, RunFailed
 from runner.rundir import (
@@ -203,7 +203,7 @@ def _ignore_signals() -> None:
     """From here on the run only records how it stopped and ends: SIGINT and SIGTERM are
     ignored (a scheduler's or an impatient user's repeats), in the main thread where possible."""
     if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in STOP_SIGNALS:
             signal.signal(signum, ignore)  # (SIG_IGN: a signal pending now would raise)
 
 

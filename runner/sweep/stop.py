@@ -22,6 +22,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from runner import STOP_SIGNALS, ignore
 from runner.config.sections import SweepSpec, parse_sweep
 from runner.errors import Interrupted, stamped
 from runner.rundir import LOCK, in_use, replace_file
@@ -30,7 +31,7 @@ log = logging.getLogger("runner")
 
 SWEEP_LOCK = ".runner-sweep.lock"  # held by the launching process while the sweep runs
 STOP_FILE = ".stop"  # in the sweep directory: the signal's name, while a parallel sweep stops
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNALS = STOP_SIGNALS
 WORKER_GRACE_S = 60.0  # how long a parallel sweep's jobs get to record themselves
 
 
@@ -130,7 +131,7 @@ def _stop_workers(signum: int, frame: Any) -> None:
     """The launching process of a parallel sweep: no new job starts (the stop file), the
     running ones get the signal and record themselves, and the launcher stops."""
     for s in SIGNALS:  # stopping: a repeat must not cut the workers' records short
-        signal.signal(s, signal.SIG_IGN)
+        signal.signal(s, ignore)  # (SIG_IGN: a signal pending now would raise)
     SweepStop.signum = signum
     sweep_dir = SweepStop.sweep_dir
     if sweep_dir is not None:

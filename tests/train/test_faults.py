@@ -55,7 +55,9 @@ def rerun(command: str, run_dir: Path, cwd: Path) -> subprocess.CompletedProcess
     )
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)]
+)
 def test_a_signal_saves_the_current_step_and_says_how_to_resume(
     cli_process, tmp_path, signum, code
 ):

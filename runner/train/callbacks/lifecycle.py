@@ -15,6 +15,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import RichProgressBar
 
+from runner import STOP_SIGNALS
 from runner.checkpoint import layout
 from runner.checkpoint.files import safe_load
 from runner.errors import Interrupted
@@ -32,7 +33,7 @@ class GracefulStop(pl.Callback):
     One process only: under DDP, Lightning's own SIGTERM handling stops every rank together.
     """
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = STOP_SIGNALS
 
     def __init__(self, last: LastCheckpoint):
         self.last = last
