@@ -40,15 +40,15 @@ def _app(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    """The CLI (`_main`). Ended by a signal, the command ignores any further one while Python
-    shuts down: the first signal decides the exit code (Python would restore the default
-    handlers, and a second Ctrl-C would kill it with another code)."""
+    """The CLI (`_main`). Once it has ended, however (done, refused, stopped by a signal), the
+    command ignores signals while Python shuts down: the outcome is recorded and its exit code
+    stands (Python would put the default handlers back, and a late Ctrl-C or SIGTERM would kill
+    it with another code)."""
     try:
         _main()
-    except SystemExit as e:
-        if AS_COMMAND and e.code in [128 + s for s in STOP_SIGNALS]:
+    finally:
+        if AS_COMMAND:
             ending()
-        raise
 
 
 def _main() -> None:
@@ -86,7 +86,7 @@ def _main() -> None:
         print(stamped(f"config error: {_message(e)}"), file=sys.stderr)
         sys.exit(2)
     finally:  # called again in the same process (a test, a notebook): as the caller had it
-        for signum, handler in handlers.items():
+        for signum, handler in handlers.items() if not AS_COMMAND else ():  # (main: ending)
             signal.signal(signum, handler)
         if was is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)

@@ -22,7 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
-from runner import STOP_SIGNALS
+from runner import STOP_SIGNALS, ending
 from runner.config.sections import parse_sweep
 from runner.errors import RAISED_IN_RUN, ConfigError, Interrupted, RunFailed, did_you_mean, one_of
 from runner.run import run
@@ -118,6 +118,7 @@ def _run(
     # SIGTERM, and Ctrl-C outside training (where Lightning would exit(1) on KeyboardInterrupt),
     # raise Interrupted; during training GracefulStop takes both over.
     previous = {s: signal.signal(s, _raise_interrupted) for s in STOP_SIGNALS}
+    stopping = False  # a single run ending on a signal: further ones are ignored from here
     try:
         result = run(cfg, run_dir, fields)
     except ConfigError as e:
@@ -130,6 +131,8 @@ def _run(
             return None  # its own process: the other jobs go on
         if job is not None:
             raise  # runner.__main__ stops the sweep, with its summary so far
+        stopping = True
+        ending()
         sys.exit(128 + e.signum)
     except Exception as e:  # a bug: a run shows its traceback; a sweep records it and goes on
         if job is None:
@@ -139,7 +142,7 @@ def _run(
         write_result(run_dir, {"status": "failed", "error": f"{type(e).__name__}: {e}", **fields})
         return None
     finally:
-        for signum, handler in previous.items():
+        for signum, handler in previous.items() if not stopping else ():
             signal.signal(signum, handler)
     return _objective(result, objective) if job is not None else None
 

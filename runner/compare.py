@@ -26,17 +26,33 @@ def main(argv: list[str] | None = None) -> int:
     )
     arguments(parser)
     args = parser.parse_args(argv)
+    out = args.out or Path("outputs", "compare", time.strftime("%Y-%m-%d/%H-%M-%S-%f"))
     try:
         objective = objective_for(args.objective, args.direction)
         records = read_runs(args.dirs)
         check_comparable(records, objective.name)
+        _check_out(out)
     except ConfigError as e:
         say(f"config error: {e}")
         return 2
-    out = args.out or Path("outputs", "compare", time.strftime("%Y-%m-%d/%H-%M-%S"))
     out.mkdir(parents=True, exist_ok=True)
     summary = write_files(summarize(records, objective), out, f"Comparison of {len(records)} runs")
     return ended(summary, out, "compare")
+
+
+def _check_out(out: Path) -> None:
+    """--out is a folder of the comparison's own: not a file, not a run's or a sweep's folder
+    (their report.html and summary would be replaced)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError([f"--out: {str(out)!r} is not a directory; allowed: a new folder"])
+    theirs = [n for n in ("result.json", ".runner-sweep.json", ".hydra") if (out / n).exists()]
+    if theirs:
+        raise ConfigError(
+            [
+                f"--out: {str(out)!r} is a run's or a sweep's folder (it holds {theirs[0]}), "
+                "whose report and summary the comparison would replace; allowed: a new folder"
+            ]
+        )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+import runner
 from tests.conftest import ROOT
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -86,3 +87,27 @@ def test_a_run_of_a_checkpoint_names_the_run_it_read(tmp_path):
     assert run_dir_suffix("export", "my model.safetensors") == "-export-of-my_model"
     assert run_dir_suffix("train", str(last)) == "" and run_dir_suffix("eval", None) == ""
     assert run_dir_suffix("eval", 5) == ""  # refused later by the config check, never here
+
+
+def test_the_latest_link_never_replaces_a_users_own_file(tmp_path, monkeypatch):
+    from runner.rundir.latest import point_latest
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "outputs" / "2026-01-01" / "run").mkdir(parents=True)
+    (tmp_path / "outputs" / "latest").write_text("mine")
+    assert point_latest(tmp_path / "outputs" / "2026-01-01" / "run") is None
+    assert (tmp_path / "outputs" / "latest").read_text() == "mine"
+
+
+def test_a_comparison_never_writes_into_a_run_or_a_file(tmp_path):
+    from runner.compare import _check_out
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "result.json").write_text("{}")
+    (tmp_path / "file.csv").write_text("x")
+    for out, said in (
+        (tmp_path / "run", "is a run's or a sweep's folder"),
+        (tmp_path / "file.csv", "is not a directory"),
+    ):
+        with pytest.raises(runner.ConfigError, match=said):
+            _check_out(out)

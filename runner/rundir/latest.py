@@ -3,11 +3,14 @@ command can name it without copying a dated path, and `ckpt_path=latest`, that r
 `checkpoints/last.ckpt`."""
 
 import contextlib
+import logging
 import os
 import re
 from pathlib import Path
 
 from runner.errors import ConfigError
+
+log = logging.getLogger("runner")
 
 OUTPUTS = Path("outputs")  # hydra.run.dir's and hydra.sweep.dir's root (conf/hydra/runner.yaml)
 LATEST = "latest"
@@ -22,6 +25,9 @@ def point_latest(run_dir: Path) -> Path | None:
     except ValueError:  # a run somewhere else (hydra.run.dir=…): outputs/ is not its root
         return None
     link = outputs / LATEST
+    if link.exists() and not link.is_symlink():  # the user's own file or folder: never replaced
+        log.warning("outputs/latest: %s is not the runner's link; left as it is", link)
+        return None
     tmp = outputs / f".{LATEST}.{os.getpid()}"
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
