@@ -128,6 +128,20 @@ def test_every_command_is_classified():
     assert stale == [], "NOT_RUN lists lines README.md no longer has"
 
 
+def test_every_command_is_one_a_shell_reads_as_printed():
+    # The tour runs commands split as a shell would (shlex); a shell itself must read each one
+    # too: `seed=range(5)` unquoted is bash's syntax error, though shlex takes it.
+    unread = [
+        (n, c)
+        for n, c in COMMANDS
+        if subprocess.run(
+            ["bash", "-n", "-c", c.removeprefix("$ ")], capture_output=True
+        ).returncode
+    ]
+    assert unread == [], "README commands bash cannot parse as printed"
+    assert all(PLACEHOLDER not in c for _, c in COMMANDS), "a placeholder to fill in by hand"
+
+
 def test_make_run_is_python_m_runner():
     recipe = (ROOT / "Makefile").read_text().split("\nrun: setup\n", 1)[1].splitlines()[0]
     assert recipe.strip() == "$(BIN)/python -m runner $(ARGS)"

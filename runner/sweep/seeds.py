@@ -103,7 +103,7 @@ def resolution(configs: list[Configuration], objective: str) -> str:
         return (
             f"One seed for {' and '.join(f'`{x}`' for x in single)}: no spread, so nothing "
             f"tells whether the difference between {names} is more than seed-to-seed noise. "
-            "Add seeds (`seed=range(5)`) to find out."
+            "Add seeds (`'seed=range(5)'`) to find out."
         )
     (lo1, hi1), (lo2, hi2) = best.interval, next_.interval
     if hi1 < lo2 or hi2 < lo1:
