@@ -72,8 +72,21 @@ def _epoch_axis(ax: Any, points: list[Point]) -> None:
         return
     steps = np.array([0.0, *(ends[e] for e in sorted(ends))])
     epochs = np.array([0.0, *(e + 1 for e in sorted(ends))])
+
+    def along(x: Any, xs: Any, ys: Any) -> Any:
+        """Piecewise linear through the points, and on past both ends (np.interp would clamp
+        there, and the axis's margins would squeeze every tick out of place)."""
+        x = np.asarray(x, dtype=float)
+        first = (ys[1] - ys[0]) / (xs[1] - xs[0])
+        last = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
+        inside = np.interp(x, xs, ys)
+        return np.where(
+            x < xs[0],
+            ys[0] + (x - xs[0]) * first,
+            np.where(x > xs[-1], ys[-1] + (x - xs[-1]) * last, inside),
+        )
+
     top = ax.secondary_xaxis(
-        "top",
-        functions=(lambda x: np.interp(x, steps, epochs), lambda e: np.interp(e, epochs, steps)),
+        "top", functions=(lambda x: along(x, steps, epochs), lambda e: along(e, epochs, steps))
     )
     top.set_xlabel("epoch", fontsize=8)
