@@ -111,3 +111,14 @@ def test_a_comparison_never_writes_into_a_run_or_a_file(tmp_path):
     ):
         with pytest.raises(runner.ConfigError, match=said):
             _check_out(out)
+
+
+def test_a_run_given_twice_is_compared_once(tmp_path):
+    from runner.sweep.compare import read_runs
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "result.json").write_text('{"status": "ok", "task": "train"}')
+    again = tmp_path / "b" / ".." / "a"
+    records = read_runs([tmp_path / "a", tmp_path / "b", again])
+    assert [r.directory.name for r in records] == ["a", "b"]

@@ -37,6 +37,7 @@ class SweepSummary(Callback):
             o for o in config.hydra.overrides.task if not o.startswith("sweep.resume=")
         )
         try:
+            _check_sweep_section(config)  # not by every job, once it has launched
             hold_sweep(_sweep_dir(config), overrides, parse_sweep(config.get("sweep")).resume)
         except ConfigError as e:  # another sweep's directory: refused before any job runs
             say(f"config error: {e}")
@@ -92,3 +93,18 @@ def _sweep_dir(config: DictConfig) -> Path:
 
 def _objective(config: DictConfig) -> Objective:
     return Objective.of(parse_sweep(config.get("sweep")))
+
+
+def _check_sweep_section(config: DictConfig) -> None:
+    """The sweep section (resume, objective, direction) is the whole sweep's: a mistake in it
+    is refused before any job runs."""
+    from omegaconf import OmegaConf
+
+    from runner.config.run_keys import check_sweep
+    from runner.errors import Problems
+
+    section = config.get("sweep")
+    problems = Problems()
+    if isinstance(section, DictConfig):
+        check_sweep(OmegaConf.to_container(section, resolve=True), problems)
+    problems.raise_if_any()

@@ -2,11 +2,14 @@
 directory adds every job of it), checked comparable (trained on the same data, ranked by one
 objective they all logged), then summarized like a sweep."""
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from runner.errors import ConfigError
 from runner.sweep.records import JobRecord, read_job
+
+log = logging.getLogger("runner")
 
 
 def read_runs(directories: list[Path]) -> list[JobRecord]:
@@ -30,8 +33,11 @@ def read_runs(directories: list[Path]) -> list[JobRecord]:
             raise ConfigError(
                 [f"DIR: {str(d)!r} is not a run directory (no result.json) nor a sweep's"]
             )
+    unique = list({d.resolve(): d for d in runs}.values())  # each run once, in the order given
+    if len(unique) < len(runs):  # one run given twice would count as two seeds of it
+        log.warning("compare: a run given more than once is compared once")
     records = []
-    for number, d in enumerate(runs):
+    for number, d in enumerate(unique):
         record = read_job(d, number)
         records.append(
             JobRecord(**{**record.__dict__, "number": number, "overrides": _overrides(record, d)})
