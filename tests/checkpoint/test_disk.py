@@ -30,8 +30,8 @@ def mounted(tmp_path):
         return where
 
     yield mount
-    for where in mounts:
-        subprocess.run(["umount", str(where)], capture_output=True)
+    for where in mounts:  # lazily: a file the in-process run left open must not keep it mounted
+        subprocess.run(["umount", "--lazy", str(where)], capture_output=True)
 
 
 def test_a_full_disk_fails_clearly_and_keeps_the_previous_checkpoint(cli, mounted):
