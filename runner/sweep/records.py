@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.config.arguments import is_int
+from runner.config.values import is_number
 from runner.rundir import in_use, read_result
 
 STATUSES = ("ok", "failed", "interrupted", "skipped", "running", "killed")
@@ -64,9 +66,9 @@ def read_job(directory: Path, number: int | None = None) -> JobRecord:
         number=number,
         status=_status(result),
         overrides=overrides,
-        metrics={k: v for k, v in _mapping(result.get("metrics")).items() if _is_number(v)},
+        metrics={k: v for k, v in _mapping(result.get("metrics")).items() if is_number(v)},
         parameters=_count(result.get("parameters"), None),
-        seconds=result.get("seconds") if _is_number(result.get("seconds")) else None,
+        seconds=result.get("seconds") if is_number(result.get("seconds")) else None,
         error=str(result.get("error") or _interruption(result)),
         directory=directory,
         attempts=_count(result.get("attempt"), 1),
@@ -88,12 +90,8 @@ def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _count(value: Any, default: Any) -> Any:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
+    return value if is_int(value) else default
 
 
 def varying(records: list[JobRecord]) -> dict[int, str]:

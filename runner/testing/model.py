@@ -11,6 +11,8 @@ import torch
 from torch import nn
 
 import runner
+from runner.config.arguments import is_int
+from runner.config.values import is_number
 from runner.errors import ConfigError
 from runner.params.tensors import distinct_parameters
 from runner.testing.settings import config_dir as find_config_dir
@@ -62,14 +64,14 @@ class Model:
         __tracebackhide__ = True
         if count is None and names is None and not shapes:
             raise TypeError("assert_parameters: nothing to check; give count=, names= or shapes=")
-        if count is not None and not _is_int(count):
+        if count is not None and not is_int(count):
             raise TypeError(f"assert_parameters: count is an integer; got {count!r}")
         if names is not None:
             _names("assert_parameters", "names", names)
         if shapes is not None and not (
             isinstance(shapes, dict)
             and all(
-                isinstance(s, list | tuple) and all(_is_int(n) for n in s) for s in shapes.values()
+                isinstance(s, list | tuple) and all(is_int(n) for n in s) for s in shapes.values()
             )
         ):
             raise TypeError(
@@ -182,7 +184,7 @@ class Model:
         """One batch of the declared input shape (model.input_shape) goes through, with
         finite outputs; returns the output."""
         __tracebackhide__ = True
-        if not (_is_int(batch) and batch >= 1):
+        if not (is_int(batch) and batch >= 1):
             raise TypeError(f"assert_forward: batch is an integer ≥ 1; got {batch!r}")
         x = self._batch(batch)
         self.net.eval()
@@ -237,14 +239,6 @@ class Model:
 
 # An argument mistake in a config test is the test's own bug, not the config's: a TypeError,
 # never an assertion that checks nothing and passes (all_equal=0.0, a string read as letters).
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _names(function: str, argument: str, value: object) -> None:
     if isinstance(value, str) or not (
         isinstance(value, list | tuple) and value and all(isinstance(n, str) for n in value)
@@ -261,12 +255,12 @@ def _check_init_arguments(
     if not isinstance(pattern, str):
         raise TypeError(f"assert_init: pattern is a glob of parameter names; got {pattern!r}")
     for name, value in (("rtol", rtol), ("atol", atol)):
-        if not (_is_number(value) and 0 <= value < math.inf):  # type: ignore[operator]
+        if not (is_number(value) and 0 <= value < math.inf):  # type: ignore[operator]
             raise TypeError(f"assert_init: {name} is a finite number ≥ 0; got {value!r}")
-    if all_equal not in (None, True, False) or _is_number(all_equal):
+    if all_equal not in (None, True, False) or is_number(all_equal):
         raise TypeError(f"assert_init: all_equal is True, False or None; got {all_equal!r}")
     for stat, value in expected.items():
-        if not (_is_number(value) and math.isfinite(value)):  # type: ignore[arg-type]
+        if not (is_number(value) and math.isfinite(value)):  # type: ignore[arg-type]
             raise TypeError(f"assert_init: {stat} is a finite number; got {value!r}")
     if not expected and all_equal is None:
         raise TypeError(
