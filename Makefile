@@ -6,6 +6,9 @@ BIN    := $(VENV)/bin
 # CPU machines: this pin takes the CPU wheel. GPU machines: install your CUDA build of torch
 # into $(VENV) first (see README), or pass TORCH="torch --index-url <your CUDA index>".
 TORCH  ?= torch==2.13.0
+# An editable install that puts the project on sys.path, so Hydra finds the vectorized launcher in
+# hydra_plugins/ (setuptools' default editable import hook hides it from Hydra's plugin scan).
+EDITABLE = --config-settings editable_mode=compat
 # Optional extras, comma-separated: make setup EXTRAS=tensorboard
 EXTRAS ?=
 comma  := ,
@@ -23,11 +26,11 @@ setup: $(VENV)/.installed $(EXTRAS_STAMP)
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev]" $(EDITABLE)
 	touch $@
 
 $(VENV)/.extras-%: $(VENV)/.installed pyproject.toml
-	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]" $(EDITABLE)
 	touch $@
 
 run: setup

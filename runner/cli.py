@@ -28,7 +28,7 @@ from runner.errors import RAISED_IN_RUN, ConfigError, Interrupted, RunFailed, di
 from runner.run import run
 from runner.rundir import resume_command, write_result
 from runner.sweep import job as sweep_job
-from runner.sweep.stop import requested
+from runner.sweep.stop import in_process, requested
 
 log = logging.getLogger("runner")
 
@@ -187,8 +187,8 @@ def _one_gpu_each(cfg: DictConfig, job: sweep_job.Job) -> None:
 
 
 def _in_process(hydra_cfg: Any) -> bool:
-    """Whether the sweep's jobs run in this very process (Hydra's basic launcher)."""
-    return "BasicLauncher" in str(hydra_cfg.launcher.get("_target_", ""))
+    """Whether the sweep's jobs run in this very process (the basic or vectorized launcher)."""
+    return in_process(str(hydra_cfg.launcher.get("_target_", "")))
 
 
 def _stopping(job: sweep_job.Job, hydra_cfg: Any) -> bool:

@@ -17,7 +17,7 @@ from runner.errors import ConfigError, Interrupted
 from runner.rundir import point_latest
 from runner.sweep.job import hold_sweep
 from runner.sweep.output import write_summary
-from runner.sweep.stop import SweepStop, release, resume_hint, say, watch
+from runner.sweep.stop import SweepStop, in_process, release, resume_hint, say, watch
 from runner.sweep.summary import Objective
 from runner.trackers.tracking import prepare_sweep
 
@@ -32,7 +32,7 @@ class SweepSummary(Callback):
         launcher = str(config.hydra.launcher.get("_target_", ""))
         # The sweep's lock first (a live sweep's directory is refused with nothing written),
         # then a signal stops the sweep whole.
-        watch(config, in_process="BasicLauncher" in launcher)
+        watch(config, in_process=in_process(launcher))
         overrides = tuple(
             o for o in config.hydra.overrides.task if not o.startswith("sweep.resume=")
         )

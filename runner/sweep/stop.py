@@ -45,6 +45,16 @@ class SweepStop:
     lock: int | None = None  # the sweep directory's lock, held while the sweep runs
 
 
+# Launchers that run the jobs in this very process (Hydra's basic one and the runner's vectorized
+# one): a signal stops the whole sweep there.
+IN_PROCESS_LAUNCHERS = ("BasicLauncher", "VectorizedLauncher")
+
+
+def in_process(launcher_target: str) -> bool:
+    """Whether the launcher named by its `_target_` runs the jobs in this process."""
+    return launcher_target.rsplit(".", 1)[-1] in IN_PROCESS_LAUNCHERS
+
+
 def watch(config: DictConfig, in_process: bool) -> None:
     """Called as the sweep starts: where it writes, how many jobs it plans, and the signal
     handlers of the launching process (main thread only; Python allows no other)."""

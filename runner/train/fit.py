@@ -12,23 +12,22 @@ from runner.checkpoint import layout
 from runner.checkpoint.files import safe_load
 from runner.checkpoint.resume import check_resume
 from runner.checkpoint.verify import verify
-from runner.config.device import Placement, resolve_device
+from runner.config.device import resolve_device
 from runner.config.sections import TrainerSpec, TrainingSpec
 from runner.config.spec import RunSpec
 from runner.errors import ConfigError, Interrupted, RunFailed, first_line
 from runner.params.tensors import distinct_parameters
 from runner.trackers.tracking import Trackers, ended
-from runner.train import outcome
+from runner.train import outcome, vector_finish
+from runner.train.build import build_module
 from runner.train.callbacks.assemble import RunCallbacks, assemble_callbacks
 from runner.train.callbacks.checkpoints import AtomicCheckpointIO
 from runner.train.callbacks.lifecycle import skip_empty_hooks, stop_workers
 from runner.train.compiled import compile_failure
-from runner.train.data import RandomData
 from runner.train.data_user import as_runner_data
 from runner.train.evaluate import evaluate
 from runner.train.failures import forget_handover, handed_over
-from runner.train.fits import check_fits
-from runner.train.module import RunnerModule, output_shape
+from runner.train.module import RunnerModule
 from runner.train.next_run import resume_for
 from runner.train.trainer import lightning_refusal, trainer_arguments, trainer_placement
 
@@ -49,8 +48,12 @@ def train(
     assert training is not None  # parse_run parses it for task=train
     trackers = Trackers(training.loggers, run_dir)
     trackers.start()  # before anything is built: an unreachable store is a config error
+    trained = vector_finish.take(vector_finish.job_number(), spec)  # a vectorized sweep's member
     try:
-        result = _train(spec, training, run_dir, trackers, extra_callbacks)
+        if trained is not None:
+            result = vector_finish.finish(trained, spec, run_dir, trackers)
+        else:
+            result = _train(spec, training, run_dir, trackers, extra_callbacks)
     except BaseException as e:
         trackers.finish(ok=False, interrupted=not isinstance(e, Exception), result=ended(e))
         raise
@@ -69,7 +72,7 @@ def _train(
     log.info("device: %s", placement.reason)
     pl.seed_everything(spec.seed, workers=True, verbose=False)
     data = as_runner_data(instantiate(training.data.section))
-    module = _build(spec, data, placement)
+    module = build_module(spec, data, placement)
     if spec.ckpt_path is not None:
         _check_resume(spec.ckpt_path, module, training)
     callbacks = assemble_callbacks(run_dir, training, module.log_every, extra_callbacks)
@@ -105,66 +108,6 @@ def _train(
         "resume": resume,
         "stats": outcome.stats(callbacks, run_dir),
     }
-
-
-def _build(spec: RunSpec, data: Any, placement: Placement) -> RunnerModule:
-    """The module, built where it will train (with DDP the workers receive it, so it starts on
-    the CPU), checked trainable; the data told what it needs of the model."""
-    distributed = str(spec.device.strategy).startswith("ddp")
-    start = time.perf_counter()
-    module = RunnerModule(
-        spec.config, task=data.task, device="cpu" if distributed else placement.device
-    )
-    shape = _trainable_output_shape(module, spec)
-    log.info(
-        "build: %s parameters, output %s, in %.0f ms",
-        f"{sum(p.numel() for p in module.parameters()):,}",
-        list(shape),
-        (time.perf_counter() - start) * 1e3,
-    )
-    if isinstance(data, RandomData):
-        data.output_shape = shape  # its teacher network answers in the model's shape
-    if module.steps_per_batch > 1 and not hasattr(data, "splits"):
-        raise ConfigError(
-            [
-                f"trainer.steps_per_batch: {module.steps_per_batch}, but fast mode batches "
-                f"in-memory data on the device, and {type(data.inner).__name__} brings its own "
-                "dataloaders; allowed: 1 with a LightningDataModule of your own"
-            ]
-        )
-    data.steps_per_batch = module.steps_per_batch
-    origin = f"the data ({type(getattr(data, 'inner', data)).__name__})"  # a user's: its own
-    check_fits(data, module.net, spec.model.input_shape or (), origin)
-    preprocessing = data.preprocessing() if hasattr(data, "preprocessing") else None
-    if preprocessing is not None:  # fitted on the training split: saved with every checkpoint
-        module.carry(preprocessing)
-    if distributed:  # spawned workers get the data module pickled: without its splits
-        data.splits = {}
-    return module
-
-
-def _trainable_output_shape(module: RunnerModule, spec: RunSpec) -> tuple[int, ...]:
-    """The model's output shape for one sample; refuses models that can't be trained."""
-    shape = spec.model.input_shape
-    if shape is None:
-        raise ConfigError(["model.input_shape: training needs the shape of one input sample"])
-    if not any(True for _ in module.parameters()):
-        raise ConfigError(
-            [
-                "model.net: the network has no parameters, so there is nothing to train; "
-                "task=inspect shows it. Add a layer with parameters, e.g. {type: Linear, ...}"
-            ]
-        )
-    out = output_shape(module.net, shape, batch=2)
-    if not out or out[0] != 2:
-        raise ConfigError(
-            [
-                f"model: for a batch of 2 its forward returns shape {list(out)}, not one "
-                "output per sample (like FixedHiddenMLP's one scalar per batch): it can be "
-                "inspected (task=inspect) but not trained"
-            ]
-        )
-    return out[1:]
 
 
 def _check_resume(ckpt_path: str, module: RunnerModule, training: TrainingSpec) -> None:

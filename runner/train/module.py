@@ -143,7 +143,7 @@ class RunnerModule(pl.LightningModule):
         self.running.step_loss = loss if before is None else before + loss
 
     def on_train_start(self) -> None:
-        self.running = _Running(logged_at=self.trainer.global_step)
+        self.running = Running(logged_at=self.trainer.global_step)
 
     def on_train_epoch_start(self) -> None:
         self.running.new_epoch()
@@ -206,7 +206,7 @@ class RunnerModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": schedule}
 
 
-class _Running:
+class Running:
     """Training metrics summed on the device between logs and over the epoch. A plain object:
     attribute writes on an nn.Module cost microseconds, on every step."""
 

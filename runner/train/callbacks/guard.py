@@ -155,13 +155,8 @@ class NonFiniteGuard(pl.Callback):
         first = next(
             (n for n, v in zip(names, row[:-1], strict=True) if not math.isfinite(v)), "the loss"
         )
-        what = "loss" if first == "the loss" else "gradient"
-        message = (
-            f"non-finite {what} at optimizer step {bad_step}: first in {first} (the loss is "
-            f"{row[-1]:.4g}, the global gradient norm {math.sqrt(sum(v * v for v in row[:-1]))}); "
-            + self._keep_last_good(
-                trainer, pl_module, bad_step, exact=pending and j == len(rows) - 1
-            )
+        message = bad_step_text(bad_step, first, row) + self._keep_last_good(
+            trainer, pl_module, bad_step, exact=pending and j == len(rows) - 1
         )
         if self.on_nan == "warn":
             log.warning("stats: %s; going on (stats.on_nan=warn)", message)
@@ -199,11 +194,7 @@ class NonFiniteGuard(pl.Callback):
         say what was kept or what the cause is."""
         live = exact or self.found is not None
         if bad_step == self.start_step:
-            cause = "the initialization (init=...)" if not self.start_step else "the checkpoint"
-            return (
-                "the very first step of this fit fails, from the weights it started with: look at "
-                f"{cause} and the data; nothing saved (it would only reproduce this)"
-            )
+            return first_step_text(resumed=bool(self.start_step))
         kept_step = bad_step if live else self.snapshot.step
         if kept_step is None or kept_step == self.start_step:
             return (
@@ -216,8 +207,7 @@ class NonFiniteGuard(pl.Callback):
         kept = _swapped(self.buffers, self.clean_buffers) if live else self.snapshot.applied()
         with kept:
             now = _norm([t.tensor for t in self.params])
-            grown = now / self.start_norm if self.start_norm > 0 else 1.0
-            good = math.isfinite(now) and grown <= _EXPLODED
+            good = worth_keeping(self.start_norm, now)
             if good:
                 self._saving = True
                 try:
@@ -225,12 +215,7 @@ class NonFiniteGuard(pl.Callback):
                 finally:
                     self._saving = False
         if not good:
-            return (
-                f"the weights' norm grew from {self.start_norm:.3g} to {now:.3g} in "
-                f"{kept_step - self.start_step} step(s): the learning rate "
-                f"(lr={_learning_rate(self.optimizer)}) is likely too high; nothing saved (those "
-                "weights are not a good state)"
-            )
+            return grown_text(self.start_norm, now, kept_step - self.start_step, self.optimizer)
         if self.on_nan == "stop":  # the run ends on the good state, not the bad one
             if not live:
                 self.snapshot.restore()
@@ -241,6 +226,39 @@ class NonFiniteGuard(pl.Callback):
         return (
             f"the weights of step {kept_step} (the last clean copy before it) are saved in {saved}"
         )
+
+
+def bad_step_text(bad_step: int, first: str, row: list[float]) -> str:
+    """The head of the message for a non-finite step: `row` holds the gradient norms of the
+    step's parameters, then its loss; `first` names the first bad one ("the loss" for it)."""
+    what = "loss" if first == "the loss" else "gradient"
+    norm = math.sqrt(sum(v * v for v in row[:-1]))
+    return (
+        f"non-finite {what} at optimizer step {bad_step}: first in {first} (the loss is "
+        f"{row[-1]:.4g}, the global gradient norm {norm}); "
+    )
+
+
+def first_step_text(resumed: bool) -> str:
+    cause = "the checkpoint" if resumed else "the initialization (init=...)"
+    return (
+        "the very first step of this fit fails, from the weights it started with: look at "
+        f"{cause} and the data; nothing saved (it would only reproduce this)"
+    )
+
+
+def worth_keeping(start_norm: float, now: float) -> bool:
+    """Whether weights of norm `now` (from `start_norm`) are a good state to save."""
+    grown = now / start_norm if start_norm > 0 else 1.0
+    return math.isfinite(now) and grown <= _EXPLODED
+
+
+def grown_text(start_norm: float, now: float, steps: int, optimizer: torch.optim.Optimizer) -> str:
+    return (
+        f"the weights' norm grew from {start_norm:.3g} to {now:.3g} in {steps} step(s): the "
+        f"learning rate (lr={_learning_rate(optimizer)}) is likely too high; nothing saved "
+        "(those weights are not a good state)"
+    )
 
 
 @contextlib.contextmanager

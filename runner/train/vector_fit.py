@@ -1,0 +1,157 @@
+"""Training a group of members as one: their parameters flattened into one (N, T) tensor, one
+forward and backward for all of them (torch.func.vmap over torch.func.functional_call), one
+optimizer step (runner.train.vector_optim). Each member sees its own data in its own order —
+the same batches, in the same order, as its single run — and keeps its own record: the metrics
+its single run logs, at the same steps, its statistics, its best and last states. A member whose
+loss or gradient turns non-finite is frozen before that step is applied (stats.on_nan=stop);
+the others go on."""
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.func import functional_call, vmap
+from torch.nn import functional as F
+
+from runner.config.sections import DEFAULT_OBJECTIVE
+from runner.params.recorder import StatsRecorder
+from runner.params.tensors import distinct_parameters
+from runner.train.vector_members import Member
+from runner.train.vector_optim import StackedOptimizer
+
+log = logging.getLogger("runner")
+
+
+@dataclass
+class Snapshot:
+    """A member's state at an epoch's end, for a checkpoint written later."""
+
+    epoch: int
+    step: int
+    params: torch.Tensor  # the member's row of the flat parameters
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any] | None
+    score: float | None
+
+
+@dataclass
+class Record:
+    """What a member's single run would have logged and kept, collected while training."""
+
+    rows: list[tuple[dict[str, float], int]] = field(default_factory=list)  # (metrics, step)
+    metrics: dict[str, float] = field(default_factory=dict)  # as Lightning's callback_metrics
+    best: Snapshot | None = None
+    last: Snapshot | None = None
+    bad: dict[str, Any] | None = None  # the first non-finite step, when it stopped there
+    bad_steps: int = 0
+    start_norm: float = 0.0
+    epochs: int = 0
+    steps: int = 0
+
+
+class GroupFit:
+    """Trains `members` (same structure, see vector_members.group_key) together."""
+
+    def __init__(self, members: list[Member]):
+        self.members = members
+        self.net = members[0].module.net
+        self.names = [names for names, _ in distinct_parameters(self.net)]
+        shapes = [t.shape for _, t in distinct_parameters(self.net)]
+        sizes = [math.prod(s) for s in shapes]
+        offsets = [sum(sizes[:i]) for i in range(len(sizes))]
+        self.slices = [slice(o, o + n) for o, n in zip(offsets, sizes, strict=True)]
+        self.shapes = shapes
+        n, total = len(members), sum(sizes)
+        device = members[0].module.device
+        self.flat = torch.empty(n, total, device=device)
+        for i, member in enumerate(members):
+            params = [t for _, t in distinct_parameters(member.module.net)]
+            for param, where in zip(params, self.slices, strict=True):
+                self.flat[i, where] = param.detach().reshape(-1)
+                param.data = self.flat[i, where].view(param.shape)  # the member reads live
+        self.flat.requires_grad_(True)
+        # Per-parameter gradient norms of every member in one product: (N, T)² @ (T, P).
+        segment = torch.zeros(total, len(sizes), device=device)
+        for j, where in enumerate(self.slices):
+            segment[where, j] = 1.0
+        self.segment = segment
+        self.optimizer = StackedOptimizer(self.flat, [m.optimizer for m in members])
+        self.records = [Record() for _ in members]
+        self.stop_on_bad = torch.tensor([_stops(m) for m in members], device=device)[:, None]
+
+    def member_params(self, i: int) -> list[torch.nn.Parameter]:
+        return [t for _, t in distinct_parameters(self.members[i].module.net)]  # type: ignore[misc]
+
+    def _views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        n = flat.shape[0]
+        return {
+            names[0]: flat[:, where].view(n, *shape)
+            for names, where, shape in zip(self.names, self.slices, self.shapes, strict=True)
+        }
+
+    def _losses(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> Any:
+        classification = self.members[0].module.classification
+        net = self.net
+
+        def one(params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> Any:
+            out = functional_call(net, params, (x,))
+            if not classification:
+                return F.mse_loss(out, y), torch.zeros((), device=out.device)
+            return F.cross_entropy(out, y), (out.argmax(-1) == y).float().mean()
+
+        return vmap(one)(self._views(flat), x, y)
+
+    def fit(self) -> float:
+        """Train every member for its epochs; returns the seconds it took."""
+        from runner.train.vector_loop import run_epochs
+
+        start = time.perf_counter()
+        run_epochs(self)
+        return time.perf_counter() - start
+
+    def snapshot(self, i: int, epoch: int, step: int, score: float | None) -> Snapshot:
+        member = self.members[i]
+        self.optimizer.member_state(i, self.member_params(i), self.slices, step)
+        return Snapshot(
+            epoch=epoch,
+            step=step,
+            params=self.flat[i].detach().clone(),
+            optimizer=_copied(member.optimizer.state_dict()),
+            scheduler=_copied(member.scheduler.state_dict()) if member.scheduler else None,
+            score=score,
+        )
+
+    def restore(self, i: int, snapshot: Snapshot) -> None:
+        """Put member i's parameters back to a snapshot's (its job ends on that state)."""
+        with torch.no_grad():
+            self.flat[i].copy_(snapshot.params)
+
+    def start_stats(self) -> None:
+        for member in self.members:
+            assert member.spec.training is not None
+            stats = member.spec.training.stats
+            if stats.stats:
+                member.stats = StatsRecorder(member.module.net, tuple(stats.stats), stats.plots)
+
+    def objective(self) -> str:
+        return DEFAULT_OBJECTIVE
+
+
+def _stops(member: Member) -> bool:
+    """Whether a non-finite step ends the member's run (stats.on_nan=stop)."""
+    assert member.spec.training is not None
+    return member.spec.training.stats.on_nan == "stop"
+
+
+def _copied(state: Any) -> Any:
+    """A deep copy of a state dict's tensors (the live ones go on changing)."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().clone()
+    if isinstance(state, dict):
+        return {k: _copied(v) for k, v in state.items()}
+    if isinstance(state, list):
+        return [_copied(v) for v in state]
+    return state
