@@ -115,11 +115,12 @@ def train_group(numbers: list[int], members: dict[int, Any]) -> bool:
     be trained together (its jobs then run alone; the error is logged)."""
     from runner.train.vector_finish import Trained, keep
     from runner.train.vector_fit import GroupFit
+    from runner.train.vector_loop import fit
 
     chosen = [members.pop(n) for n in numbers]
     try:
         group = GroupFit(chosen)
-        seconds = group.fit()
+        seconds = fit(group)
     except Exception as e:  # never a wrong result: the jobs train alone instead
         log.warning(
             "vectorized: jobs %s could not be trained together (%s: %s); they run alone",

@@ -8,7 +8,6 @@ the others go on."""
 
 import logging
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,14 +102,6 @@ class GroupFit:
             return F.cross_entropy(out, y), (out.argmax(-1) == y).float().mean()
 
         return vmap(one)(self._views(flat), x, y)
-
-    def fit(self) -> float:
-        """Train every member for its epochs; returns the seconds it took."""
-        from runner.train.vector_loop import run_epochs
-
-        start = time.perf_counter()
-        run_epochs(self)
-        return time.perf_counter() - start
 
     def snapshot(self, i: int, epoch: int, step: int, score: float | None) -> Snapshot:
         member = self.members[i]

@@ -2,15 +2,14 @@
 for all, validation, the epoch's records and checkpoint states, the schedulers. Host reads are
 few: the metrics when they are logged, the validation scores once per epoch."""
 
-from typing import TYPE_CHECKING, Any
+import time
+from typing import Any
 
 import torch
 
 from runner.params.recorder import StatsRecorder
 from runner.train.module import Running
-
-if TYPE_CHECKING:
-    from runner.train.vector_fit import GroupFit
+from runner.train.vector_fit import GroupFit
 
 _LIGHTNING_MAX_EPOCHS = 1000  # Lightning's default when neither max_epochs nor max_steps is set
 
@@ -18,7 +17,7 @@ _LIGHTNING_MAX_EPOCHS = 1000  # Lightning's default when neither max_epochs nor 
 class _State:
     """The loop's running state on the device: who is still training, and the first bad step."""
 
-    def __init__(self, group: "GroupFit"):
+    def __init__(self, group: GroupFit):
         n, device = len(group.members), group.flat.device
         self.active = torch.ones(n, 1, dtype=torch.bool, device=device)
         self.bad_step = torch.full((n,), -1, dtype=torch.long, device=device)
@@ -29,7 +28,14 @@ class _State:
         self.running = Running(logged_at=0)
 
 
-def run_epochs(group: "GroupFit") -> None:
+def fit(group: GroupFit) -> float:
+    """Train every member of `group` for its epochs; returns the seconds it took."""
+    start = time.perf_counter()
+    run_epochs(group)
+    return time.perf_counter() - start
+
+
+def run_epochs(group: GroupFit) -> None:
     members = group.members
     first = members[0]
     training = first.spec.training
@@ -62,7 +68,7 @@ def _stacked(
 
 
 def _train_epoch(
-    group: "GroupFit",
+    group: GroupFit,
     state: _State,
     train: tuple[torch.Tensor, torch.Tensor],
     epoch: int,
@@ -96,7 +102,7 @@ def _train_epoch(
             _log_running(group, state)
 
 
-def _step(group: "GroupFit", state: _State, x: torch.Tensor, y: torch.Tensor) -> None:
+def _step(group: GroupFit, state: _State, x: torch.Tensor, y: torch.Tensor) -> None:
     flat = group.flat
     flat.grad = None
     losses, accs = group._losses(flat, x, y)
@@ -121,7 +127,7 @@ def _step(group: "GroupFit", state: _State, x: torch.Tensor, y: torch.Tensor) ->
     state.step += 1
 
 
-def _log_running(group: "GroupFit", state: _State) -> None:
+def _log_running(group: GroupFit, state: _State) -> None:
     means = state.running.flush(state.step)
     if not means:
         return
@@ -136,7 +142,7 @@ def _stats_due(member: Any, step: int, last: int) -> bool:
     return member.stats is not None and bool(every) and step - last >= every
 
 
-def _arm_relus(group: "GroupFit", due: list[bool], x: torch.Tensor) -> None:
+def _arm_relus(group: GroupFit, due: list[bool], x: torch.Tensor) -> None:
     """A record's dead-unit shares come from the forward of the step it follows: run it for
     each member due (its own net, its own batch) with the hooks armed."""
     for i, member in enumerate(group.members):
@@ -147,7 +153,7 @@ def _arm_relus(group: "GroupFit", due: list[bool], x: torch.Tensor) -> None:
                 member.module.net(x[i])
 
 
-def _record_stats(group: "GroupFit", i: int, state: _State, init: bool = False) -> None:
+def _record_stats(group: GroupFit, i: int, state: _State, init: bool = False) -> None:
     stats = group.members[i].stats
     assert stats is not None
     norms = None if init or state.norms is None else state.norms[i]
@@ -158,7 +164,7 @@ def _record_stats(group: "GroupFit", i: int, state: _State, init: bool = False) 
 
 
 @torch.no_grad()
-def _validate(group: "GroupFit", val: tuple[torch.Tensor, torch.Tensor]) -> list[dict[str, float]]:
+def _validate(group: GroupFit, val: tuple[torch.Tensor, torch.Tensor]) -> list[dict[str, float]]:
     """Each member's validation metrics: means over its val split, batch means weighted by the
     batch's size (as Lightning's epoch means)."""
     X, Y = val
@@ -181,9 +187,7 @@ def _validate(group: "GroupFit", val: tuple[torch.Tensor, torch.Tensor]) -> list
     ]
 
 
-def _end_epoch(
-    group: "GroupFit", state: _State, epoch: int, scores: list[dict[str, float]]
-) -> None:
+def _end_epoch(group: GroupFit, state: _State, epoch: int, scores: list[dict[str, float]]) -> None:
     """Log the epoch's rows, keep the best and last states, step the schedulers (as Lightning
     orders them: validation, the best checkpoint, the epoch's means, last.ckpt, schedulers)."""
     state.running.flush(state.step)
@@ -196,8 +200,8 @@ def _end_epoch(
         score = scores[i].get(group.objective())
         epoch_means = {f"train/{k}": v[i] for k, v in zip(names, values, strict=True)}
         if scores[i]:
-            record.rows.append(({**scores[i], "epoch": float(epoch)}, state.step - 1))
-        record.rows.append(({**epoch_means, "epoch": float(epoch)}, state.step - 1))
+            record.rows.append(({**scores[i], "epoch": epoch}, state.step - 1))
+        record.rows.append(({**epoch_means, "epoch": epoch}, state.step - 1))
         record.metrics = {**epoch_means, **scores[i]}
         record.epochs, record.steps = epoch + 1, state.step
         plateau = isinstance(member.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
@@ -214,7 +218,7 @@ def _end_epoch(
             member.scheduler.step(score)  # after them, with the epoch's validation score
 
 
-def _finish(group: "GroupFit", state: _State, stats_at: list[int]) -> None:
+def _finish(group: GroupFit, state: _State, stats_at: list[int]) -> None:
     """The final statistics records, and what stopped a member."""
     bad_steps = state.bad_step.tolist()
     bad_rows = state.bad_row.tolist()

@@ -1,0 +1,259 @@
+"""hydra/launcher=vectorized through the CLI, against Hydra's basic launcher running the same
+sweep: every member is the run its job makes alone (weights, metrics, checkpoint layout, files),
+loads, evaluates and resumes like it; jobs that cannot be grouped run alone; a diverging member
+fails as alone while the others finish; an interrupted sweep resumes."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from runner.checkpoint.files import safe_load
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+SWEEP = ("model=rgnet", "init=default,xavier", "seed=0,1", "optim=adamw", "trainer.max_epochs=2")
+FIXED = ("device=cpu",)
+
+
+def _sweep(directory: Path, *args: str, launcher: str = "vectorized", wait: bool = True):
+    command = [
+        sys.executable,
+        "-m",
+        "runner",
+        "-m",
+        f"hydra/launcher={launcher}",
+        *args,
+        *FIXED,
+        f"hydra.sweep.dir={directory}",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if not wait:
+        return subprocess.Popen(
+            command, cwd=directory.parent, env=env, stderr=subprocess.PIPE, text=True
+        )
+    return subprocess.run(
+        command, cwd=directory.parent, capture_output=True, text=True, env=env, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """The same 4-job sweep (init × seed, AdamW with its cosine schedule) by both launchers."""
+    root = tmp_path_factory.mktemp("vectorized")
+    vectorized = _sweep(root / "vectorized", *SWEEP)
+    assert vectorized.returncode == 0, vectorized.stderr
+    basic = _sweep(root / "basic", *SWEEP, launcher="basic")
+    assert basic.returncode == 0, basic.stderr
+    return root / "vectorized", root / "basic", vectorized.stderr
+
+
+def _result(job_dir: Path) -> dict:
+    return json.loads((job_dir / "result.json").read_text())
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return safe_load(path)["state_dict"]
+
+
+def test_the_jobs_are_trained_as_one_group_and_each_equals_its_run_alone(pair):
+    vectorized, basic, stderr = pair
+    assert "vectorized: group 0 trains jobs 0,1,2,3 as one" in stderr
+    for n in range(4):
+        mine, alone = _result(vectorized / str(n)), _result(basic / str(n))
+        assert mine["status"] == alone["status"] == "ok"
+        assert mine["vectorized"]["jobs"] == [0, 1, 2, 3] and "vectorized" not in alone
+        assert (mine["epochs"], mine["global_step"]) == (alone["epochs"], alone["global_step"])
+        assert mine["metrics"].keys() == alone["metrics"].keys()
+        for name, value in alone["metrics"].items():
+            assert mine["metrics"][name] == pytest.approx(value, rel=1e-4), name
+        want = _weights(basic / str(n) / "checkpoints" / "last.ckpt")
+        got = _weights(vectorized / str(n) / "checkpoints" / "last.ckpt")
+        assert got.keys() == want.keys()
+        for key, value in want.items():
+            torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-6)
+        assert (
+            mine["verification"]["ok"] and mine["stats"]["warnings"] == alone["stats"]["warnings"]
+        )
+
+
+def _files(job_dir: Path) -> set[str]:
+    return {str(p.relative_to(job_dir)) for p in job_dir.rglob("*") if p.is_file()}
+
+
+def test_every_member_has_the_files_of_a_run_alone(pair):
+    vectorized, basic, _ = pair
+    for n in range(4):
+        assert _files(vectorized / str(n)) == _files(basic / str(n))
+        for name in ("logs/metrics.csv", "param_stats.csv"):
+            mine = (vectorized / str(n) / name).read_text().splitlines()
+            alone = (basic / str(n) / name).read_text().splitlines()
+            assert mine[0] == alone[0] and len(mine) == len(alone), name  # same columns, rows
+            steps = [line.split(",")[0] for line in mine]
+            assert steps == [line.split(",")[0] for line in alone], name
+    summary = (vectorized / "summary.md").read_text()
+    assert "4 job(s): 4 ok." in summary and "over 2 seeds" in summary
+
+
+def test_a_members_checkpoint_has_its_run_alones_layout(pair):
+    vectorized, basic, _ = pair
+    mine = safe_load(vectorized / "1" / "checkpoints" / "last.ckpt")
+    alone = safe_load(basic / "1" / "checkpoints" / "last.ckpt")
+    assert mine.keys() == alone.keys()
+    assert mine["loops"] == alone["loops"]
+    assert (mine["epoch"], mine["global_step"]) == (alone["epoch"], alone["global_step"])
+    assert mine["lr_schedulers"] == alone["lr_schedulers"]
+    assert mine["hyper_parameters"] == alone["hyper_parameters"]
+    assert mine["callbacks"].keys() == alone["callbacks"].keys()
+    for key, state in alone["callbacks"].items():
+        if key == "RNGState":
+            continue
+        assert mine["callbacks"][key].keys() == state.keys()
+        for field, value in state.items():
+            ours = mine["callbacks"][key][field]
+            if isinstance(value, str):
+                assert ours.replace(str(vectorized), "") == value.replace(str(basic), ""), field
+    (want,), (got,) = alone["optimizer_states"], mine["optimizer_states"]
+    assert got["param_groups"] == want["param_groups"]
+    for index, state in want["state"].items():
+        for name, value in state.items():
+            torch.testing.assert_close(got["state"][index][name], value, rtol=1e-5, atol=1e-6)
+    best = _result(vectorized / "1")["checkpoints"]["best"]
+    assert Path(best).name == Path(_result(basic / "1")["checkpoints"]["best"]).name
+
+
+def test_a_member_loads_evaluates_and_resumes_as_its_run_alone(pair):
+    import runner
+
+    vectorized, basic, _ = pair
+    mine, alone = (d / "2" / "checkpoints" / "last.ckpt" for d in (vectorized, basic))
+    x = torch.randn(16, 4)
+    torch.testing.assert_close(runner.load(mine).net(x), runner.load(alone).net(x))
+    evaluated = {}
+    for name, ckpt in (("mine", mine), ("alone", alone)):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "runner",
+                "task=eval",
+                f"ckpt_path={ckpt}",
+                "device=cpu",
+                f"hydra.run.dir={vectorized.parent / ('eval-' + name)}",
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        evaluated[name] = _result(vectorized.parent / ("eval-" + name))["metrics"]
+    assert evaluated["mine"] == pytest.approx(evaluated["alone"], rel=1e-5)
+    resumed = {}
+    for name, ckpt in (("mine", mine), ("alone", alone)):
+        run_dir = vectorized.parent / ("resumed-" + name)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "runner",
+                "model=rgnet",
+                "init=xavier",
+                "seed=0",
+                "optim=adamw",
+                "trainer.max_epochs=3",
+                "device=cpu",
+                f"ckpt_path={ckpt}",
+                f"hydra.run.dir={run_dir}",
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        resumed[name] = _weights(run_dir / "checkpoints" / "last.ckpt")
+        assert _result(run_dir)["global_step"] == 21
+    for key, value in resumed["alone"].items():
+        torch.testing.assert_close(resumed["mine"][key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_jobs_that_cannot_be_grouped_run_alone_and_two_architectures_make_two_groups(tmp_path):
+    args = (
+        "model=mlp,rgnet",
+        "seed=0,1",
+        "trainer.gradient_clip_val=0,0.5",
+        "trainer.max_epochs=1",
+    )
+    done = _sweep(tmp_path / "mixed", *args)
+    assert done.returncode == 0, done.stderr
+    assert "vectorized: group 0 trains jobs 0,2 as one" in done.stderr  # mlp, no clipping
+    assert "vectorized: group 1 trains jobs 4,6 as one" in done.stderr  # rgnet, no clipping
+    for n in (1, 3, 5, 7):
+        assert (
+            f"vectorized: job {n} runs alone: trainer.gradient_clip_val=0.5 is not vectorized"
+            in done.stderr
+        )
+    for n in range(8):
+        result = _result(tmp_path / "mixed" / str(n))
+        assert result["status"] == "ok", result
+        assert ("vectorized" in result) == (n in (0, 2, 4, 6))
+        assert (tmp_path / "mixed" / str(n) / "report.html").is_file()
+        assert (tmp_path / "mixed" / str(n) / ".hydra" / "overrides.yaml").is_file()
+
+
+def test_a_diverging_member_fails_as_alone_while_the_others_finish(tmp_path):
+    args = ("model=rgnet", "optim.optimizer.lr=0.1,1e30,0.05", "trainer.max_epochs=2")
+    vectorized = _sweep(tmp_path / "v", *args)
+    basic = _sweep(tmp_path / "b", *args, launcher="basic")
+    assert vectorized.returncode == basic.returncode == 1, vectorized.stderr
+    statuses = [_result(tmp_path / "v" / str(n))["status"] for n in range(3)]
+    assert statuses == ["ok", "failed", "ok"]
+    mine, alone = _result(tmp_path / "v" / "1"), _result(tmp_path / "b" / "1")
+    assert mine["status"] == alone["status"] == "failed"
+    # The same step, loss and verdict; which parameter's gradient turns NaN first once the
+    # weights are infinite depends on the kernels' order of operations (batched or not).
+    first = re.compile(r"first in [^(]*\(")
+    assert first.sub("", mine["error"]) == first.sub("", alone["error"])
+    assert "non-finite gradient at optimizer step 1" in mine["error"]
+    for n in (0, 2):
+        want = _weights(tmp_path / "b" / str(n) / "checkpoints" / "last.ckpt")
+        got = _weights(tmp_path / "v" / str(n) / "checkpoints" / "last.ckpt")
+        for key, value in want.items():
+            torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_an_interrupted_vectorized_sweep_resumes(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    args = ("model=rgnet", "seed=0,1,2,3", "trainer.max_epochs=1")
+    process = _sweep(sweep_dir, *args, wait=False)
+    deadline = time.monotonic() + 300
+    while not (sweep_dir / "1" / "result.json").is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 143, stderr
+    before = {
+        n: _result(sweep_dir / str(n))["status"]
+        for n in range(4)
+        if (sweep_dir / str(n) / "result.json").is_file()
+    }
+    assert before.get("0") == "ok" or before.get(0) == "ok"
+    again = _sweep(sweep_dir, *args, "sweep.resume=true")
+    assert again.returncode == 0, again.stderr
+    assert (
+        "vectorized: job 0 runs alone: it ended ok in an earlier run of this sweep" in again.stderr
+    )
+    statuses = [
+        _result(sweep_dir / str(n)).get("sweep_status", _result(sweep_dir / str(n))["status"])
+        for n in range(4)
+    ]
+    assert statuses[0] == "skipped" and all(s in ("ok", "skipped") for s in statuses)
