@@ -76,6 +76,7 @@ bench: setup
 	$(BIN)/python bench/graph_models.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/reports.py $(if $(QUICK),--quick)
 	$(BIN)/python bench/table_read.py $(if $(QUICK),--quick)
+	$(BIN)/python bench/vectorized_sweep.py $(if $(QUICK),--quick)
 	$(if $(QUICK),,$(BIN)/python bench/sweep_overhead.py)
 	$(BIN)/python bench/report.py
 

@@ -117,7 +117,7 @@ def member_checkpoint(
         "epoch": at.epoch,
         "global_step": at.step,
         "pytorch-lightning_version": pl.__version__,
-        "state_dict": _state_with(module, params),
+        "state_dict": _state_with(module, params, at.buffers),
         "loops": {
             "fit_loop": fit_loop_state(at.epoch, at.step, per_epoch, val_batches, scheduled),
             "validate_loop": _idle_loop(),
@@ -132,9 +132,11 @@ def member_checkpoint(
     }
 
 
-def _state_with(module: RunnerModule, params: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The module's state_dict with its distinct parameters read from `params`, in order; tied
-    names share one tensor, as in the module."""
+def _state_with(
+    module: RunnerModule, params: torch.Tensor, buffers: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """The module's state_dict with its distinct parameters read from `params`, in order (tied
+    names share one tensor, as in the module), and its net's buffers from `buffers`."""
     from runner.params.tensors import distinct_parameters
 
     state = module.state_dict()
@@ -145,6 +147,7 @@ def _state_with(module: RunnerModule, params: torch.Tensor) -> dict[str, torch.T
         offset += size
         for name in names:
             shared["net." + name] = value
+    shared |= {"net." + name: value.clone() for name, value in buffers.items()}
     return {k: shared.get(k, v) for k, v in state.items()}
 
 

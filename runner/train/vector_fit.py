@@ -31,6 +31,7 @@ class Snapshot:
     epoch: int
     step: int
     params: torch.Tensor  # the member's row of the flat parameters
+    buffers: dict[str, torch.Tensor]  # its buffers (BatchNorm's running statistics)
     optimizer: dict[str, Any]
     scheduler: dict[str, Any] | None
     score: float | None
@@ -66,42 +67,52 @@ class GroupFit:
         n, total = len(members), sum(sizes)
         device = members[0].module.device
         self.flat = torch.empty(n, total, device=device)
+        self.grad = torch.zeros(n, total, device=device)
         for i, member in enumerate(members):
             params = [t for _, t in distinct_parameters(member.module.net)]
             for param, where in zip(params, self.slices, strict=True):
                 self.flat[i, where] = param.detach().reshape(-1)
                 param.data = self.flat[i, where].view(param.shape)  # the member reads live
-        self.flat.requires_grad_(True)
+        # Each parameter of all members, (N, *shape): a leaf whose storage is its slice of
+        # `flat` (the optimizer updates flat in place) and whose .grad is its slice of `grad`
+        # (autograd accumulates into it in place), so neither side copies per step.
+        self.leaves: dict[str, torch.Tensor] = {}
+        for names, where, shape in zip(self.names, self.slices, shapes, strict=True):
+            leaf = self.flat[:, where].view(n, *shape).requires_grad_(True)
+            leaf.grad = self.grad[:, where].view(n, *shape)
+            self.leaves[names[0]] = leaf
+        self.tied = any(len(names) > 1 for names in self.names)
+        # Buffers likewise, (N, *shape) each; BatchNorm updates its members' rows in place.
+        self.buffers: dict[str, torch.Tensor] = {}
+        for name, _ in self.net.named_buffers():
+            own = [m.module.net.get_buffer(name) for m in members]
+            self.buffers[name] = torch.stack([b.detach() for b in own])
+            for i, buffer in enumerate(own):
+                buffer.data = self.buffers[name][i]
         # Per-parameter gradient norms of every member in one product: (N, T)² @ (T, P).
         segment = torch.zeros(total, len(sizes), device=device)
         for j, where in enumerate(self.slices):
             segment[where, j] = 1.0
         self.segment = segment
-        self.optimizer = StackedOptimizer(self.flat, [m.optimizer for m in members])
+        self.optimizer = StackedOptimizer(self.flat, [m.optimizer for m in members], self.grad)
         self.records = [Record() for _ in members]
         self.stop_on_bad = torch.tensor([_stops(m) for m in members], device=device)[:, None]
 
     def member_params(self, i: int) -> list[torch.nn.Parameter]:
         return [t for _, t in distinct_parameters(self.members[i].module.net)]  # type: ignore[misc]
 
-    def _views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-        n = flat.shape[0]
-        return {
-            names[0]: flat[:, where].view(n, *shape)
-            for names, where, shape in zip(self.names, self.slices, self.shapes, strict=True)
-        }
-
-    def _losses(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> Any:
+    def losses(self, x: torch.Tensor, y: torch.Tensor) -> Any:
+        """Each member's loss (and accuracy, for a classifier) on its own batch: (N,) each."""
         classification = self.members[0].module.classification
-        net = self.net
+        net, tied = self.net, self.tied
 
-        def one(params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> Any:
-            out = functional_call(net, params, (x,))
+        def one(params: Any, buffers: Any, x: torch.Tensor, y: torch.Tensor) -> Any:
+            out = functional_call(net, (params, buffers), (x,), tie_weights=tied)
             if not classification:
                 return F.mse_loss(out, y), torch.zeros((), device=out.device)
             return F.cross_entropy(out, y), (out.argmax(-1) == y).float().mean()
 
-        return vmap(one)(self._views(flat), x, y)
+        return vmap(one)(self.leaves, self.buffers, x, y)
 
     def snapshot(self, i: int, epoch: int, step: int, score: float | None) -> Snapshot:
         member = self.members[i]
@@ -110,6 +121,7 @@ class GroupFit:
             epoch=epoch,
             step=step,
             params=self.flat[i].detach().clone(),
+            buffers={name: b[i].clone() for name, b in self.buffers.items()},
             optimizer=_copied(member.optimizer.state_dict()),
             scheduler=_copied(member.scheduler.state_dict()) if member.scheduler else None,
             score=score,
@@ -119,6 +131,8 @@ class GroupFit:
         """Put member i's parameters back to a snapshot's (its job ends on that state)."""
         with torch.no_grad():
             self.flat[i].copy_(snapshot.params)
+            for name, b in self.buffers.items():
+                b[i].copy_(snapshot.buffers[name])
 
     def start_stats(self) -> None:
         for member in self.members:

@@ -3,6 +3,7 @@ for all, validation, the epoch's records and checkpoint states, the schedulers. 
 few: the metrics when they are logged, the validation scores once per epoch."""
 
 import time
+import warnings
 from typing import Any
 
 import torch
@@ -103,12 +104,13 @@ def _train_epoch(
 
 
 def _step(group: GroupFit, state: _State, x: torch.Tensor, y: torch.Tensor) -> None:
-    flat = group.flat
-    flat.grad = None
-    losses, accs = group._losses(flat, x, y)
-    losses.sum().backward()
-    grad = flat.grad
-    assert grad is not None
+    grad = group.grad
+    grad.zero_()
+    kept = {name: b.clone() for name, b in group.buffers.items()}  # a stopped member's stay
+    losses, accs = group.losses(x, y)
+    with warnings.catch_warnings():  # gradients are slices of one buffer, by design
+        warnings.filterwarnings("ignore", message="grad and param do not obey")
+        losses.sum().backward()
     norms = ((grad * grad) @ group.segment).sqrt()  # (N, P): each parameter's gradient norm
     ok = torch.isfinite(losses) & torch.isfinite(norms).all(1)
     newly_bad = state.active[:, 0] & ~ok
@@ -123,6 +125,9 @@ def _step(group: GroupFit, state: _State, x: torch.Tensor, y: torch.Tensor) -> N
         metrics["acc"] = accs.detach()
     state.running.add(metrics)
     group.optimizer.step(state.active)
+    for name, buffer in group.buffers.items():
+        active = state.active.view(-1, *([1] * (buffer.dim() - 1)))
+        buffer.copy_(torch.where(active, buffer, kept[name]))
     state.norms = norms.detach()
     state.step += 1
 
@@ -149,8 +154,11 @@ def _arm_relus(group: GroupFit, due: list[bool], x: torch.Tensor) -> None:
         stats: StatsRecorder | None = member.stats
         if due[i] and stats is not None and stats.relus is not None:
             stats.relus.armed = True
+            kept = {name: b[i].clone() for name, b in group.buffers.items()}
             with torch.no_grad():
-                member.module.net(x[i])
+                member.module.net(x[i])  # in training mode, as its step's forward
+                for name, b in group.buffers.items():  # which already fed BatchNorm
+                    b[i].copy_(kept[name])
 
 
 def _record_stats(group: GroupFit, i: int, state: _State, init: bool = False) -> None:
@@ -172,13 +180,15 @@ def _validate(group: GroupFit, val: tuple[torch.Tensor, torch.Tensor]) -> list[d
     if count == 0:
         return [{} for _ in group.members]
     totals: dict[str, torch.Tensor] = {}
+    group.net.eval()  # as Lightning validates: BatchNorm on its running statistics
     for start in range(0, count, size):
         x, y = X[:, start : start + size], Y[:, start : start + size]
-        losses, accs = group._losses(group.flat.detach(), x, y)
+        losses, accs = group.losses(x, y)
         weight = x.shape[1]
         parts = {"loss": losses} | ({"acc": accs} if group.members[0].module.classification else {})
         for name, value in parts.items():
             totals[name] = totals.get(name, 0) + value * weight
+    group.net.train()
     names = list(totals)
     values = (torch.stack([totals[k] for k in names]) / count).tolist()
     return [

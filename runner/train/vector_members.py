@@ -99,8 +99,6 @@ def member_refusal(member: Member) -> str | None:
     if len(member.optimizer.param_groups) != 1:
         return "its optimizer has several parameter groups"
     net = member.module.net
-    if any(True for _ in net.buffers()):
-        return "its model has buffers (BatchNorm's running statistics)"
     randoms = [n for n, m in net.named_modules() if isinstance(m, _RANDOM + _RANDOM_ALSO)]
     if randoms:
         return f"layer {randoms[0]!r} draws random numbers in training"
@@ -135,6 +133,7 @@ def group_key(member: Member) -> tuple[Any, ...]:
         member.data.batch_size,
         member.module.classification,
         training.trainer.max_epochs,
+        member.module.log_every,
         formula(member.optimizer),
         member.module.device.type,
     )

@@ -38,8 +38,14 @@ class StackedOptimizer:
     """The update of `flat` (N, T, a leaf whose .grad the backward filled) for the members'
     optimizers `members` (one param group each, over the member's own parameters)."""
 
-    def __init__(self, flat: torch.Tensor, members: list[torch.optim.Optimizer]):
+    def __init__(
+        self,
+        flat: torch.Tensor,
+        members: list[torch.optim.Optimizer],
+        grad: torch.Tensor | None = None,
+    ):
         self.flat, self.members = flat, members
+        self.grad = grad  # where the gradients are (default: flat.grad)
         self.kind = type(members[0])
         group = members[0].param_groups[0]
         self.maximize = bool(group.get("maximize", False))
@@ -84,7 +90,7 @@ class StackedOptimizer:
     @torch.no_grad()
     def step(self, active: torch.Tensor) -> None:
         """Update the active members (`active`: (N, 1) bool) from `flat.grad`."""
-        grad = self.flat.grad
+        grad = self.grad if self.grad is not None else self.flat.grad
         assert grad is not None
         self.steps += 1
         s = self._scalars()
@@ -93,7 +99,7 @@ class StackedOptimizer:
             new = self._sgd(grad, s, active)
         else:
             new = self._adam(grad, s, active)
-        torch.where(active, new, self.flat, out=self.flat)
+        self.flat.copy_(torch.where(active, new, self.flat))
 
     def _sgd(self, grad: torch.Tensor, s: _Scalars, active: torch.Tensor) -> torch.Tensor:
         param = self.flat

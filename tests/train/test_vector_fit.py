@@ -88,3 +88,29 @@ def test_a_built_job_is_kept_out_for_its_layers_or_optimizer(overrides, reason):
         assert member_refusal(member) is None  # the chapter's own custom layers vectorize
     else:
         assert reason in (member_refusal(member) or "")
+
+
+def test_a_member_that_turns_non_finite_stops_before_that_step_and_keeps_last_good(tmp_path):
+    from runner.trackers.tracking import Trackers
+    from runner.train.failures import NonFiniteTraining
+    from runner.train.vector_finish import Trained, finish
+
+    configs = [runner.compose([*COMMON, *job]) for job in JOBS]
+    members = [make_member(parse_run(cfg), n) for n, cfg in enumerate(configs)]
+    X, _ = members[1].data.splits["train"]
+    X[100] = float("inf")  # one poisoned sample: member 1's loss turns inf when it is drawn
+    group = GroupFit(members)
+    seconds = fit(group)
+    record = group.records[1]
+    assert record.bad is not None and record.bad["step"] > 0
+    frozen = members[1].module.net.state_dict()
+    trained = Trained(members[1], record, group, seconds, [0, 1])
+    spec = members[1].spec
+    with pytest.raises(NonFiniteTraining) as stopped:
+        finish(trained, spec, tmp_path, Trackers(spec.training.loggers, tmp_path))
+    saved = tmp_path / "checkpoints" / "last-good.ckpt"
+    assert f"at optimizer step {record.bad['step']}: first in " in str(stopped.value)
+    assert f"the weights before this step are saved in {saved}" in str(stopped.value)
+    for key, value in runner.load(saved).net.state_dict().items():
+        assert torch.equal(value, frozen[key])
+    assert group.records[0].bad is None and group.records[0].epochs == 2  # the other went on
