@@ -19,6 +19,7 @@ from runner.sweep.job import hold_sweep
 from runner.sweep.output import write_summary
 from runner.sweep.stop import SweepStop, in_process, release, resume_hint, say, watch
 from runner.sweep.summary import Objective
+from runner.sweep.vectorized import group_pending
 from runner.trackers.tracking import prepare_sweep
 
 
@@ -48,7 +49,7 @@ class SweepSummary(Callback):
         prepare_sweep(config.get("logger"), str(config.hydra.sweep.dir))
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
+        if HydraConfig.get().mode == RunMode.MULTIRUN and not group_pending():
             write_summary(_sweep_dir(config), _objective(config), plot=False)
         _stop_if_asked()  # a signal between in-process jobs: stop before the next one
 

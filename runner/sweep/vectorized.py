@@ -23,6 +23,16 @@ from runner.sweep import job as sweep_job
 log = logging.getLogger("runner")
 
 
+# Jobs of the group being written out that have not run yet: the sweep's summary waits for the
+# group's last job (its members finish within moments of each other).
+_WAITING: set[int] = set()
+
+
+def group_pending() -> bool:
+    """Whether jobs of a vectorized group are still to be written (this process)."""
+    return bool(_WAITING)
+
+
 @dataclass
 class Plan:
     """The sweep's jobs: groups trained as one (job numbers), and the rest with the reason."""
@@ -149,13 +159,16 @@ def run_all(
     try:
         for numbers in result.groups:
             train_group(numbers, members)
+            _WAITING.update(numbers)
             for number in numbers:
+                _WAITING.discard(number)
                 returns[number] = run(by_number[number])
             forget()  # a member its job did not take is trained alone by that job, not kept
         for number in sorted(result.alone):
             returns[number] = run(by_number[number])
     finally:
         forget()
+        _WAITING.clear()
     return [returns[job.number] for job in jobs]
 
 

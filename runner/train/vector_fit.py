@@ -6,6 +6,7 @@ its single run logs, at the same steps, its statistics, its best and last states
 loss or gradient turns non-finite is frozen before that step is applied (stats.on_nan=stop);
 the others go on."""
 
+import copy
 import logging
 import math
 from dataclasses import dataclass, field
@@ -57,7 +58,9 @@ class GroupFit:
 
     def __init__(self, members: list[Member]):
         self.members = members
-        self.net = members[0].module.net
+        # The structure the batched forward runs (its own copy: hooks on a member's net, such as
+        # the statistics' dead-unit watch, must not see the batched tensors).
+        self.net = copy.deepcopy(members[0].module.net)
         self.names = [names for names, _ in distinct_parameters(self.net)]
         shapes = [t.shape for _, t in distinct_parameters(self.net)]
         sizes = [math.prod(s) for s in shapes]

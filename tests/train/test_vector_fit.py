@@ -15,22 +15,36 @@ JOBS = [
     ("init=xavier", "seed=0", "optim.optimizer.lr=0.05"),
     ("init=normal", "seed=1", "optim.optimizer.lr=0.2"),
 ]
-COMMON = ("model=rgnet", "trainer.max_epochs=2", "device=cpu", "+optim.optimizer.momentum=0.9")
+COMMON = ("device=cpu", "+optim.optimizer.momentum=0.9")
+RGNET = ("model=rgnet", "trainer.max_epochs=2")
 
 
-def test_members_trained_together_equal_their_runs_alone(tmp_path):
-    configs = [runner.compose([*COMMON, *job]) for job in JOBS]
+@pytest.mark.parametrize(
+    "model",
+    [
+        RGNET,
+        pytest.param(
+            ("model=bn_lenet", "data=digits_images", "trainer.max_epochs=1"),
+            marks=pytest.mark.slow,
+        ),
+    ],
+)
+def test_members_trained_together_equal_their_runs_alone(tmp_path, model):
+    configs = [runner.compose([*model, *COMMON, *job]) for job in JOBS]
     members = [make_member(parse_run(cfg), n) for n, cfg in enumerate(configs)]
     assert len({group_key(m) for m in members}) == 1
     group = GroupFit(members)
     fit(group)
     for n, (cfg, member) in enumerate(zip(configs, members, strict=True)):
         alone = run(cfg, tmp_path / str(n))
-        state = runner.load(alone["checkpoints"]["last"]).net.state_dict()
-        for key, value in state.items():
-            torch.testing.assert_close(
-                member.module.net.state_dict()[key], value, rtol=1e-5, atol=1e-6
-            )
+        net = runner.load(alone["checkpoints"]["last"]).net
+        buffers = {name for name, _ in net.named_buffers()}
+        for key, value in net.state_dict().items():
+            # BatchNorm's running statistics are batch means, summed in another order by the
+            # batched kernel: equal to about 1e-5 of their size, the weights to round-off.
+            rtol, atol = (1e-4, 1e-5) if key in buffers else (1e-5, 1e-6)
+            got = member.module.net.state_dict()[key]
+            torch.testing.assert_close(got, value, rtol=rtol, atol=atol)
         assert group.records[n].metrics["val/loss"] == pytest.approx(
             alone["metrics"]["val/loss"], rel=1e-5
         )
@@ -59,7 +73,7 @@ def test_a_job_is_kept_out_before_anything_is_built(overrides, reason):
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
-        (("model=bn_lenet", "data=digits_images"), "buffers (BatchNorm's running statistics)"),
+        (("model=bn_lenet", "data=digits_images"), None),  # BatchNorm: statistics per member
         (("model=mydense",), None),
         (
             (
@@ -85,7 +99,7 @@ def test_a_job_is_kept_out_before_anything_is_built(overrides, reason):
 def test_a_built_job_is_kept_out_for_its_layers_or_optimizer(overrides, reason):
     member = make_member(parse_run(runner.compose(list(overrides))), 0)
     if reason is None:
-        assert member_refusal(member) is None  # the chapter's own custom layers vectorize
+        assert member_refusal(member) is None  # the chapter's layers, BatchNorm vectorize
     else:
         assert reason in (member_refusal(member) or "")
 
@@ -95,7 +109,7 @@ def test_a_member_that_turns_non_finite_stops_before_that_step_and_keeps_last_go
     from runner.train.failures import NonFiniteTraining
     from runner.train.vector_finish import Trained, finish
 
-    configs = [runner.compose([*COMMON, *job]) for job in JOBS]
+    configs = [runner.compose([*RGNET, *COMMON, *job]) for job in JOBS]
     members = [make_member(parse_run(cfg), n) for n, cfg in enumerate(configs)]
     X, _ = members[1].data.splits["train"]
     X[100] = float("inf")  # one poisoned sample: member 1's loss turns inf when it is drawn
