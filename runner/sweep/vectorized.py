@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from runner.config.sections import parse_sweep
 from runner.config.spec import RunSpec, parse_run
-from runner.errors import ConfigError, first_line
+from runner.errors import ConfigError, Interrupted, first_line
 from runner.sweep import job as sweep_job
 
 log = logging.getLogger("runner")
@@ -130,7 +130,7 @@ def train_group(numbers: list[int], members: dict[int, Any]) -> bool:
     chosen = [members.pop(n) for n in numbers]
     try:
         group = GroupFit(chosen)
-        seconds = fit(group)
+        seconds = fit(group, stop=_stop_if_asked)
     except Exception as e:  # never a wrong result: the jobs train alone instead
         log.warning(
             "vectorized: jobs %s could not be trained together (%s: %s); they run alone",
@@ -143,6 +143,15 @@ def train_group(numbers: list[int], members: dict[int, Any]) -> bool:
         [Trained(m, r, group, seconds, numbers) for m, r in zip(chosen, group.records, strict=True)]
     )
     return True
+
+
+def _stop_if_asked() -> None:
+    """A signal to the sweep while a group trains: stop at the epoch's end (the jobs have not
+    started: `sweep.resume=true` trains them)."""
+    from runner.sweep.stop import SweepStop
+
+    if SweepStop.signum is not None:
+        raise Interrupted(SweepStop.signum)
 
 
 def run_all(

@@ -4,6 +4,7 @@ few: the metrics when they are logged, the validation scores once per epoch."""
 
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -29,14 +30,15 @@ class _State:
         self.running = Running(logged_at=0)
 
 
-def fit(group: GroupFit) -> float:
-    """Train every member of `group` for its epochs; returns the seconds it took."""
+def fit(group: GroupFit, stop: Callable[[], None] = lambda: None) -> float:
+    """Train every member of `group` for its epochs; returns the seconds it took. `stop` is
+    called at every epoch's end: it raises to end the training there (a signal to the sweep)."""
     start = time.perf_counter()
-    run_epochs(group)
+    run_epochs(group, stop)
     return time.perf_counter() - start
 
 
-def run_epochs(group: GroupFit) -> None:
+def run_epochs(group: GroupFit, stop: Callable[[], None]) -> None:
     members = group.members
     first = members[0]
     training = first.spec.training
@@ -55,6 +57,7 @@ def run_epochs(group: GroupFit) -> None:
         _train_epoch(group, state, splits["train"], epoch, stats_at)
         scores = _validate(group, splits["val"])
         _end_epoch(group, state, epoch, scores)
+        stop()
         if not bool(state.active.any()):
             break
     _finish(group, state, stats_at)
