@@ -45,6 +45,14 @@ def _sweep(directory: Path, *args: str, launcher: str = "vectorized", wait: bool
     )
 
 
+def _run(run_dir: Path, *args: str) -> None:
+    """One run of `python -m runner ARGS` into `run_dir`, which must end well."""
+    command = [sys.executable, "-m", "runner", *args, *FIXED, f"hydra.run.dir={run_dir}"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     """The same 4-job sweep (init × seed, AdamW with its cosine schedule) by both launchers."""
@@ -137,51 +145,16 @@ def test_a_member_loads_evaluates_and_resumes_as_its_run_alone(pair):
     mine, alone = (d / "2" / "checkpoints" / "last.ckpt" for d in (vectorized, basic))
     x = torch.randn(16, 4)
     torch.testing.assert_close(runner.load(mine).net(x), runner.load(alone).net(x))
-    evaluated = {}
+    evaluated, resumed = {}, {}
     for name, ckpt in (("mine", mine), ("alone", alone)):
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "runner",
-                "task=eval",
-                f"ckpt_path={ckpt}",
-                "device=cpu",
-                f"hydra.run.dir={vectorized.parent / ('eval-' + name)}",
-            ],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr
-        evaluated[name] = _result(vectorized.parent / ("eval-" + name))["metrics"]
-    assert evaluated["mine"] == pytest.approx(evaluated["alone"], rel=1e-5)
-    resumed = {}
-    for name, ckpt in (("mine", mine), ("alone", alone)):
-        run_dir = vectorized.parent / ("resumed-" + name)
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "runner",
-                "model=rgnet",
-                "init=xavier",
-                "seed=0",
-                "optim=adamw",
-                "trainer.max_epochs=3",
-                "device=cpu",
-                f"ckpt_path={ckpt}",
-                f"hydra.run.dir={run_dir}",
-            ],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr
+        _run(vectorized.parent / f"eval-{name}", "task=eval", f"ckpt_path={ckpt}")
+        evaluated[name] = _result(vectorized.parent / f"eval-{name}")["metrics"]
+        run_dir = vectorized.parent / f"resumed-{name}"
+        again = ("model=rgnet", "init=xavier", "seed=0", "optim=adamw", "trainer.max_epochs=3")
+        _run(run_dir, *again, f"ckpt_path={ckpt}")
         resumed[name] = _weights(run_dir / "checkpoints" / "last.ckpt")
         assert _result(run_dir)["global_step"] == 21
+    assert evaluated["mine"] == pytest.approx(evaluated["alone"], rel=1e-5)
     for key, value in resumed["alone"].items():
         torch.testing.assert_close(resumed["mine"][key], value, rtol=1e-5, atol=1e-6)
 
