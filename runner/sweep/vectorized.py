@@ -139,6 +139,12 @@ def train_group(numbers: list[int], members: dict[int, Any]) -> bool:
             first_line(e, default=""),
         )
         return False
+    log.info(
+        "vectorized: jobs %s trained in %.1f s, %d steps each",
+        ",".join(map(str, numbers)),
+        seconds,
+        max(r.steps for r in group.records),
+    )
     keep(
         [Trained(m, r, group, seconds, numbers) for m, r in zip(chosen, group.records, strict=True)]
     )

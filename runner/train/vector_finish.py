@@ -52,10 +52,13 @@ def keep(trained: list[Trained]) -> None:
 
 def take(job: int | None, spec: RunSpec) -> Trained | None:
     """The trained member for sweep job `job`, if its config is the one it was trained from."""
-    trained = _TRAINED.get(job) if job is not None else None
-    if trained is None or trained.member.spec.config != spec.config:
+    trained = _TRAINED.pop(job, None) if job is not None else None
+    if trained is not None and trained.member.spec.config != spec.config:
+        log.warning(
+            "vectorized: job %s's config is not the one its group trained it with; it trains alone",
+            job,
+        )
         return None
-    del _TRAINED[job]  # type: ignore[arg-type]
     return trained
 
 
