@@ -6,6 +6,7 @@ import torch
 
 import runner
 from runner.config.spec import parse_run
+from runner.params.tensors import distinct_parameters
 from runner.run import run
 from runner.train.vector_fit import GroupFit
 from runner.train.vector_loop import fit
@@ -23,6 +24,7 @@ RGNET = ("model=rgnet", "trainer.max_epochs=2")
     "model",
     [
         RGNET,
+        ("model=shared", "trainer.max_epochs=2"),  # one Linear at two places: one parameter
         pytest.param(
             ("model=bn_lenet", "data=digits_images", "trainer.max_epochs=1"),
             marks=pytest.mark.slow,
@@ -45,6 +47,8 @@ def test_members_trained_together_equal_their_runs_alone(tmp_path, model):
             rtol, atol = (1e-4, 1e-5) if key in buffers else (1e-5, 1e-6)
             got = member.module.net.state_dict()[key]
             torch.testing.assert_close(got, value, rtol=rtol, atol=atol)
+        shared = [names for names, _ in distinct_parameters(member.module.net) if len(names) > 1]
+        assert shared == [names for names, _ in distinct_parameters(net) if len(names) > 1]
         assert group.records[n].metrics["val/loss"] == pytest.approx(
             alone["metrics"]["val/loss"], rel=1e-5
         )
