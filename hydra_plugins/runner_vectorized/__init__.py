@@ -32,8 +32,9 @@ class VectorizedLauncher(Launcher):
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
-        from runner.sweep.vectorized import job_configs, run_all
+        from runner.sweep.vectorized import check_max_members, job_configs, run_all
 
+        check_max_members(self.max_members)  # before any job is listed or composed
         setup_globals()
         assert self.config is not None and self.hydra_context is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)

@@ -15,6 +15,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from runner.config.arguments import is_int
 from runner.config.sections import parse_sweep
 from runner.config.spec import RunSpec, parse_run
 from runner.errors import ConfigError, Interrupted, first_line
@@ -78,23 +79,37 @@ def _skipped_by_resume(job: SweepJob, spec: RunSpec) -> str | None:
     return None
 
 
+def _candidate(job: SweepJob) -> tuple[Any, str]:
+    """The job's member, built as its run builds it; else None and why it runs alone."""
+    from runner.train.vector_members import make_member, member_refusal, refusal
+
+    try:
+        spec = _spec(job)
+        why = refusal(spec) or _skipped_by_resume(job, spec)
+        if why is not None:
+            return None, why
+        member = make_member(spec, job.number)
+        why = member_refusal(member)
+        return (None, why) if why is not None else (member, "")
+    except ConfigError as e:
+        return None, f"its config has a mistake ({first_line(e, default='')[:120]})"
+    except Exception as e:  # the user's code, run as the job is built: its own run reports it
+        return (
+            None,
+            f"it could not be built ({type(e).__name__}: {first_line(e, default='')[:120]})",
+        )
+
+
 def plan(jobs: Sequence[SweepJob], max_members: int | None) -> tuple[Plan, dict[int, Any]]:
     """Group the jobs (building each candidate's model and data as its run would); returns the
     plan and the members built for the groups."""
-    from runner.train.vector_members import group_key, make_member, member_refusal, refusal
+    from runner.train.vector_members import group_key
 
     result, members = Plan(), {}
     keys: dict[tuple[Any, ...], list[int]] = {}
     for job in jobs:
-        try:
-            spec = _spec(job)
-            why = refusal(spec) or _skipped_by_resume(job, spec)
-            if why is None:
-                member = make_member(spec, job.number)
-                why = member_refusal(member)
-        except ConfigError as e:
-            why = f"its config has a mistake ({first_line(e, default='')[:120]})"
-        if why is not None:
+        member, why = _candidate(job)
+        if member is None:
             result.alone[job.number] = why
             continue
         members[job.number] = member
@@ -160,6 +175,16 @@ def _stop_if_asked() -> None:
         raise Interrupted(SweepStop.signum)
 
 
+def check_max_members(max_members: Any) -> None:
+    if max_members is not None and (not is_int(max_members) or max_members < 2):
+        raise ConfigError(
+            [
+                f"hydra.launcher.max_members: {max_members!r} is not a group size; allowed: an "
+                "integer ≥ 2 (jobs in one group at most), or null for no limit"
+            ]
+        )
+
+
 def run_all(
     jobs: Sequence[SweepJob], run: Callable[[SweepJob], Any], max_members: int | None
 ) -> list[Any]:
@@ -167,6 +192,7 @@ def run_all(
     returns in job order."""
     from runner.train.vector_finish import forget
 
+    check_max_members(max_members)
     by_number = {job.number: job for job in jobs}
     result, members = plan(jobs, max_members)
     say_plan(result)

@@ -80,6 +80,8 @@ def refusal(spec: RunSpec) -> str | None:
         return f"device.strategy={spec.device.strategy}, precision={spec.device.precision}"
     if training.callbacks:
         return "it has callbacks of its own (each needs its own Trainer)"
+    if not training.data.target.startswith("runner.train."):
+        return f"its data module {training.data.target} is its own (it brings its own loaders)"
     trainer = training.trainer
     if trainer.steps_per_batch != 1 or trainer.checkpoint_every_n_steps or trainer.compile:
         return "trainer.steps_per_batch, checkpoint_every_n_steps or compile is set"

@@ -230,3 +230,20 @@ def test_an_interrupted_vectorized_sweep_resumes(tmp_path):
         for n in range(4)
     ]
     assert statuses[0] == "skipped" and all(s in ("ok", "skipped") for s in statuses)
+
+
+def test_max_members_caps_a_group_and_is_checked(tmp_path):
+    args = ("model=rgnet", "seed=0,1,2", "trainer.max_epochs=1")
+    done = _sweep(tmp_path / "capped", *args, "hydra.launcher.max_members=2")
+    assert done.returncode == 0, done.stderr
+    assert "vectorized: group 0 trains jobs 0,1 as one" in done.stderr
+    assert (
+        "vectorized: job 2 runs alone: the last of its kind past hydra.launcher.max_members"
+        in done.stderr
+    )
+    wrong = _sweep(tmp_path / "wrong", *args, "hydra.launcher.max_members=0")
+    assert wrong.returncode == 2
+    assert (
+        "hydra.launcher.max_members: 0 is not a group size; allowed: an integer ≥ 2" in wrong.stderr
+    )
+    assert "Traceback" not in wrong.stderr and not (tmp_path / "wrong" / "0").exists()
