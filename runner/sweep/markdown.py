@@ -31,7 +31,21 @@ def headline(summary: Summary) -> list[str]:
             )
     if summary.resolution:
         lines.append(summary.resolution)
+    lines += groups(records)
     return lines
+
+
+def groups(records: list[JobRecord]) -> list[str]:
+    """hydra/launcher=vectorized: which jobs were trained together, each group once."""
+    seen: dict[tuple[int, ...], float | None] = {}
+    for record in records:
+        if record.group and record.group not in seen:
+            seen[record.group] = record.group_seconds
+    return [
+        f"Trained as one (hydra/launcher=vectorized): jobs {', '.join(map(str, jobs))}"
+        + (f", in {seconds:.2g} s." if seconds is not None else ".")
+        for jobs, seconds in seen.items()
+    ]
 
 
 def spread_cells(spread: Spread | None) -> list[str]:

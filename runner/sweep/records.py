@@ -32,6 +32,9 @@ class JobRecord:
     task: str = ""
     # What the statistics diagnosed: {"no_gradient": [blocks], "dead_units": [ReLU layers]}.
     diagnosis: dict[str, list[str]] = field(default_factory=dict)
+    # hydra/launcher=vectorized: the jobs it was trained with as one, and how long that took.
+    group: tuple[int, ...] = ()
+    group_seconds: float | None = None
 
     def metric(self, name: str) -> float | None:
         value = self.metrics.get(name)
@@ -62,6 +65,10 @@ def read_job(directory: Path, number: int | None = None) -> JobRecord:
         status = "running" if in_use(directory) else "killed"
         return JobRecord(number, status, overrides, directory=directory)
     stats = _mapping(result.get("stats"))
+    vectorized = _mapping(result.get("vectorized"))
+    jobs = vectorized.get("jobs")
+    group = tuple(int(j) for j in jobs if is_int(j)) if isinstance(jobs, list) else ()
+    seconds = vectorized.get("group_seconds")
     return JobRecord(
         number=number,
         status=_status(result),
@@ -76,6 +83,10 @@ def read_job(directory: Path, number: int | None = None) -> JobRecord:
         diagnosis={
             k: [str(x) for x in v] for k in DIAGNOSED if isinstance(v := stats.get(k), list)
         },
+        group=group,
+        group_seconds=float(seconds)
+        if isinstance(seconds, int | float) and is_number(seconds)
+        else None,
     )
 
 

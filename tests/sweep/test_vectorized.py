@@ -109,6 +109,9 @@ def test_every_member_has_the_files_of_a_run_alone(pair):
             assert steps == [line.split(",")[0] for line in alone], name
     summary = (vectorized / "summary.md").read_text()
     assert "4 job(s): 4 ok." in summary and "over 2 seeds" in summary
+    assert "Trained as one (hydra/launcher=vectorized): jobs 0, 1, 2, 3, in " in summary
+    assert "Trained as one" in (vectorized / "report.html").read_text()
+    assert "Trained as one" not in (basic / "summary.md").read_text()
 
 
 def test_a_members_checkpoint_has_its_run_alones_layout(pair):
