@@ -1,0 +1,104 @@
+"""hydra/launcher=vectorized through the CLI, case by case: jobs that cannot be grouped run
+alone, two architectures make two groups, a diverging member fails as alone while the others
+finish, an interrupted sweep resumes, hydra.launcher.max_members caps a group."""
+
+import re
+import signal
+import time
+
+import pytest
+import torch
+
+from tests.sweep.test_vectorized import _result, _sweep, _weights
+
+pytestmark = pytest.mark.slow
+
+
+def test_jobs_that_cannot_be_grouped_run_alone_and_two_architectures_make_two_groups(tmp_path):
+    args = (
+        "model=mlp,rgnet",
+        "seed=0,1",
+        "trainer.gradient_clip_val=0,0.5",
+        "trainer.max_epochs=1",
+    )
+    done = _sweep(tmp_path / "mixed", *args)
+    assert done.returncode == 0, done.stderr
+    assert "vectorized: group 0 trains jobs 0,2 as one" in done.stderr  # mlp, no clipping
+    assert "vectorized: group 1 trains jobs 4,6 as one" in done.stderr  # rgnet, no clipping
+    for n in (1, 3, 5, 7):
+        assert (
+            f"vectorized: job {n} runs alone: trainer.gradient_clip_val=0.5 is not vectorized"
+            in done.stderr
+        )
+    for n in range(8):
+        result = _result(tmp_path / "mixed" / str(n))
+        assert result["status"] == "ok", result
+        assert ("vectorized" in result) == (n in (0, 2, 4, 6))
+        assert (tmp_path / "mixed" / str(n) / "report.html").is_file()
+        assert (tmp_path / "mixed" / str(n) / ".hydra" / "overrides.yaml").is_file()
+
+
+def test_a_diverging_member_fails_as_alone_while_the_others_finish(tmp_path):
+    args = ("model=rgnet", "optim.optimizer.lr=0.1,1e30,0.05", "trainer.max_epochs=2")
+    vectorized = _sweep(tmp_path / "v", *args)
+    basic = _sweep(tmp_path / "b", *args, launcher="basic")
+    assert vectorized.returncode == basic.returncode == 1, vectorized.stderr
+    statuses = [_result(tmp_path / "v" / str(n))["status"] for n in range(3)]
+    assert statuses == ["ok", "failed", "ok"]
+    mine, alone = _result(tmp_path / "v" / "1"), _result(tmp_path / "b" / "1")
+    assert mine["status"] == alone["status"] == "failed"
+    # The same step, loss and verdict; which parameter's gradient turns NaN first once the
+    # weights are infinite depends on the kernels' order of operations (batched or not).
+    first = re.compile(r"first in [^(]*\(")
+    assert first.sub("", mine["error"]) == first.sub("", alone["error"])
+    assert "non-finite gradient at optimizer step 1" in mine["error"]
+    for n in (0, 2):
+        want = _weights(tmp_path / "b" / str(n) / "checkpoints" / "last.ckpt")
+        got = _weights(tmp_path / "v" / str(n) / "checkpoints" / "last.ckpt")
+        for key, value in want.items():
+            torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_an_interrupted_vectorized_sweep_resumes(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    args = ("model=rgnet", "seed=0,1,2,3", "trainer.max_epochs=1")
+    process = _sweep(sweep_dir, *args, wait=False)
+    deadline = time.monotonic() + 300
+    while not (sweep_dir / "1" / "result.json").is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 143, stderr
+    before = {
+        n: _result(sweep_dir / str(n))["status"]
+        for n in range(4)
+        if (sweep_dir / str(n) / "result.json").is_file()
+    }
+    assert before.get("0") == "ok" or before.get(0) == "ok"
+    again = _sweep(sweep_dir, *args, "sweep.resume=true")
+    assert again.returncode == 0, again.stderr
+    assert (
+        "vectorized: job 0 runs alone: it ended ok in an earlier run of this sweep" in again.stderr
+    )
+    statuses = [
+        _result(sweep_dir / str(n)).get("sweep_status", _result(sweep_dir / str(n))["status"])
+        for n in range(4)
+    ]
+    assert statuses[0] == "skipped" and all(s in ("ok", "skipped") for s in statuses)
+
+
+def test_max_members_caps_a_group_and_is_checked(tmp_path):
+    args = ("model=rgnet", "seed=0,1,2", "trainer.max_epochs=1")
+    done = _sweep(tmp_path / "capped", *args, "hydra.launcher.max_members=2")
+    assert done.returncode == 0, done.stderr
+    assert "vectorized: group 0 trains jobs 0,1 as one" in done.stderr
+    assert (
+        "vectorized: job 2 runs alone: the last of its kind past hydra.launcher.max_members"
+        in done.stderr
+    )
+    wrong = _sweep(tmp_path / "wrong", *args, "hydra.launcher.max_members=0")
+    assert wrong.returncode == 2
+    assert (
+        "hydra.launcher.max_members: 0 is not a group size; allowed: an integer ≥ 2" in wrong.stderr
+    )
+    assert "Traceback" not in wrong.stderr and not (tmp_path / "wrong" / "0").exists()
