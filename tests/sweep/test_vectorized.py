@@ -1,7 +1,6 @@
 """hydra/launcher=vectorized through the CLI, against Hydra's basic launcher running the same
 sweep: every member is the run its job makes alone (weights, metrics, checkpoint layout, files),
-loads, evaluates and resumes like it; jobs that cannot be grouped run alone; a diverging member
-fails as alone while the others finish; an interrupted sweep resumes."""
+and loads, evaluates and resumes like it. The other cases: test_vectorized_cases.py."""
 
 import json
 import os
