@@ -49,6 +49,9 @@ def predict_task(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
         "file": str(file),
         "rows": len(frame),
     }
+    notes = prep.unseen(inputs) if prep is not None else []
+    if notes:  # logged by prep.encode as well
+        result["warnings"] = notes
     if target is not None:
         result["metrics"] = _score(table["prediction"], frame[target], module.classification)
         log.info("predict: against %r: %s", target, result["metrics"])
