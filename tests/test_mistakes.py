@@ -227,6 +227,12 @@ CASES = [
     ),
     ("no features", [*TABLE, "data.features=[]"], 2, "data.features: empty; allowed: at least one"),
     (
+        "the target as a feature, by position",
+        [*TABLE, "data.features=[bill,3]"],
+        2,
+        "data.features[1]: 3 is the target column (data.target); allowed: the other columns",
+    ),
+    (
         "a misspelled categorical column",
         [*TABLE, "data.categorical=[iland]"],
         2,

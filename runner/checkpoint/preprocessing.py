@@ -62,7 +62,7 @@ class Preprocessing:
             for note in self.unseen(raw):
                 log.warning("preprocessing: %s", note)
         else:  # numbers: a table's encoded columns, or flattened samples (a file of pixels)
-            x = torch.as_tensor(np.asarray(raw, dtype=np.float32))
+            x = finite(torch.as_tensor(np.asarray(raw, dtype=np.float32)))
             if x.ndim == 2 and len(self.shape) > 1 and x.shape[1] == math.prod(self.shape):
                 x = x.reshape(len(x), *self.shape)
         if tuple(x.shape[1:]) != self.shape:
@@ -209,6 +209,16 @@ def _strings(value: Any, key: str) -> tuple[str, ...] | None:
     if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
         raise ValueError(f"{key}: expected a list of strings")
     return tuple(value)
+
+
+def finite(x: torch.Tensor) -> torch.Tensor:
+    """`x` (n, ...), when every value is finite. Raises ValueError naming the first samples
+    with a NaN or an infinity (the network would answer NaN for them, silently)."""
+    if x.ndim == 0 or bool(torch.isfinite(x).all()):
+        return x
+    bad = (~torch.isfinite(x)).reshape(len(x), -1).any(1).nonzero().flatten().tolist()
+    shown = ", ".join(map(str, bad[:SHOWN])) + (", …" if len(bad) > SHOWN else "")
+    raise ValueError(f"{len(bad)} input row(s) hold NaN or infinity (rows {shown}, from 0)")
 
 
 def standardizer(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -138,10 +138,11 @@ class TableData(InMemoryData):
         problems = Problems()
         if not chosen:
             problems.add("data.features", "empty; allowed: at least one input column")
-        features = list(picked(whole, chosen, "data.features", path, problems))
+        picks = picked(whole, chosen, "data.features", path, problems)
         categorical = picked(whole, self.given_categorical, "data.categorical", path, problems)
-        check_roles(target, features, categorical, self.given_categorical, problems)
+        check_roles(target, picks, categorical, (chosen, self.given_categorical), problems)
         problems.raise_if_any()
+        features = list(picks)
         self.categorical = [f for f in features if f in categorical or _is_text(whole[f])]
         given = {
             s: read_table(self.paths[s], f"data.{s}_path") for s in SPLITS[1:] if self.paths[s]

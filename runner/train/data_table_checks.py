@@ -44,18 +44,24 @@ def picked(
 
 def check_roles(
     target: Any,
-    features: list[Any],
+    features: dict[Any, int],
     categorical: dict[Any, int],
-    given: Sequence[Any],
+    given: tuple[Sequence[Any], Sequence[Any]],
     problems: Problems,
 ) -> None:
-    """The target is no input, and every categorical column (→ its position in `given`,
-    data.categorical as written) is one of the inputs."""
+    """The target is no input, and every categorical column is one of the inputs (each
+    column → the position of its choice in `given`: data.features and data.categorical as
+    written)."""
     if target in features:
-        problems.add("data.features", f"lists the target column {target!r} as an input")
-    inputs = ", ".join(str(f) for f in features[:12]) + (", …" if len(features) > 12 else "")
+        choice = given[0][features[target]]
+        problems.add(
+            f"data.features[{features[target]}]",
+            f"{choice!r} is the target column (data.target); allowed: the other columns",
+        )
+    names = [str(f) for f in features if f != target]
+    inputs = ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
     for name, i in categorical.items():
-        choice = given[i]
+        choice = given[1][i]
         if name == target:
             problems.add(
                 f"data.categorical[{i}]",

@@ -5,6 +5,7 @@ the files, columns or values is a config error naming its key: a row of tests/te
 table; here, what a mistake leaves the run and the values' other choices."""
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -231,6 +232,15 @@ def test_categories_never_seen_in_training_are_warned_about_wherever_they_are_en
     )
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file, whatever its permissions")
+def test_a_file_this_user_may_not_read_is_named_so(tmp_path):
+    penguins().to_csv(tmp_path / "secret.csv", index=False)
+    (tmp_path / "secret.csv").chmod(0)
+    with pytest.raises(ConfigError) as refused:
+        train_on(tmp_path / "run", f"data.path={tmp_path / 'secret.csv'}", "data.target=species")
+    assert "is a file this user may not read (permission denied)" in str(refused.value)
+
+
 def test_preprocessing_read_from_a_file_is_checked():
     from runner.checkpoint.preprocessing import Preprocessing
 
@@ -299,6 +309,25 @@ def test_raw_digits_pixels_through_the_exported_model_give_evals_accuracy(tmp_pa
     )
     net = runner.load(exported["file"]).net
     assert [prep["classes"][i] for i in net(x).argmax(-1).tolist()] == predicted
+    # Raw numbers with a NaN or an infinity would predict NaN silently: refused.
+    pixels = pixels.copy()
+    pixels[[2, 5], 10] = [np.nan, np.inf]
+    np.save(tmp_path / "bad.npy", pixels)
+    with pytest.raises(ConfigError) as refused:
+        run(
+            runner.compose(
+                [
+                    "task=predict",
+                    f"ckpt_path={ckpt}",
+                    "data=table",
+                    f"data.path={tmp_path / 'bad.npy'}",
+                ]
+            ),
+            tmp_path / "b",
+        )
+    assert "2 input row(s) hold NaN or infinity (rows 2, 5, from 0)" in str(refused.value)
+    with pytest.raises(ValueError, match=r"rows 2, 5, from 0"):
+        runner.load(ckpt).predict(pixels)
 
 
 def test_eval_on_another_file_applies_the_checkpoints_preprocessing_as_predict_does(
