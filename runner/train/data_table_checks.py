@@ -121,7 +121,8 @@ def check_values(
 def bad_rows(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """The positions of the missing values and of the infinite ones (numbers only: text and
     categories have no infinity)."""
-    if values.dtype.kind in "iub":  # NumPy integers and booleans: always finite, never missing
+    numpy = isinstance(values.dtype, np.dtype)  # not pandas' nullable Int64, boolean: with NA
+    if numpy and values.dtype.kind in "iub":  # NumPy integers and booleans: finite, never missing
         return np.empty(0, np.int64), np.empty(0, np.int64)
     if values.dtype.kind != "f" and not pd.api.types.is_numeric_dtype(values):
         return np.flatnonzero(values.isna().to_numpy()), np.empty(0, np.int64)

@@ -156,6 +156,17 @@ def test_missing_and_infinite_values_are_refused_or_imputed_by_choice(tmp_path):
         assert module.predict(raw) == module.predict(raw.assign(bill=fill))
 
 
+def test_a_missing_value_of_a_nullable_integer_column_is_found_too(tmp_path):
+    frame = penguins(120)
+    frame["eggs"] = pd.array([2] * 119 + [None], dtype="Int64")  # Parquet keeps the NA
+    frame.to_parquet(tmp_path / "eggs.parquet")
+    with pytest.raises(ConfigError) as refused:
+        train_on(tmp_path / "run", f"data.path={tmp_path / 'eggs.parquet'}", "data.target=species")
+    assert refused.value.problems[0].startswith(
+        "data.path: column 'eggs' of eggs.parquet has 1 missing value (row 119), counting"
+    )
+
+
 def test_a_model_that_refused_missing_values_refuses_them_in_the_file_it_predicts(
     csv_run, tmp_path
 ):
