@@ -89,12 +89,12 @@ def check_values(
     with the training mean); in the categorical ones, no missing value unless `impute` (then it
     encodes as zeros)."""
     for key, (path, frame) in files.items():
-        where = f"column {{!r}} of {Path(str(path)).name}"
+        file = Path(str(path)).name
         gaps, infinite = bad_rows(frame[target])
         if len(gaps) or len(infinite):
             problems.add(
                 key,
-                f"{where.format(target)} (data.target) has {_counted(gaps, infinite)}; "
+                f"column {target!r} of {file} (data.target) has {_counted(gaps, infinite)}; "
                 "allowed: a finite target in every row",
             )
         if impute:
@@ -104,7 +104,7 @@ def check_values(
             if len(gaps) or len(infinite):
                 problems.add(
                     key,
-                    f"{where.format(name)} has {_counted(gaps, infinite)}; allowed: finite "
+                    f"column {name!r} of {file} has {_counted(gaps, infinite)}; allowed: finite "
                     "numbers in every row, or data.missing=impute (the training mean of its "
                     "finite values)",
                 )
@@ -113,8 +113,9 @@ def check_values(
             if len(gaps):
                 problems.add(
                     key,
-                    f"{where.format(name)} has {_counted(gaps, gaps[:0])}; allowed: a category "
-                    "in every row, or data.missing=impute (a missing category encodes as zeros)",
+                    f"column {name!r} of {file} has {_counted(gaps, gaps[:0])}; allowed: a "
+                    "category in every row, or data.missing=impute (a missing category encodes "
+                    "as zeros)",
                 )
 
 
