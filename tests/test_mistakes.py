@@ -1,15 +1,24 @@
 """Every class of user mistake, through the CLI as a user meets it: the documented exit code,
-one message naming the config key (or file) and the bad value, and never a traceback.
+one message naming the config key (or file) and the bad value, never a traceback, and
+result.json recording it.
 
 Value checks of each config section have their own table (tests/config/test_values.py); this
-one covers the other classes: composition, files, checkpoints, devices, resumption, sizes.
+one covers the other classes: composition, files, checkpoints, devices, resumption, sizes, and
+the user's own data (data=table: files, columns, values; tests/user_tables.py writes them).
 """
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
+from tests.user_tables import write_mistaken_tables
+
+# data=table on the penguins file the test writes (tests/user_tables.py); rows add or override.
+TABLE = ["device=cpu", "data=table", "data.path=penguins.csv", "data.target=species"]
+# A user's own data module (tests/user_data.py), by its dotted path.
+USER = ["device=cpu", "data=module", "imports=[tests.user_data]", "model.input_shape=[8]"]
 CASES = [
     # (id, arguments, exit code, a fragment of the message)
     ("unknown task", ["task=inspct"], 2, "task: unknown task 'inspct'"),
@@ -184,19 +193,209 @@ CASES = [
         2,
         "hydra.run.dir: '/proc/runner' cannot be written",
     ),
+    # The user's own data (data=table): files, columns and the values in them.
+    (
+        "a misspelled target",
+        [*TABLE, "data.target=specie"],
+        2,
+        "data.target: no column 'specie' in penguins.csv; allowed: a column name (bill, "
+        "flipper, island, species) or a position from 0 to 3; did you mean 'species'?",
+    ),
+    (
+        "no target",
+        [*TABLE, "data.target=null"],
+        2,
+        "data.target: required: the column to learn; allowed: one of bill, flipper, island, species",
+    ),
+    (
+        "a misspelled feature",
+        [*TABLE, "data.features=[bill,fliper]"],
+        2,
+        "data.features[1]: no column 'fliper' in penguins.csv",
+    ),
+    (
+        "a feature twice",
+        [*TABLE, "data.features=[bill,flipper,bill]"],
+        2,
+        "data.features[2]: 'bill' repeats data.features[0]; allowed: each column once",
+    ),
+    (
+        "a feature twice, by name and by position",
+        [*TABLE, "data.features=[flipper,island,1]"],
+        2,
+        "data.features[2]: 1 (column 'flipper') repeats data.features[0]; allowed: each column once",
+    ),
+    ("no features", [*TABLE, "data.features=[]"], 2, "data.features: empty; allowed: at least one"),
+    (
+        "the target as a feature, by position",
+        [*TABLE, "data.features=[bill,3]"],
+        2,
+        "data.features[1]: 3 is the target column (data.target); allowed: the other columns",
+    ),
+    (
+        "a misspelled categorical column",
+        [*TABLE, "data.categorical=[iland]"],
+        2,
+        "data.categorical[0]: no column 'iland' in penguins.csv; allowed: a column name (bill, "
+        "flipper, island, species) or a position from 0 to 3; did you mean 'island'?",
+    ),
+    (
+        "the target as a categorical column",
+        [*TABLE, "data.categorical=[species]"],
+        2,
+        "data.categorical[0]: 'species' is the target (data.target), not an input; allowed: "
+        "input columns (bill, flipper, island)",
+    ),
+    (
+        "a categorical column that is no input",
+        [*TABLE, "data.features=[bill,island]", "data.categorical=[flipper]"],
+        2,
+        "data.categorical[0]: column 'flipper' is not an input (not in data.features); allowed: "
+        "input columns (bill, island), or add it to data.features",
+    ),
+    (
+        "a categorical column twice",
+        [*TABLE, "data.categorical=[island,2]"],
+        2,
+        "data.categorical[1]: 2 (column 'island') repeats data.categorical[0]",
+    ),
+    (
+        "infinite and missing feature values",
+        [*TABLE, "data.path=infinite.csv"],
+        2,
+        "data.path: column 'bill' of infinite.csv has 2 infinite values (rows 4, 9), counting "
+        "rows from 0; allowed: finite numbers in every row, or data.missing=impute (the training "
+        "mean of its finite values)",
+    ),
+    (
+        "an infinite target",
+        [*TABLE, "data.path=mass.csv", "data.target=mass"],
+        2,
+        "data.path: column 'mass' of mass.csv (data.target) has 1 infinite value (row 7), "
+        "counting rows from 0; allowed: a finite target in every row",
+    ),
+    (
+        "a file that is not there",
+        [*TABLE, "data.path=penguin.csv"],
+        2,
+        "data.path: no file 'penguin.csv'; did you mean 'penguins.csv'?",
+    ),
+    (
+        "a directory as the file",
+        [*TABLE, "data.path=tables"],
+        2,
+        "data.path: 'tables' is a directory; allowed: a regular file that can be read (.csv, "
+        ".tsv, .parquet, .pq, .npy, .npz); table files in it: penguins.csv",
+    ),
+    (
+        "a FIFO as the file (never waited on)",
+        [*TABLE, "data.path=pipe.csv"],
+        2,
+        "data.path: 'pipe.csv' is a FIFO; allowed: a regular file that can be read (.csv, ",
+    ),
+    (
+        "a FIFO as the test file",
+        [*TABLE, "data.test_path=pipe.csv"],
+        2,
+        "data.test_path: 'pipe.csv' is a FIFO; allowed: a regular file that can be read",
+    ),
+    (
+        "a symbolic link loop as the validation file",
+        [*TABLE, "data.val_path=loop.csv"],
+        2,
+        "data.val_path: 'loop.csv' is a symbolic link loop (its links never reach a file)",
+    ),
+    (
+        "a symbolic link to nothing",
+        [*TABLE, "data.path=gone.csv"],
+        2,
+        "data.path: 'gone.csv' is a symbolic link to nothing (it points to 'nowhere.csv')",
+    ),
+    ("a device as the file", [*TABLE, "data.path=/dev/null"], 2, "'/dev/null' is a device"),
+    (
+        "a file that is not a table",
+        [*TABLE, "data.path=broken.parquet"],
+        2,
+        "data.path: cannot read 'broken.parquet' as Parquet: ",
+    ),
+    (
+        "a format the runner does not read",
+        [*TABLE, "data.path=penguins.xlsx"],
+        2,
+        "data.path: 'penguins.xlsx' is not a table file this runner reads; allowed: .csv, .tsv",
+    ),
+    (
+        "regression on a text target",
+        [*TABLE, "data.task=regression"],
+        2,
+        "data.task: regression, but column 'species' holds text; allowed: classification, auto",
+    ),
+    (
+        "a misspelled task",
+        [*TABLE, "data.task=clasification"],
+        2,
+        "data.task: unknown choice; got 'clasification'; allowed: 'auto' (",
+    ),
+    (
+        "an empty split",
+        [*TABLE, "data.path=three.csv"],
+        2,
+        "data.val_fraction: leaves the val split empty (3 rows in all)",
+    ),
+    (
+        "a model for another input shape than the table's",
+        [*TABLE, "model.input_shape=[3]"],
+        2,
+        "data: the data (TableData) has samples of shape [5], but model.input_shape is [3]",
+    ),
+    (
+        "fewer outputs than the table has classes",
+        [*TABLE, "model.num_outputs=1"],
+        2,
+        "model: outputs [1] per sample, but the data (TableData) has labels 0 to 1",
+    ),
+    (
+        "NaN inputs from a user's LightningDataModule",
+        [*USER, "data._target_=tests.user_data.Gappy", "model.num_outputs=2"],
+        2,
+        "data: the data (Gappy) has NaN or infinite inputs in its first training batch: ",
+    ),
+    (
+        "an infinite target from a user's in-memory data",
+        [*USER, "data._target_=tests.user_data.Overflowing", "model.input_shape=[3]"],
+        2,
+        "data: the data (Overflowing) has NaN or infinite targets in its train split: 1 "
+        "sample(s) (at ",
+    ),
 ]
+# Mistakes found while Hydra composes the config, before there is a run directory to record
+# them in (or in a run directory that cannot be written): no result.json.
+UNRECORDED = {
+    "unknown option",
+    "a number for a group",
+    "a list for a group",
+    "a misspelled key of a section",
+    "a misspelled key of a schema",
+    "a run directory nobody can write",
+}
 
 
-@pytest.mark.parametrize(
-    ("args", "code", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
-def test_a_mistake_gets_one_clear_message_and_no_traceback(cli, tmp_path, args, code, fragment):
+@pytest.mark.parametrize(("name", "args", "code", "fragment"), CASES, ids=[c[0] for c in CASES])
+def test_a_mistake_gets_one_clear_message_and_no_traceback(
+    cli, tmp_path, name, args, code, fragment
+):
     random = tmp_path / "random.ckpt"
     random.write_bytes(os.urandom(512))
+    write_mistaken_tables(tmp_path)  # the working directory: data.path=penguins.csv
     args = [a.replace("{random}", str(random)) for a in args]
     run_dirs = [Path(a.split("=", 1)[1]) for a in args if a.startswith("hydra.run.dir=")]
     args = [a for a in args if not a.startswith("hydra.run.dir=")]
-    done = cli(*args, run_dir=run_dirs[0] if run_dirs else None, env={"CUDA_VISIBLE_DEVICES": ""})
+    run_dir = run_dirs[0] if run_dirs else tmp_path / "run"
+    done = cli(*args, run_dir=run_dir, env={"CUDA_VISIBLE_DEVICES": ""})
     assert done.returncode == code, done.stderr
     assert fragment in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+    if name not in UNRECORDED:
+        record = json.loads((run_dir / "result.json").read_text())
+        assert record["status"] == "failed" and fragment in record["error"]
+    assert not (run_dir / "checkpoints").exists()

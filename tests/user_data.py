@@ -5,6 +5,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from runner.train.data import InMemoryData
+
 
 class Blobs(pl.LightningDataModule):
     """Two Gaussian blobs in `features` dimensions, labelled 0 and 1 (no `task` declared: the
@@ -54,3 +56,29 @@ class Levels(Blobs):
             name: TensorDataset(x, x.mean(1, keepdim=True))
             for name, (x, _) in ((k, s.tensors) for k, s in self.sets.items())
         }
+
+
+class Gappy(Blobs):
+    """Blobs with every other training sample's first input missing (NaN): refused before
+    training, not trained into non-finite gradients."""
+
+    def setup(self, stage: str | None = None) -> None:
+        super().setup(stage)
+        x, y = self.sets["train"].tensors
+        x = x.clone()
+        x[::2, 0] = float("nan")
+        self.sets["train"] = TensorDataset(x, y)
+
+
+class Overflowing(InMemoryData):
+    """The runner's own kind of in-memory data, made by the user, with one infinite target in
+    a split the runner draws: refused before training."""
+
+    def __init__(self, batch_size: int = 16, seed: int = 0):
+        super().__init__(batch_size, val_fraction=0.25, test_fraction=0.25, seed=seed)
+
+    def make(self) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
+        y = x.sum(1, keepdim=True)
+        y[10] = float("inf")
+        return x, y

@@ -9,6 +9,7 @@ keys and the export stay exactly the hand-written PyTorch model, and a raw input
 layer takes (a table's text categories in, class names out).
 """
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,13 +20,17 @@ import torch
 
 from runner.errors import ConfigError, did_you_mean
 
+log = logging.getLogger("runner")
+SHOWN = 5  # values a warning lists
+
 
 @dataclass(frozen=True)
 class Preprocessing:
     """`shape`: one encoded sample's shape; `mean`/`std`: per encoded value, flattened (None:
     not standardized). Tables also have `features` (the raw columns, in order), `categories`
     (a categorical column's values, one-hot in this order; an unseen one encodes as zeros) and
-    `fill` (a numeric column's value for a missing one: the training mean; absent: refused)."""
+    `fill` (a numeric column's value for a missing or infinite one: the training mean of its
+    finite values; absent: refused)."""
 
     shape: tuple[int, ...]
     mean: tuple[float, ...] | None = None
@@ -54,8 +59,10 @@ class Preprocessing:
         or numbers of shape (n, *shape) (a table's encoded columns, in order)."""
         if hasattr(raw, "columns") and self.features is not None:
             x = torch.as_tensor(self.table(raw))
+            for note in self.unseen(raw):
+                log.warning("preprocessing: %s", note)
         else:  # numbers: a table's encoded columns, or flattened samples (a file of pixels)
-            x = torch.as_tensor(np.asarray(raw, dtype=np.float32))
+            x = finite(torch.as_tensor(np.asarray(raw, dtype=np.float32)))
             if x.ndim == 2 and len(self.shape) > 1 and x.shape[1] == math.prod(self.shape):
                 x = x.reshape(len(x), *self.shape)
         if tuple(x.shape[1:]) != self.shape:
@@ -65,6 +72,28 @@ class Preprocessing:
             return x
         mean = torch.tensor(self.mean).reshape(self.shape)
         return (x - mean) / torch.tensor(self.std).reshape(self.shape)
+
+    def unseen(self, frame: Any) -> list[str]:
+        """A warning per categorical column of the DataFrame `frame` that holds values the
+        training split never had: they encode as zeros (no category), which the model never
+        saw in training. How many, and the first few."""
+        by_name = {str(c): c for c in frame.columns}
+        notes = []
+        for name, codes in self.categories.items():
+            if name not in by_name:
+                continue  # table() refuses a missing column
+            values = frame[by_name[name]].dropna().astype("string")
+            new = values[~values.isin(codes)]
+            if len(new):
+                kinds = sorted(set(new.tolist()))
+                shown = ", ".join(repr(v) for v in kinds[:SHOWN])
+                known = ", ".join(codes[:12]) + (", …" if len(codes) > 12 else "")
+                notes.append(
+                    f"column {name!r}: {len(new)} value(s) never seen in training ("
+                    f"{shown}{', …' if len(kinds) > SHOWN else ''}) encode as zeros, no category "
+                    f"of the {len(codes)} it learned ({known})"
+                )
+        return notes
 
     def table(self, frame: Any, order: np.ndarray | None = None) -> np.ndarray:
         """A DataFrame's feature columns encoded: (n, encoded values), float32, unstandardized;
@@ -106,13 +135,14 @@ class Preprocessing:
             out[0] = numbers
         else:
             np.take(numbers, order, out=out[0], mode="clip")  # `order` is in range
-        missing = np.isnan(out[0])
+        missing = ~np.isfinite(out[0])  # NaN and ±inf: both filled, or both refused
         if not missing.any():
             return
         if name not in self.fill:
             row = int(np.flatnonzero(missing)[0])
             raise ValueError(
-                f"column {name!r} has {int(missing.sum())} missing value(s), first at row {row}"
+                f"column {name!r} has {int(missing.sum())} missing or infinite value(s), first "
+                f"at row {row} (counting from 0); the model was trained with data.missing=error"
             )
         out[0][missing] = self.fill[name]
 
@@ -179,6 +209,16 @@ def _strings(value: Any, key: str) -> tuple[str, ...] | None:
     if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
         raise ValueError(f"{key}: expected a list of strings")
     return tuple(value)
+
+
+def finite(x: torch.Tensor) -> torch.Tensor:
+    """`x` (n, ...), when every value is finite. Raises ValueError naming the first samples
+    with a NaN or an infinity (the network would answer NaN for them, silently)."""
+    if x.ndim == 0 or bool(torch.isfinite(x).all()):
+        return x
+    bad = (~torch.isfinite(x)).reshape(len(x), -1).any(1).nonzero().flatten().tolist()
+    shown = ", ".join(map(str, bad[:SHOWN])) + (", …" if len(bad) > SHOWN else "")
+    raise ValueError(f"{len(bad)} input row(s) hold NaN or infinity (rows {shown}, from 0)")
 
 
 def standardizer(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -11,7 +11,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, open_dict
 
 from runner.config.arguments import check_arguments, signature_defaults
-from runner.config.values import UNRESOLVED, Check, Choice, Number, resolve
+from runner.config.values import UNRESOLVED, Check, Choice, Number, Numbers, resolve
 from runner.errors import ConfigError, Problems, did_you_mean
 
 # The base class of the runner's data modules, named rather than imported (a test keeps the
@@ -19,9 +19,13 @@ from runner.errors import ConfigError, Problems, did_you_mean
 DATA_BASE = "runner.train.data.InMemoryData"
 # Data modules with a fixed number of samples (scikit-learn's digits); the others take
 # `num_samples`. A test keeps the size true.
-FIXED_SIZES = {"runner.train.data.Digits": 1797}
+FIXED_SIZES = {
+    "runner.train.data.Digits": 1797,
+    "runner.train.data_digit_images.DigitImages": 1797,
+}
 DATA_VALUES: dict[str, Check] = {
     "batch_size": Number(lo=1, integer=True),
+    "seed": Number(lo=0, hi=2**32 - 1, integer=True),  # as the run's seed
     "num_samples": Number(lo=1, integer=True),
     "val_fraction": Number(lo=0, hi=1, hi_open=True, note="0: no validation"),
     # The runner tests on this split and checks the reloaded checkpoint on its first samples.
@@ -36,10 +40,22 @@ DATA_VALUES: dict[str, Check] = {
     ),
     "missing": Choice(
         (
-            ("error", "a missing feature value is refused"),
-            ("impute", "the training mean; a missing category encodes as zeros"),
+            ("error", "a missing or infinite feature value is refused"),
+            ("impute", "the training mean of the finite values; a missing category: zeros"),
         )
     ),
+}
+# The runner's data modules' own numbers, by class (a test keeps the names true).
+CLASS_VALUES: dict[str, dict[str, Check]] = {
+    "runner.train.data.RandomData": {
+        "input_shape": Numbers(Number(lo=1, integer=True)),
+        "hidden": Number(lo=1, integer=True, note="the teacher network's width"),
+    },
+    "runner.train.data.SyntheticRegression": {
+        "w": Numbers(Number()),
+        "b": Number(),
+        "noise": Number(lo=0, note="the standard deviation of the noise added to y"),
+    },
 }
 # What a data module's `task` may be: it picks the loss (runner.train.module).
 LEARNING_TASKS = ("regression", "classification")
@@ -85,7 +101,7 @@ def check_data(data: dict[str, Any], problems: Problems) -> None:
             + did_you_mean(task, LEARNING_TASKS),
         )
     before = len(problems.items)
-    checked = check_arguments(data_cls, data, "data", name, problems, values=DATA_VALUES)
+    checked = check_arguments(data_cls, data, "data", name, problems, values=values_of(data_cls))
     for key in checked[1] if checked else []:
         problems.add(f"data.{key}", f"{name} needs {key!r}; it is missing")
     sized = ("num_samples", "val_fraction", "test_fraction")
@@ -93,6 +109,12 @@ def check_data(data: dict[str, Any], problems: Problems) -> None:
         _check_splits(f"{data_cls.__module__}.{data_cls.__qualname__}", data, data_cls, problems)
     if checked and not checked[1] and len(problems.items) == before:
         _check_memory({**signature_defaults(data_cls), **data}, data_cls, problems)
+
+
+def values_of(data_cls: type) -> dict[str, Check]:
+    """The value checks of a data module's arguments: the ones every data module shares, and
+    the runner's own modules' own."""
+    return {**DATA_VALUES, **CLASS_VALUES.get(f"{data_cls.__module__}.{data_cls.__qualname__}", {})}
 
 
 def data_task(section: Mapping[str, Any]) -> str:
@@ -126,7 +148,8 @@ def fill_from_data(cfg: DictConfig, problems: Problems) -> None:
         return  # check_data reports it
     describe = getattr(data_cls, "describe", None)
     found = Problems()
-    checked = check_arguments(data_cls, args, "data", data_cls.__name__, found, values=DATA_VALUES)
+    values = values_of(data_cls)
+    checked = check_arguments(data_cls, args, "data", data_cls.__name__, found, values=values)
     if describe is None or checked is None or checked[1] or found.items:
         return  # check_data reports the arguments' problems
     try:

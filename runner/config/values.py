@@ -76,7 +76,7 @@ class Number:
 
     def allowed(self) -> str:
         kind = "an integer" if self.integer else "a number"
-        lo, hi = f"{self.lo:g}", f"{self.hi:g}"
+        lo, hi = _bound(self.lo), _bound(self.hi)
         if self.lo > -math.inf and self.hi < math.inf:
             kind += f" in {'(' if self.lo_open else '['}{lo}, {hi}{')' if self.hi_open else ']'}"
         elif self.lo > -math.inf:
@@ -124,6 +124,32 @@ class Pair:
 
 
 @dataclass(frozen=True)
+class Numbers:
+    """A list of at least one number, each a `Number` (a data set's weights, a shape)."""
+
+    item: Number
+
+    def problem(self, value: Any) -> str | None:
+        if not isinstance(value, list | tuple):
+            wrong = "not a list of numbers"
+        elif not value:
+            wrong = "an empty list"
+        else:
+            problems = ((i, self.item.problem(v)) for i, v in enumerate(value))
+            bad = next(((i, why) for i, why in problems if why is not None), None)
+            if bad is None:
+                return None
+            wrong = f"item {bad[0]} is {bad[1].split(';')[0]}"
+        each = self.item.allowed()
+        return f"{wrong}; got {show(value)}; allowed: a list of one or more, each {each}"
+
+
+def _bound(x: float) -> str:
+    """A range's end as written: whole numbers in full (4294967295, not 4.29497e+09)."""
+    return str(int(x)) if math.isfinite(x) and x == int(x) and abs(x) < 1e16 else f"{x:g}"
+
+
+@dataclass(frozen=True)
 class Choice:
     """One of a few named values (booleans, strings), each with what it means."""
 
@@ -141,7 +167,7 @@ class Choice:
         )
 
 
-Check = Number | Pair | Choice
+Check = Number | Pair | Numbers | Choice
 
 _COMPARE: dict[str, tuple[Callable[[Any, Any], bool], str]] = {
     "<": (operator.lt, "<"),

@@ -6,6 +6,7 @@ distinct values are classes) unless `task` says. All of it is the model's prepro
 (runner.checkpoint.preprocessing), saved with the checkpoint. Every problem with the files or
 columns is a ConfigError naming its key, found when the config is validated (`describe`)."""
 
+import logging
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +20,9 @@ from runner.checkpoint.preprocessing import Preprocessing, class_names, standard
 from runner.errors import ConfigError, Problems
 from runner.train.data import InMemoryData
 from runner.train.data_files import column, read_table
+from runner.train.data_table_checks import check_roles, check_values, picked
 
+log = logging.getLogger("runner")
 CLASS_LIMIT = 50  # an integer target with more distinct values is read as regression
 SPLITS = ("train", "val", "test")
 
@@ -50,7 +53,8 @@ class TableData(InMemoryData):
         super().__init__(batch_size, val_fraction, test_fraction, seed)
         self.paths = {"train": path, "val": val_path, "test": test_path}
         self.target, self.features, self.kind = target, features, task
-        self.categorical, self.missing = list(categorical or []), missing
+        self.given_categorical, self.missing = list(categorical or []), missing
+        self.categorical: list[Any] = []  # the columns one-hot encoded: text, and those named
         self.prep: Preprocessing | None = None
         self.fitted: Preprocessing | None = None  # use_preprocessing: a checkpoint's
 
@@ -105,9 +109,8 @@ class TableData(InMemoryData):
             self.prep = self.fitted
             x = _encoded(self.prep, whole.iloc[order], "data.path")
         else:
-            categorical = [f for f in features if f in self.categorical or _is_text(whole[f])]
             classes = _classes([whole, *given.values()], target) if kind != "regression" else None
-            self.prep, x = _fit(whole, order, len(parts["train"]), features, categorical, self)
+            self.prep, x = _fit(whole, order, len(parts["train"]), features, self.categorical, self)
             self.prep = replace(self.prep, classes=classes)
         y = _targets(whole[target].iloc[order], self.prep.classes, "data.path")
         bounds = np.cumsum([0, *(len(idx) for idx in parts.values())]).tolist()
@@ -123,7 +126,7 @@ class TableData(InMemoryData):
 
     def _frames(self) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], Any, list[Any]]:
         """The file's rows, the given validation and test files' rows, the target column and
-        the feature columns."""
+        the feature columns (those to one-hot encode into self.categorical)."""
         path = self.paths["train"]
         whole = read_table(path, "data.path")
         if self.target is None:
@@ -132,7 +135,15 @@ class TableData(InMemoryData):
             )
         target = column(whole, self.target, "data.target", path)
         chosen = self.features if self.features is not None else _others(whole, target)
-        features = [column(whole, f, f"data.features[{i}]", path) for i, f in enumerate(chosen)]
+        problems = Problems()
+        if not chosen:
+            problems.add("data.features", "empty; allowed: at least one input column")
+        picks = picked(whole, chosen, "data.features", path, problems)
+        categorical = picked(whole, self.given_categorical, "data.categorical", path, problems)
+        check_roles(target, picks, categorical, (chosen, self.given_categorical), problems)
+        problems.raise_if_any()
+        features = list(picks)
+        self.categorical = [f for f in features if f in categorical or _is_text(whole[f])]
         given = {
             s: read_table(self.paths[s], f"data.{s}_path") for s in SPLITS[1:] if self.paths[s]
         }
@@ -179,25 +190,10 @@ class TableData(InMemoryData):
                     f"leaves the {split} split empty ({rows} rows in all); allowed: fractions "
                     "that give every split at least one row",
                 )
-        if target in features:
-            problems.add("data.features", f"lists the target column {target!r} as an input")
-        frames = [whole, *given.values()]
-        gaps = sum(int(f[target].isna().sum()) for f in frames)
-        if gaps:
-            problems.add(
-                "data.target",
-                f"column {target!r} has {gaps} missing value(s); allowed: a target in every row",
-            )
-        if self.missing == "error":
-            for name in features:
-                count = sum(int(f[name].isna().sum()) for f in frames)
-                if count:
-                    problems.add(
-                        "data.missing",
-                        f"'error', and column {name!r} has {count} missing value(s); allowed: "
-                        "impute (a numeric column's training mean; a missing category encodes "
-                        "as zeros), or a file without them",
-                    )
+        files = {"data.path": (self.paths["train"], whole)}
+        files.update({f"data.{s}_path": (self.paths[s], frame) for s, frame in given.items()})
+        numeric = [f for f in features if f not in self.categorical]
+        check_values(files, target, numeric, self.categorical, self.missing == "impute", problems)
         kind = self.kind if self.kind != "auto" else _kind(whole[target])
         if kind == "regression" and _is_text(whole[target]):
             problems.add(
@@ -221,9 +217,13 @@ def _fit(
     train = whole.iloc[order[len(order) - n_train :]]
     categories = {str(f): _values(train[f].dropna()) for f in categorical}
     numeric = [f for f in features if f not in categorical]
-    fill = {str(f): float(train[f].mean()) for f in numeric} if data.missing == "impute" else {}
+    fill = {str(f): _finite_mean(train[f]) for f in numeric} if data.missing == "impute" else {}
     names = tuple(str(f) for f in features)
     raw = Preprocessing(shape=(1,), features=names, categories=categories, fill=fill)
+    if categories:  # held-out rows with a category the training rows lack: it encodes as zeros
+        held_out = whole[list(categorical)].iloc[order[: len(order) - n_train]]
+        for note in raw.unseen(held_out):
+            log.warning("data: the validation and test rows of data.path: %s", note)
     columns = raw.columns(whole, order)  # (encoded values, n)
     stats = [standardizer(torch.from_numpy(values[-n_train:, None])) for values in columns]
     for values, (mean, std) in zip(columns, stats, strict=True):
@@ -232,6 +232,14 @@ def _fit(
     mean, std = (tuple(s[i][0] for s in stats) for i in (0, 1))
     prep = replace(raw, shape=(len(columns),), mean=mean, std=std)
     return prep, torch.from_numpy(columns.T)
+
+
+def _finite_mean(values: pd.Series) -> float:
+    """The mean of a column's finite values (what a missing or infinite one is filled with);
+    0 when the training rows have none (the standardized column is then all zeros)."""
+    numbers = values.to_numpy(np.float64, na_value=np.nan)
+    finite = numbers[np.isfinite(numbers)]
+    return float(finite.mean()) if len(finite) else 0.0
 
 
 def _encoded(prep: Preprocessing, frame: pd.DataFrame, key: str) -> torch.Tensor:

@@ -31,6 +31,10 @@ def check_fits(
         data.setup("fit")
         X, y = data.splits["train"]  # never empty (the validator checks the fractions)
         labels = torch.cat([t for _, t in data.splits.values()])  # a class may be in one only
+    splits = {"first training batch": (X, y)} if hasattr(data, "example") else data.splits
+    problem = _non_finite(splits, origin)
+    if problem:
+        raise ConfigError([problem])
     sample, expected = list(X.shape[1:]), list(input_shape)
     if sample != expected:
         raise ConfigError(
@@ -45,6 +49,23 @@ def check_fits(
     )
     if problem:
         raise ConfigError([problem])
+
+
+def _non_finite(splits: dict[str, Any], origin: str) -> str | None:
+    """NaN or ±inf in the inputs or the targets (a float's) would train into non-finite
+    gradients: where the first is. data=table names its column and rows itself, earlier."""
+    for split, tensors in splits.items():
+        for what, t in zip(("inputs", "targets"), tensors, strict=True):
+            if not t.is_floating_point() or bool(torch.isfinite(t).all()):
+                continue
+            bad = (~torch.isfinite(t)).reshape(len(t), -1).any(1).nonzero().flatten().tolist()
+            where = f"its {split}" + ("" if split == "first training batch" else " split")
+            shown = ", ".join(map(str, bad[:5])) + (", …" if len(bad) > 5 else "")
+            return (
+                f"data: {origin} has NaN or infinite {what} in {where}: {len(bad)} sample(s) "
+                f"(at {shown} in it, counting from 0); allowed: finite inputs and targets"
+            )
+    return None
 
 
 def _targets_problem(out: list[int], y: torch.Tensor, kind: str, origin: str) -> str | None:

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from runner.checkpoint.files import atomic_write
+from runner.checkpoint.preprocessing import finite
 from runner.config.spec import RunSpec
 from runner.errors import ConfigError
 from runner.train.data_files import read_table
@@ -49,6 +50,9 @@ def predict_task(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
         "file": str(file),
         "rows": len(frame),
     }
+    notes = prep.unseen(inputs) if prep is not None else []
+    if notes:  # logged by prep.encode as well
+        result["warnings"] = notes
     if target is not None:
         result["metrics"] = _score(table["prediction"], frame[target], module.classification)
         log.info("predict: against %r: %s", target, result["metrics"])
@@ -64,7 +68,7 @@ def _outputs(module: Any, frame: pd.DataFrame, path: str) -> torch.Tensor:
             x = prep.encode(frame)
         else:
             shape = module.hparams["config"]["model"]["input_shape"]
-            x = torch.as_tensor(frame.to_numpy(dtype="float32")).reshape(len(frame), *shape)
+            x = finite(torch.as_tensor(frame.to_numpy(dtype="float32")).reshape(len(frame), *shape))
     except (ValueError, RuntimeError, TypeError) as e:
         raise ConfigError([f"data.path: {path!r} does not fit the model's inputs: {e}"]) from e
     module.net.eval()

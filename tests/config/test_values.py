@@ -1,6 +1,7 @@
 """Values are checked before anything runs, not only names and types: each bad value is one
 problem naming its full config key, the value and what is allowed."""
 
+import inspect
 import math
 
 import pytest
@@ -141,6 +142,40 @@ CASES = [
         "data.test_fraction",
         "gives 0 test samples of 5; got 0.1; allowed: at least 0.2 for 5 samples",
     ),
+    (
+        ["model=lenet", "data=digits_images", "data.val_fraction=0.9"],
+        "data.val_fraction",
+        "leaves 0 training samples of 1797; got val_fraction=0.9, test_fraction=0.15",
+    ),
+    (
+        ["data.seed=-1"],
+        "data.seed",
+        "out of range; got -1; allowed: an integer in [0, 4294967295]",
+    ),
+    (["data=digits", "data.seed=1.5"], "data.seed", "not an integer; got 1.5"),
+    (
+        ["data=synthetic", "data.noise=-1"],
+        "data.noise",
+        "out of range; got -1; allowed: a number ≥ 0 (the standard deviation of the noise",
+    ),
+    (["data=synthetic", "data.noise=inf"], "data.noise", "not a finite number; got inf"),
+    (["data=synthetic", "data.b=nan"], "data.b", "not a finite number; got nan; allowed: a number"),
+    (
+        ["data=synthetic", "data.w=[2.0,-inf]"],
+        "data.w",
+        "item 1 is not a finite number; got [2.0, -inf]; allowed: a list of one or more, each "
+        "a number",
+    ),
+    (["data=synthetic", "data.w=[]"], "data.w", "an empty list; got []"),
+    (["data=synthetic", "data.num_samples=-3"], "data.num_samples", "out of range; got -3"),
+    (
+        ["data.input_shape=[4,0]"],
+        "data.input_shape",
+        "item 1 is out of range; got [4, 0]; allowed: a list of one or more, each an integer ≥ 1",
+    ),
+    (["+data.hidden=0"], "data.hidden", "out of range; got 0; allowed: an integer ≥ 1 (the"),
+    (["data=digits", "data.batch_size=-1"], "data.batch_size", "out of range; got -1"),
+    (["data=digits", "data.val_fraction=nan"], "data.val_fraction", "not a finite number"),
     # 4. optimizer and scheduler
     (
         ["optim.optimizer._target_=torch.optim.Adamm"],
@@ -354,9 +389,12 @@ def test_the_nonlinearities_are_the_ones_calculate_gain_takes():
 def test_the_fixed_data_sizes_are_true():
     from runner.config.data import FIXED_SIZES
     from runner.train.data import Digits
+    from runner.train.data_digit_images import DigitImages
 
-    assert list(FIXED_SIZES) == ["runner.train.data.Digits"]
-    assert len(Digits().make()[0]) == FIXED_SIZES["runner.train.data.Digits"]
+    assert {
+        "runner.train.data.Digits": len(Digits().make()[0]),
+        "runner.train.data_digit_images.DigitImages": len(DigitImages().make()[0]),
+    } == FIXED_SIZES
 
 
 def test_the_split_sizes_are_computed_as_the_data_module_splits():
@@ -404,10 +442,30 @@ def test_the_cli_exits_2_naming_the_key_without_a_traceback(cli, args, message):
 
 def test_data_arguments_are_checked_by_their_annotated_list_types(compose):
     with pytest.raises(ConfigError) as refused:
-        parse_run(compose("data=synthetic", "data.w=abc"))
+        parse_run(
+            compose("data=module", "data._target_=tests.user_data.Blobs", "+data.features=abc")
+        )
+    assert refused.value.problems == ["data.features: Blobs expects int for features; got 'abc'"]
+    with pytest.raises(ConfigError) as refused:
+        parse_run(compose("data=synthetic", "data.w=abc"))  # a list of numbers, each finite
     assert refused.value.problems == [
-        "data.w: SyntheticRegression expects a list of float for w; got 'abc'"
+        "data.w: not a list of numbers; got 'abc'; allowed: a list of one or more, each a number"
     ]
+
+
+def test_the_data_modules_own_value_checks_name_their_arguments():
+    from hydra.utils import get_class
+
+    from runner.config.arguments import signature_defaults
+    from runner.config.data import CLASS_VALUES
+
+    for dotted, checks in CLASS_VALUES.items():
+        cls = get_class(dotted)
+        assert f"{cls.__module__}.{cls.__qualname__}" == dotted
+        params = inspect.signature(cls).parameters
+        assert set(checks) <= set(params), dotted
+        for key, default in signature_defaults(cls).items():  # the defaults pass their checks
+            assert key not in checks or checks[key].problem(default) is None, (dotted, key)
 
 
 def test_data_too_large_for_the_memory_is_refused_before_allocating(compose, monkeypatch):

@@ -1,9 +1,11 @@
 """data=table: the user's own table files (CSV with a header, Parquet, .npz, .npy), their
 columns chosen by name, the model's sizes following from them, the preprocessing fitted on the
-training split and carried by the checkpoint, the export and task=predict; every mistake with
-the files or columns a config error naming its key."""
+training split and carried by the checkpoint, the export and task=predict. Every mistake with
+the files, columns or values is a config error naming its key: a row of tests/test_mistakes.py's
+table; here, what a mistake leaves the run and the values' other choices."""
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -13,23 +15,9 @@ import torch
 import runner
 from runner import ConfigError
 from runner.run import run
+from tests.user_tables import penguins
 
 FAST = ("device=cpu", "trainer.max_epochs=3", "logger=none", "stats=off")
-
-
-def penguins(n: int = 240, seed: int = 0) -> pd.DataFrame:
-    """Two numeric columns, one of text, and a text label that depends on all three."""
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "bill": rng.normal(40, 5, n),  # far from 0 and 1: standardization matters
-            "flipper": rng.normal(200, 10, n),
-            "island": rng.choice(["Biscoe", "Dream", "Torgersen"], n),
-        }
-    )
-    score = (frame.bill - 40) / 5 + (frame.flipper - 200) / 10 + 2 * (frame.island == "Dream")
-    frame["species"] = np.where(score > 0.5, "Gentoo", "Adelie")
-    return frame
 
 
 def train_on(tmp_path, *overrides):
@@ -137,26 +125,131 @@ def test_an_npz_archive_of_a_feature_matrix_and_labels(tmp_path):
     assert config["data"]["task"] == "classification"  # two integer values: classes
 
 
-def test_missing_values_are_refused_or_imputed_by_choice(tmp_path):
+def test_missing_and_infinite_values_are_refused_or_imputed_by_choice(tmp_path):
     frame = penguins(120)
     frame.loc[[3, 7], "bill"] = np.nan
+    frame.loc[[5], "bill"] = np.inf
+    frame.loc[[2], "flipper"] = -np.inf
     frame.to_csv(tmp_path / "gaps.csv", index=False)
     args = (f"data.path={tmp_path / 'gaps.csv'}", "data.target=species")
     with pytest.raises(ConfigError) as refused:
         train_on(tmp_path / "a", *args)
+    allowed = (
+        "allowed: finite numbers in every row, or data.missing=impute (the training mean of "
+        "its finite values)"
+    )
     assert refused.value.problems == [
-        "data.missing: 'error', and column 'bill' has 2 missing value(s); allowed: impute (a "
-        "numeric column's training mean; a missing category encodes as zeros), or a file "
-        "without them"
+        "data.path: column 'bill' of gaps.csv has 2 missing values (rows 3, 7) and 1 infinite "
+        f"value (row 5), counting rows from 0; {allowed}",
+        "data.path: column 'flipper' of gaps.csv has 1 infinite value (row 2), counting rows "
+        f"from 0; {allowed}",
     ]
     result = train_on(tmp_path / "b", *args, "data.missing=impute")
+    assert result["status"] == "ok"  # no non-finite gradient: every value was filled
     module = runner.load(result["checkpoints"]["last"])
-    complete = frame.dropna()
+    finite = frame[np.isfinite(frame["bill"])]
     fill = module.preprocessing.fill["bill"]
-    assert complete["bill"].mean() == pytest.approx(fill, rel=0.05)  # the training rows' mean
-    gap_row = frame.iloc[[3]].drop(columns=["species"])
-    filled = gap_row.fillna({"bill": fill})
-    assert module.predict(gap_row) == module.predict(filled)
+    assert np.isfinite(fill)
+    assert finite["bill"].mean() == pytest.approx(fill, rel=0.05)  # the training rows' mean
+    for row in (3, 5):  # missing, infinite: both filled with it
+        raw = frame.iloc[[row]].drop(columns=["species"])
+        assert module.predict(raw) == module.predict(raw.assign(bill=fill))
+
+
+def test_a_missing_value_of_a_nullable_integer_column_is_found_too(tmp_path):
+    frame = penguins(120)
+    frame["eggs"] = pd.array([2] * 119 + [None], dtype="Int64")  # Parquet keeps the NA
+    frame.to_parquet(tmp_path / "eggs.parquet")
+    with pytest.raises(ConfigError) as refused:
+        train_on(tmp_path / "run", f"data.path={tmp_path / 'eggs.parquet'}", "data.target=species")
+    assert refused.value.problems[0].startswith(
+        "data.path: column 'eggs' of eggs.parquet has 1 missing value (row 119), counting"
+    )
+
+
+def test_a_model_that_refused_missing_values_refuses_them_in_the_file_it_predicts(
+    csv_run, tmp_path
+):
+    _, trained = csv_run  # data.missing=error
+    rows = penguins(20, seed=3)
+    rows.loc[[6, 8], "flipper"] = [np.inf, np.nan]
+    rows.to_csv(tmp_path / "raw.csv", index=False)
+    with pytest.raises(ConfigError) as refused:
+        run(
+            runner.compose(
+                [
+                    "task=predict",
+                    f"ckpt_path={trained['checkpoints']['last']}",
+                    "data=table",
+                    f"data.path={tmp_path / 'raw.csv'}",
+                ]
+            ),
+            tmp_path / "p",
+        )
+    assert "column 'flipper' has 2 missing or infinite value(s), first at row 6" in str(
+        refused.value
+    )
+    assert str(refused.value).startswith("data.path: ")
+
+
+def test_categories_never_seen_in_training_are_warned_about_wherever_they_are_encoded(
+    csv_run, tmp_path, caplog
+):
+    _, trained = csv_run
+    ckpt = trained["checkpoints"]["last"]
+    rows = penguins(30, seed=4)
+    rows.loc[[1, 2, 5], "island"] = ["Atlantis", "Mars", "Atlantis"]
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    warning = (
+        "column 'island': 3 value(s) never seen in training ('Atlantis', 'Mars') encode as "
+        "zeros, no category of the 3 it learned (Biscoe, Dream, Torgersen)"
+    )
+    with caplog.at_level("WARNING", logger="runner"):
+        runner.load(ckpt).predict(rows)
+    assert warning in caplog.text
+    predicted = run(
+        runner.compose(
+            ["task=predict", f"ckpt_path={ckpt}", "data=table", f"data.path={tmp_path / 'new.csv'}"]
+        ),
+        tmp_path / "p",
+    )
+    assert predicted["warnings"] == [warning]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="runner"):  # a validation file with new values
+        penguins(60).to_csv(tmp_path / "train.csv", index=False)
+        train_on(
+            tmp_path / "t",
+            f"data.path={tmp_path / 'train.csv'}",
+            f"data.val_path={tmp_path / 'new.csv'}",
+            "data.target=species",
+            "trainer.max_epochs=1",
+        )
+    assert warning in caplog.text
+    caplog.clear()
+    whole = penguins(60)
+    held_out = _test_rows(whole.assign(row=range(60)), seed=0)["row"].tolist()
+    whole.loc[held_out[:2], "island"] = "Mars"  # in the test split only: no category of it
+    whole.to_csv(tmp_path / "one.csv", index=False)
+    with caplog.at_level("WARNING", logger="runner"):
+        one = train_on(tmp_path / "o", f"data.path={tmp_path / 'one.csv'}", "data.target=species")
+    assert runner.load(one["checkpoints"]["last"]).preprocessing.categories["island"] == (
+        "Biscoe",
+        "Dream",
+        "Torgersen",
+    )
+    assert (
+        "data: the validation and test rows of data.path: column 'island': 2 value(s) never "
+        "seen in training ('Mars') encode as zeros" in caplog.text
+    )
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file, whatever its permissions")
+def test_a_file_this_user_may_not_read_is_named_so(tmp_path):
+    penguins().to_csv(tmp_path / "secret.csv", index=False)
+    (tmp_path / "secret.csv").chmod(0)
+    with pytest.raises(ConfigError) as refused:
+        train_on(tmp_path / "run", f"data.path={tmp_path / 'secret.csv'}", "data.target=species")
+    assert "is a file this user may not read (permission denied)" in str(refused.value)
 
 
 def test_preprocessing_read_from_a_file_is_checked():
@@ -227,84 +320,25 @@ def test_raw_digits_pixels_through_the_exported_model_give_evals_accuracy(tmp_pa
     )
     net = runner.load(exported["file"]).net
     assert [prep["classes"][i] for i in net(x).argmax(-1).tolist()] == predicted
-
-
-MISTAKES = [
-    # (id, overrides after data=table, a fragment of the one message)
-    (
-        "a misspelled target",
-        ["data.path=penguins.csv", "data.target=specie"],
-        "data.target: no column 'specie' in penguins.csv; allowed: a column name (bill, "
-        "flipper, island, species) or a position from 0 to 3; did you mean 'species'?",
-    ),
-    (
-        "no target",
-        ["data.path=penguins.csv"],
-        "data.target: required: the column to learn; allowed: one of bill, flipper, island, species",
-    ),
-    (
-        "a misspelled feature",
-        ["data.path=penguins.csv", "data.target=species", "data.features=[bill,fliper]"],
-        "data.features[1]: no column 'fliper' in penguins.csv",
-    ),
-    (
-        "a file that is not there",
-        ["data.path=penguin.csv", "data.target=species"],
-        "data.path: no file 'penguin.csv'; did you mean 'penguins.csv'?",
-    ),
-    (
-        "a file that is not a table",
-        ["data.path=broken.parquet", "data.target=species"],
-        "data.path: cannot read 'broken.parquet' as Parquet: ",
-    ),
-    (
-        "a format the runner does not read",
-        ["data.path=penguins.xlsx", "data.target=species"],
-        "data.path: 'penguins.xlsx' is not a table file this runner reads; allowed: .csv, .tsv",
-    ),
-    (
-        "regression on a text target",
-        ["data.path=penguins.csv", "data.target=species", "data.task=regression"],
-        "data.task: regression, but column 'species' holds text; allowed: classification, auto",
-    ),
-    (
-        "a misspelled task",
-        ["data.path=penguins.csv", "data.target=species", "data.task=clasification"],
-        "data.task: unknown choice; got 'clasification'; allowed: 'auto' (",
-    ),
-    (
-        "an empty split",
-        ["data.path=three.csv", "data.target=species"],
-        "data.val_fraction: leaves the val split empty (3 rows in all)",
-    ),
-    (
-        "a model for another input shape",
-        ["data.path=penguins.csv", "data.target=species", "model.input_shape=[3]"],
-        "data: the data (TableData) has samples of shape [5], but model.input_shape is [3]",
-    ),
-    (
-        "fewer outputs than classes",
-        ["data.path=penguins.csv", "data.target=species", "model.num_outputs=1"],
-        "model: outputs [1] per sample, but the data (TableData) has labels 0 to 1",
-    ),
-]
-
-
-@pytest.mark.parametrize(
-    ("args", "fragment"), [c[1:] for c in MISTAKES], ids=[c[0] for c in MISTAKES]
-)
-def test_a_table_mistake_is_a_config_error_with_exit_2_and_a_result(cli, tmp_path, args, fragment):
-    penguins().to_csv(tmp_path / "penguins.csv", index=False)
-    penguins(3).to_csv(tmp_path / "three.csv", index=False)
-    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
-    (tmp_path / "penguins.xlsx").write_bytes(b"")
-    done = cli("data=table", *args, *FAST)
-    assert done.returncode == 2, done.stderr
-    assert fragment in done.stderr
-    assert "Traceback" not in done.stderr + done.stdout
-    record = json.loads((tmp_path / "run" / "result.json").read_text())
-    assert record["status"] == "failed" and fragment in record["error"]
-    assert not (tmp_path / "run" / "checkpoints").exists()
+    # Raw numbers with a NaN or an infinity would predict NaN silently: refused.
+    pixels = pixels.copy()
+    pixels[[2, 5], 10] = [np.nan, np.inf]
+    np.save(tmp_path / "bad.npy", pixels)
+    with pytest.raises(ConfigError) as refused:
+        run(
+            runner.compose(
+                [
+                    "task=predict",
+                    f"ckpt_path={ckpt}",
+                    "data=table",
+                    f"data.path={tmp_path / 'bad.npy'}",
+                ]
+            ),
+            tmp_path / "b",
+        )
+    assert "2 input row(s) hold NaN or infinity (rows 2, 5, from 0)" in str(refused.value)
+    with pytest.raises(ValueError, match=r"rows 2, 5, from 0"):
+        runner.load(ckpt).predict(pixels)
 
 
 def test_eval_on_another_file_applies_the_checkpoints_preprocessing_as_predict_does(
