@@ -59,6 +59,8 @@ class _State:
     nodes: list[GraphNode] = field(default_factory=list)
     modules: list[tuple[str, str]] = field(default_factory=list)  # (path, child name)
     missing: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    paths: dict[str, str] = field(default_factory=dict)  # node name → its path
+    guessed: bool = False  # an `in` or `out` unset (a block no entry uses): wiring unknown
     position: int = 0
     ok: bool = True
 
@@ -79,7 +81,7 @@ def parse_graph(parser: EntryParser, raw: dict[str, Any], path: str) -> GraphSpe
         wanted = parser.render(raw["out"], f"{path}.out")
         out = state.known.get(wanted, "") if isinstance(wanted, str) else ""
         if wanted is UNSET or wanted is FAILED:  # a block no entry uses; or reported already
-            out = state.previous
+            out, state.guessed = state.previous, True
         if not out:
             parser.add(
                 f"{path}.out",
@@ -89,6 +91,8 @@ def parse_graph(parser: EntryParser, raw: dict[str, Any], path: str) -> GraphSpe
             state.ok = False
     _report_missing(parser, state)
     _check_module_paths(parser, state)
+    if state.ok and not state.guessed:
+        _check_every_node_is_read(parser, state, out, path)
     if not state.ok:
         return None
     return GraphSpec(path + parser.at, input_name, tuple(state.nodes), out)
@@ -172,6 +176,7 @@ def _node(
         return
     if not is_op:
         state.modules.append((path, name))
+    state.paths[name] = path
     state.nodes.append(GraphNode(name, tuple(reads), node))
 
 
@@ -187,6 +192,7 @@ def _reads(parser: EntryParser, item: dict[str, Any], path: str, state: _State) 
         return None
     names = [value] if isinstance(value, str) or value is UNSET else value
     if isinstance(names, list):  # unset: a block no entry uses, checked with the node before
+        state.guessed = state.guessed or any(n is UNSET for n in names)
         names = [state.previous if n is UNSET else n for n in names]
     if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
         parser.add(f"{path}.in", f"expected a value's name or a list of names; got {value!r}")
@@ -252,4 +258,26 @@ def _check_module_paths(parser: EntryParser, state: _State) -> None:
         clash = next((p for p in parents if p in names), None)
         if clash is not None:
             parser.add(f"{path}.name", f"{name!r} would sit inside the module node {clash!r}")
+            state.ok = False
+
+
+def _check_every_node_is_read(parser: EntryParser, state: _State, out: str, path: str) -> None:
+    """A node no other node reads, and not the graph's value, is a wiring mistake: its value is
+    computed for nothing and its parameters never get a gradient (weight decay alone moves them,
+    and DistributedDataParallel stops on them). An error, like any other wiring mistake: the
+    node can be left out with `when: false` where it is meant to be unused."""
+    read = {name for node in state.nodes for name in node.reads} | {out}
+    for node in state.nodes:
+        if node.name not in read:
+            cost = (
+                "its value is computed for nothing"
+                if isinstance(node.node, OpSpec)
+                else ("its parameters would never train")
+            )
+            parser.add(
+                state.paths[node.name],
+                f"no node reads {node.name!r}, and it is not the graph's out ({path}.out: "
+                f"{out!r}): {cost}; read it from a later node, make it the out, or leave it "
+                "out with when: false",
+            )
             state.ok = False
