@@ -40,6 +40,8 @@ class EntryParser(Protocol):  # runner.config.entries.EntryParser, which calls p
 
     def entry(self, raw: Any, path: str, extra_args: dict[str, Any] | None = None) -> Any: ...
 
+    def row(self, item: Any, path: str) -> list[tuple[str, Any]] | None: ...
+
 
 # op → (the fewest values it reads, its keyword arguments); relu reads exactly one
 OPS: dict[str, tuple[int, tuple[str, ...]]] = {
@@ -99,27 +101,33 @@ def parse_graph(parser: EntryParser, raw: dict[str, Any], path: str) -> GraphSpe
 
 
 def _items(parser: EntryParser, items: list[Any], path: str, state: _State) -> None:
-    for j, item in enumerate(items):
-        item_path = f"{path}[{j}]"
-        if isinstance(item, dict) and "nodes" in item:
-            _group(parser, item, item_path, state)
-            continue
-        if isinstance(item, str):
-            item = {"type": item}
-        if not isinstance(item, dict):
-            parser.add(item_path, f"expected a node such as {{type: ReLU}}; got {item!r}")
+    for j, row in enumerate(items):
+        entries = parser.row(row, f"{path}[{j}]")  # a compact row: one node per call
+        state.ok = state.ok and entries is not None
+        for item_path, item in entries or []:
+            _item(parser, item, item_path, state)
+
+
+def _item(parser: EntryParser, item: Any, item_path: str, state: _State) -> None:
+    if isinstance(item, dict) and "nodes" in item:
+        _group(parser, item, item_path, state)
+        return
+    if isinstance(item, str):
+        item = {"type": item}
+    if not isinstance(item, dict):
+        parser.add(item_path, f"expected a node such as {{type: ReLU}}; got {item!r}")
+        state.ok = False
+        return
+    sets = parser.repeat_sets(item, item_path)
+    if sets is None:
+        state.ok = False
+        return
+    for k, extra in enumerate(sets):
+        if not parser.spend(item_path):
             state.ok = False
-            continue
-        sets = parser.repeat_sets(item, item_path)
-        if sets is None:
-            state.ok = False
-            continue
-        for k, extra in enumerate(sets):
-            if not parser.spend(item_path):
-                state.ok = False
-                return
-            with parser.scoped(parser.copy_scope(item, k)):
-                _node(parser, item, item_path, state, extra)
+            return
+        with parser.scoped(parser.copy_scope(item, k)):
+            _node(parser, item, item_path, state, extra)
 
 
 def _group(parser: EntryParser, item: dict[str, Any], path: str, state: _State) -> None:
