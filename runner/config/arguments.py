@@ -79,6 +79,7 @@ def signature_defaults(target: Callable[..., Any]) -> dict[str, Any]:
     return {k: p.default for k, p in params.items() if p.default is not p.empty}
 
 
+@lru_cache(maxsize=1024)  # a model checks the same few classes hundreds of times; read-only
 def _keyword_params(
     target: Callable[..., Any], skip_first: bool
 ) -> dict[str, inspect.Parameter] | None:
@@ -97,7 +98,7 @@ def _keyword_params(
     return params
 
 
-@lru_cache(maxsize=1024)  # a model checks the same few classes hundreds of times
+@lru_cache(maxsize=1024)
 def _signature(target: Callable[..., Any]) -> inspect.Signature:
     return inspect.signature(target)
 

@@ -79,3 +79,17 @@ def bind_arguments(
 def unused_scope(params: dict[str, Any] | None) -> dict[str, Any]:
     """The scope a block no entry uses is checked in: its defaults, required ones unset."""
     return {k: UNSET if v is None else v for k, v in (params or {}).items()}
+
+
+def defined(reporter: _Reporter, defs: dict[str, Any], table: str, name: Any, path: str) -> bool:
+    """Whether model.<table> (blocks or shared) defines `name`; a problem where it does not."""
+    if isinstance(name, str) and name in defs:
+        return True
+    kind, what = ("block", "block") if table == "blocks" else ("ref", "shared instance")
+    allowed = one_of(defs) if defs else f"none defined (add model.{table}.{name})"
+    reporter.add(
+        f"{path}.{kind}",
+        f"no {what} named {name!r} in model.{table}; allowed: {allowed}"
+        + did_you_mean(str(name), defs),
+    )
+    return False

@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from runner.config.arguments import is_int
-from runner.config.block_args import bind_arguments, split_definition
+from runner.config.block_args import bind_arguments, defined, split_definition
+from runner.config.calls import is_row, rows, single
 from runner.config.expressions import FAILED, UNSET, ExpressionError, has_template, render
 from runner.config.graphs import parse_graph
 from runner.config.layer_entry import parse_layer
@@ -93,18 +94,23 @@ class EntryParser:
         children: list[tuple[str, Node]] = []
         used: set[str] = set()  # the names so far (a set: a repeat adds up to MAX_REPEAT)
         ok = True
-        for i, item in enumerate(raw):
-            item_path = f"{path}[{i}]"
-            for name, node in self.copies(item, item_path, start=len(children), dotted=False):
-                if node is None:
-                    ok = False
-                    continue
-                if name in used:
-                    self.add(f"{item_path}.name", f"child name {name!r} is used twice")
-                    ok = False
-                used.add(name)
-                children.append((name, node))
+        for i, row in enumerate(raw):
+            entries = self.row(row, f"{path}[{i}]")
+            ok = ok and entries is not None
+            for item_path, item in entries or []:
+                for name, node in self.copies(item, item_path, start=len(children), dotted=False):
+                    if node is None:
+                        ok = False
+                        continue
+                    if name in used:
+                        self.add(f"{item_path}.name", f"child name {name!r} is used twice")
+                        ok = False
+                    used.add(name)
+                    children.append((name, node))
         return SeqSpec(path + self.at, tuple(children)) if ok else None
+
+    def row(self, item: Any, path: str) -> list[tuple[str, Any]] | None:
+        return rows(item, path, self.block_defs, self.add)
 
     def copies(
         self, item: Any, path: str, start: int, dotted: bool
@@ -191,6 +197,8 @@ class EntryParser:
         return names
 
     def entry(self, raw: Any, path: str, extra_args: dict[str, Any] | None = None) -> Node | None:
+        if is_row(raw) and (raw := single(raw, path, self.block_defs, self.add)) is None:
+            return None  # a call where one entry goes, now in its mapping form; or refused
         if isinstance(raw, str):
             return parse_layer(self, raw, {}, path)
         if not isinstance(raw, dict):
@@ -233,13 +241,13 @@ class EntryParser:
         return self.use_block(value, raw.get("args"), extra_args or {}, path)
 
     def reference(self, name: Any, path: str) -> Node | None:
-        if not self.defined("shared", name, path):
+        if not defined(self, self.shared_defs, "shared", name, path):
             return None
         node = self.named("shared", name, f"model.shared.{name}", self.model_args, "")
         return None if node is None else RefSpec(path + self.at, name)
 
     def use_block(self, name: Any, args: Any, extra: dict[str, Any], path: str) -> Node | None:
-        if not self.defined("blocks", name, path):
+        if not defined(self, self.block_defs, "blocks", name, path):
             return None
         params, _ = split_definition(self.block_defs[name])
         if not isinstance(args if args is not None else {}, dict):
@@ -259,19 +267,6 @@ class EntryParser:
         # A block with parameters differs by use: its problems name the use they came through.
         at = f" at {path}{self.at}" if params is not None else ""
         return self.named("blocks", name, f"model.blocks.{name}", scope, at)
-
-    def defined(self, table: str, name: Any, path: str) -> bool:
-        defs = self.block_defs if table == "blocks" else self.shared_defs
-        if isinstance(name, str) and name in defs:
-            return True
-        kind, what = ("block", "block") if table == "blocks" else ("ref", "shared instance")
-        allowed = one_of(defs) if defs else f"none defined (add model.{table}.{name})"
-        self.add(
-            f"{path}.{kind}",
-            f"no {what} named {name!r} in model.{table}; allowed: {allowed}"
-            + did_you_mean(str(name), defs),
-        )
-        return False
 
     def named(
         self, table: str, name: str, path: str, scope: dict[str, Any], at: str

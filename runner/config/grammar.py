@@ -7,6 +7,8 @@ The grammar (see README, "Writing a model"):
             | {seq: [entry, ...]}                 an inline nn.Sequential
             | {ref: NAME}                         the one shared instance model.shared.NAME
             | {graph: [node, ...], out: NAME}     named values, merges (runner.config.graphs)
+    row    := "LazyConv2d(6, kernel_size=5), ReLU()"   in a list: one entry per call, the
+              book's PyTorch as it is written (runner.config.calls)
     Any entry in a list may add `name:` (its child name; `{i}` counts repeats) and `repeat: N`
     (for a block, also a list of argument sets). A block may declare `params:` (name →
     default); `"{expr}"` templates in its body use them (runner.config.expressions).
@@ -19,7 +21,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from runner.config.arguments import is_int
-from runner.config.block_args import check_params, split_definition, unused_scope
+from runner.config.block_args import check_params, defined, split_definition, unused_scope
 from runner.config.entries import MAX_REPEAT, EntryParser
 from runner.config.model_spec import ModelSpec
 from runner.config.schema import ModelConfig
@@ -118,7 +120,7 @@ def _check_unused(parser: EntryParser) -> None:
     are reported too, a block's required parameters unset: a typo should not wait for its
     first use."""
     for name in parser.shared_defs:
-        if parser.defined("shared", name, "model.shared"):
+        if defined(parser, parser.shared_defs, "shared", name, "model.shared"):
             parser.named("shared", name, f"model.shared.{name}", parser.model_args, "")
     for name, raw in parser.block_defs.items():
         check_params(parser, name, raw)

@@ -40,6 +40,8 @@ class EntryParser(Protocol):  # runner.config.entries.EntryParser, which calls p
 
     def entry(self, raw: Any, path: str, extra_args: dict[str, Any] | None = None) -> Any: ...
 
+    def row(self, item: Any, path: str) -> list[tuple[str, Any]] | None: ...
+
 
 # op → (the fewest values it reads, its keyword arguments); relu reads exactly one
 OPS: dict[str, tuple[int, tuple[str, ...]]] = {
@@ -59,6 +61,8 @@ class _State:
     nodes: list[GraphNode] = field(default_factory=list)
     modules: list[tuple[str, str]] = field(default_factory=list)  # (path, child name)
     missing: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    paths: dict[str, str] = field(default_factory=dict)  # node name → its path
+    guessed: bool = False  # an `in` or `out` unset (a block no entry uses): wiring unknown
     position: int = 0
     ok: bool = True
 
@@ -79,7 +83,7 @@ def parse_graph(parser: EntryParser, raw: dict[str, Any], path: str) -> GraphSpe
         wanted = parser.render(raw["out"], f"{path}.out")
         out = state.known.get(wanted, "") if isinstance(wanted, str) else ""
         if wanted is UNSET or wanted is FAILED:  # a block no entry uses; or reported already
-            out = state.previous
+            out, state.guessed = state.previous, True
         if not out:
             parser.add(
                 f"{path}.out",
@@ -89,33 +93,41 @@ def parse_graph(parser: EntryParser, raw: dict[str, Any], path: str) -> GraphSpe
             state.ok = False
     _report_missing(parser, state)
     _check_module_paths(parser, state)
+    if state.ok and not state.guessed:
+        _check_every_node_is_read(parser, state, out, path)
     if not state.ok:
         return None
     return GraphSpec(path + parser.at, input_name, tuple(state.nodes), out)
 
 
 def _items(parser: EntryParser, items: list[Any], path: str, state: _State) -> None:
-    for j, item in enumerate(items):
-        item_path = f"{path}[{j}]"
-        if isinstance(item, dict) and "nodes" in item:
-            _group(parser, item, item_path, state)
-            continue
-        if isinstance(item, str):
-            item = {"type": item}
-        if not isinstance(item, dict):
-            parser.add(item_path, f"expected a node such as {{type: ReLU}}; got {item!r}")
+    for j, row in enumerate(items):
+        entries = parser.row(row, f"{path}[{j}]")  # a compact row: one node per call
+        state.ok = state.ok and entries is not None
+        for item_path, item in entries or []:
+            _item(parser, item, item_path, state)
+
+
+def _item(parser: EntryParser, item: Any, item_path: str, state: _State) -> None:
+    if isinstance(item, dict) and "nodes" in item:
+        _group(parser, item, item_path, state)
+        return
+    if isinstance(item, str):
+        item = {"type": item}
+    if not isinstance(item, dict):
+        parser.add(item_path, f"expected a node such as {{type: ReLU}}; got {item!r}")
+        state.ok = False
+        return
+    sets = parser.repeat_sets(item, item_path)
+    if sets is None:
+        state.ok = False
+        return
+    for k, extra in enumerate(sets):
+        if not parser.spend(item_path):
             state.ok = False
-            continue
-        sets = parser.repeat_sets(item, item_path)
-        if sets is None:
-            state.ok = False
-            continue
-        for k, extra in enumerate(sets):
-            if not parser.spend(item_path):
-                state.ok = False
-                return
-            with parser.scoped(parser.copy_scope(item, k)):
-                _node(parser, item, item_path, state, extra)
+            return
+        with parser.scoped(parser.copy_scope(item, k)):
+            _node(parser, item, item_path, state, extra)
 
 
 def _group(parser: EntryParser, item: dict[str, Any], path: str, state: _State) -> None:
@@ -172,6 +184,7 @@ def _node(
         return
     if not is_op:
         state.modules.append((path, name))
+    state.paths[name] = path
     state.nodes.append(GraphNode(name, tuple(reads), node))
 
 
@@ -187,6 +200,7 @@ def _reads(parser: EntryParser, item: dict[str, Any], path: str, state: _State) 
         return None
     names = [value] if isinstance(value, str) or value is UNSET else value
     if isinstance(names, list):  # unset: a block no entry uses, checked with the node before
+        state.guessed = state.guessed or any(n is UNSET for n in names)
         names = [state.previous if n is UNSET else n for n in names]
     if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
         parser.add(f"{path}.in", f"expected a value's name or a list of names; got {value!r}")
@@ -252,4 +266,26 @@ def _check_module_paths(parser: EntryParser, state: _State) -> None:
         clash = next((p for p in parents if p in names), None)
         if clash is not None:
             parser.add(f"{path}.name", f"{name!r} would sit inside the module node {clash!r}")
+            state.ok = False
+
+
+def _check_every_node_is_read(parser: EntryParser, state: _State, out: str, path: str) -> None:
+    """A node no other node reads, and not the graph's value, is a wiring mistake: its value is
+    computed for nothing and its parameters never get a gradient (weight decay alone moves them,
+    and DistributedDataParallel stops on them). An error, like any other wiring mistake: the
+    node can be left out with `when: false` where it is meant to be unused."""
+    read = {name for node in state.nodes for name in node.reads} | {out}
+    for node in state.nodes:
+        if node.name not in read:
+            cost = (
+                "its value is computed for nothing"
+                if isinstance(node.node, OpSpec)
+                else ("its parameters would never train")
+            )
+            parser.add(
+                state.paths[node.name],
+                f"no node reads {node.name!r}, and it is not the graph's out ({path}.out: "
+                f"{out!r}): {cost}; read it from a later node, make it the out, or leave it "
+                "out with when: false",
+            )
             state.ok = False

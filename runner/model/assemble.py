@@ -154,6 +154,11 @@ def _to_empty(net: nn.Module, device: torch.device) -> None:
     net._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device=device))
 
 
+# nn.Module's own tables (parameters, buffers, children, hooks): a third of a conv's attributes,
+# looked into for every module of every build
+_MODULE_TABLES = frozenset(vars(nn.Module()))
+
+
 def _plain_tensor_attribute(module: nn.Module) -> str | None:
     """The name of a tensor the module keeps outside its parameters and buffers (like the book's
     `self.rand_weight = torch.rand(20, 20)`), looking into lists, tuples and dicts too."""
@@ -167,9 +172,8 @@ def _plain_tensor_attribute(module: nn.Module) -> str | None:
             return any(holds_tensor(v, depth + 1) for v in value.values())
         return False
 
-    internal = ("_parameters", "_buffers", "_modules")  # nn.Module's own tables
     for attr, value in vars(module).items():
-        if attr not in internal and holds_tensor(value):
+        if attr not in _MODULE_TABLES and holds_tensor(value):
             return f"self.{attr}"
     return None
 

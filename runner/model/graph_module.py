@@ -7,10 +7,11 @@ state_dict key. A failure in one (a merge of mismatched shapes) is traced back t
 `failing_node`.
 """
 
+import copy
 import operator
 from collections.abc import Callable
 from contextlib import suppress
-from functools import reduce
+from functools import lru_cache, reduce
 from typing import Any
 
 import torch
@@ -24,27 +25,61 @@ PATHS = "runner_paths"  # GraphModule.meta key: fx node name → the config path
 
 def build_graph(spec: GraphSpec, build: Callable[[Node], nn.Module]) -> fx.GraphModule:
     """The graph's modules built by `build` (in node order, so state_dict keys follow the
-    YAML), wired by a generated forward."""
-    graph = fx.Graph()
-    root = nn.Module()
-    values = {spec.input: graph.placeholder(spec.input)}
-    paths: dict[str, str] = {}
+    YAML), wired by a generated forward. Graphs of the same wiring (GoogLeNet's nine Inception
+    blocks, a repeated residual) share one generated class, as the book's blocks share a Python
+    class: the code is generated and compiled once, each graph gets its own modules and paths."""
+    template, fx_names = _compiled(_wiring(spec))
+    module = object.__new__(type(template))  # not GraphModule.__new__: it makes a new class
+    state = {
+        k: copy.copy(v) if isinstance(v, list | dict) else v for k, v in vars(template).items()
+    }
+    module.__dict__.update(state)  # the generated code and the (read-only, shared) fx.Graph
+    nn.Module.__init__(module)  # its own children, parameters, buffers and hooks
     for node in spec.nodes:
-        args = [values[r] for r in node.reads]
-        if isinstance(node.node, OpSpec):  # an unnamed one reads as its operation: add, cat_1
-            label = node.node.op if node.name.isdigit() else node.name
-            value = _op(graph, node.node, args, _identifier(label))
-        else:
-            _attach(root, node.name, build(node.node))
-            value = graph.create_node(
-                "call_module", node.name, tuple(args), {}, name=_identifier(node.name)
-            )
-        values[node.name] = value
-        paths[value.name] = node.node.path
-    graph.output(values[spec.out])
-    module = fx.GraphModule(root, graph, class_name="Graph")
-    module.meta[PATHS] = paths
+        if not isinstance(node.node, OpSpec):
+            _attach(module, node.name, build(node.node))
+    module.meta = {PATHS: {fx_names[k]: n.node.path for k, n in enumerate(spec.nodes)}}
     return module
+
+
+_Op = tuple[str, tuple[tuple[str, Any], ...]]  # an operation and its keyword arguments
+_Wiring = tuple[str, str, tuple[tuple[str, tuple[str, ...], _Op | None], ...]]
+
+
+def _wiring(spec: GraphSpec) -> _Wiring:
+    """What the generated code depends on: names, reads and operations, not the modules."""
+    nodes = tuple(
+        (n.name, n.reads, _op_key(n.node) if isinstance(n.node, OpSpec) else None)
+        for n in spec.nodes
+    )
+    return spec.input, spec.out, nodes
+
+
+def _op_key(op: OpSpec) -> _Op:
+    return op.op, tuple(sorted(op.kwargs.items()))  # kwargs: an int dim at most
+
+
+@lru_cache(maxsize=1024)
+def _compiled(wiring: _Wiring) -> tuple[fx.GraphModule, tuple[str, ...]]:
+    """A GraphModule of this wiring with empty placeholder modules (it never leaves this
+    module: those are replaced in every copy), and the fx name of each node in order."""
+    input_name, out, nodes = wiring
+    graph = fx.Graph()
+    values = {input_name: graph.placeholder(input_name)}
+    placeholders: dict[str, nn.Module] = {}
+    for name, reads, op in nodes:
+        args = [values[r] for r in reads]
+        if op is not None:  # an unnamed one reads as its operation: add, cat_1
+            label = op[0] if name.isdigit() else name
+            values[name] = _op(graph, OpSpec("", op[0], dict(op[1])), args, _identifier(label))
+        else:
+            placeholders[name] = nn.Module()
+            values[name] = graph.create_node(
+                "call_module", name, tuple(args), {}, name=_identifier(name)
+            )
+    graph.output(values[out])
+    template = fx.GraphModule(placeholders, graph, class_name="Graph")
+    return template, tuple(values[name].name for name, _, _ in nodes)
 
 
 def _op(graph: fx.Graph, op: OpSpec, args: list[fx.Node], name: str) -> fx.Node:

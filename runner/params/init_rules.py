@@ -43,6 +43,8 @@ def entries(net: nn.Module) -> list[Entry]:
 
 def plan(net: nn.Module, spec: InitSpec, problems: Problems) -> dict[int, RuleSpec]:
     """Which rule fills which tensor (keyed by id of the parameter): the last rule matching it."""
+    if not spec.rules:  # the usual case: no walk over every parameter's names
+        return {}
     all_entries = entries(net)
     chosen: dict[int, RuleSpec] = {}
     for rule in spec.rules:
@@ -99,6 +101,8 @@ def _unmatched(rule: RuleSpec, all_entries: list[Entry], strict: bool, problems:
 def apply_rules(net: nn.Module, chosen: dict[int, RuleSpec]) -> int:
     """Fill each chosen tensor once. Returns how many tensors were filled."""
     filled = 0
+    if not chosen:
+        return filled
     with torch.no_grad():
         for e in entries(net):
             rule = chosen.get(id(e.tensor))

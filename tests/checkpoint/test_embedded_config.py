@@ -82,6 +82,15 @@ CRAFTED = {
         "embedded model: 100,010,002 modules once every repeat and block is copied; allowed: at "
         "most 20,000",
     ),
+    # each `*` within any per-operation limit, their product a terabyte
+    "a template past the evaluator's bounds": (
+        lambda c: c["model"].update(
+            blocks={"b": [{"type": "Linear", "out_features": "{'x'*1000*1000*1000*1000}"}]},
+            net=[{"block": "b"}],
+        ),
+        "embedded model.blocks.b[0].out_features: \"{'x'*1000*1000*1000*1000}\": \"'x' * "
+        '1000 * 1000" would have 1,000,000 characters or items; allowed: at most 10,000',
+    ),
 }
 
 

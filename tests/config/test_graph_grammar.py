@@ -127,6 +127,61 @@ def test_a_merge_of_mismatched_channels_names_the_node_that_failed(compose):
     assert "The size of tensor a (3) must match the size of tensor b (5)" in problem
 
 
+def test_a_node_nothing_reads_is_refused_naming_it_and_the_graphs_out():
+    found = problems("""
+input_shape: [4]
+blocks:
+  res:
+    graph:
+      - {name: conv, type: Linear, out_features: 4}
+      - {name: skip, type: Linear, out_features: 4, in: x}
+      - {name: sum, op: add, in: [conv, x]}
+net:
+  - {block: res}
+  - graph:
+      - {name: fc, type: Linear, out_features: 3}
+      - {name: tap, op: relu}
+      - {name: head, type: Linear, out_features: 2, in: fc}
+""")
+    assert found == [
+        "model.blocks.res.graph[1]: no node reads 'skip', and it is not the graph's out "
+        "(model.blocks.res.out: 'sum'): its parameters would never train; read it from a later "
+        "node, make it the out, or leave it out with when: false",
+        "model.net[1].graph[1]: no node reads 'tap', and it is not the graph's out "
+        "(model.net[1].out: 'head'): its value is computed for nothing; read it from a later "
+        "node, make it the out, or leave it out with when: false",
+    ]
+
+
+def test_a_node_left_out_is_not_judged_nor_a_graph_whose_out_a_use_decides():
+    spec = parse_model(
+        OmegaConf.create(
+            yaml.safe_load("""
+input_shape: [4]
+blocks:
+  pick:  # no entry uses it: its `out` is unknown until a use says which
+    params: [which]
+    graph:
+      - {name: a, type: Linear, out_features: 4}
+      - {name: b, type: Linear, out_features: 4, in: x}
+    out: "{which}"
+net:
+  graph:
+    - {name: fc, type: Linear, out_features: 3}
+    - {name: extra, type: Linear, out_features: 3, when: false}
+    - {name: head, type: Linear, out_features: 2}
+    - {name: both, op: cat, in: [fc, head]}
+  out: both
+""")
+        )
+    )
+    assert [(node.name, node.reads) for node in spec.net.nodes] == [
+        ("fc", ("x",)),
+        ("head", ("fc",)),  # `extra` is left out: it stands for what it reads
+        ("both", ("fc", "head")),
+    ]
+
+
 def test_a_left_out_node_stands_for_what_it_reads_and_must_read_one_value():
     found = problems("""
 net:

@@ -1,10 +1,16 @@
 """Graph entries compose with everything else: blocks, seq, ref, repeat, names, lazy sizes,
 ties, init rules and edits, the parameter report, runner.testing, task=inspect."""
 
+import copy
+
+import pytest
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 from torch.nn import functional as F
 
+import runner
+from runner.errors import ConfigError
 from runner.testing import Model
 
 RESIDUAL_MLP = {  # y = x + f(x), twice, then a head: the smallest residual network
@@ -127,3 +133,43 @@ def test_a_repeated_node_chains_its_copies_and_a_group_repeats_several(assemble_
     h = net.fc2(net.fc1(net.fc0(X)))
     s0 = X + torch.tanh(h)
     assert torch.equal(net(X), X + torch.tanh(s0))
+
+
+def test_graphs_of_one_wiring_share_their_generated_forward_not_their_modules(assemble_model):
+    # as the book's residual blocks share one Python class: the code is generated once
+    net = assemble_model(RESIDUAL_MLP).net
+    assert type(net.res0) is type(net.res1) and net.res0.code == net.res1.code
+    assert net.res0.fc1.weight is not net.res1.fc1.weight
+    assert [n for n, _ in net.res1.named_parameters()] == [
+        "fc1.weight",
+        "fc1.bias",
+        "fc2.weight",
+        "fc2.bias",
+    ]
+    copied = copy.deepcopy(net)  # a GraphModule's own deepcopy: a class of its own again
+    X = torch.randn(3, 6)
+    assert torch.equal(copied(X), net(X))
+    assert copied.res0.fc1.weight is not net.res0.fc1.weight
+
+
+def test_a_merge_failing_in_one_use_of_a_shared_wiring_names_that_use(compose):
+    model = {
+        "input_shape": [1, 8, 8],
+        "blocks": {
+            "pair": {
+                "params": {"c": 3},
+                "graph": [
+                    {"name": "a", "type": "Conv2d", "out_channels": 3, "kernel_size": 1},
+                    {"name": "b", "type": "Conv2d", "out_channels": "{c}", "kernel_size": 1, "in": "x"},
+                    {"op": "add", "in": ["a", "b"]},
+                ],
+            }
+        },
+        "net": [{"block": "pair"}, {"block": "pair", "args": {"c": 5}}],
+    }  # fmt: skip
+    cfg = compose()
+    cfg.model = OmegaConf.create(model)
+    with pytest.raises(ConfigError) as refused:
+        runner.build_net(cfg)
+    (problem,) = refused.value.problems
+    assert problem.startswith("model.blocks.pair.graph[2] at model.net[1]: the shape check")

@@ -1,6 +1,6 @@
 """Property: a random small graph either builds and computes exactly what a direct evaluation
 of the same graph computes, or is refused with a ConfigError (a merge of different sizes, a
-read of a later node), never anything else."""
+read of a later node, a node nothing reads), never anything else."""
 
 import pytest
 import torch
@@ -44,6 +44,13 @@ def graphs(draw) -> tuple[list[dict], bool]:
             refused |= len(set(known)) > 1
             sizes[f"n{k}"] = known[0]
         nodes.append(node)
+    read = {r for node in nodes for r in node["in"]} | {nodes[-1]["name"]}
+    unread = [node["name"] for node in nodes if node["name"] not in read]
+    if unread and draw(st.integers(0, 4)) == 0:
+        refused = True  # a node no other reads: its parameters would never train
+    elif unread:  # read every node: the last one gathers the rest
+        last = nodes[-1]["name"]
+        nodes.append({"name": f"n{count}", "in": [*unread, last], "op": "cat", "dim": 1})
     return nodes, refused
 
 

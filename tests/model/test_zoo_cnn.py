@@ -2,6 +2,9 @@
 written by hand: the same state_dict keys and shapes, and the same outputs, in eval and in
 train mode, after loading the book's weights; at the zoo's default size and at the book's."""
 
+import ast
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -58,3 +61,44 @@ def test_a_graph_forward_is_generated_code_that_reads_like_the_books(compose):
     assert "conv3 = self.conv3(x)" in code and "add = bn2 + conv3" in code
     assert "conv3" not in net.b2[0].code  # left out: its name stands for x
     assert "add = bn2 + x" in net.b2[0].code
+
+
+# model → (its YAML files: the option and the block files it pulls in, the book's functions and
+# classes in tests/d2l_cnn.py that build the same network)
+BOOK_CODE = {
+    "lenet": (["lenet"], ["lenet"]),
+    "vgg": (["vgg"], ["vgg_block", "vgg"]),
+    "nin": (["nin"], ["nin_block", "nin"]),
+    "googlenet": (["googlenet", "blocks/inception"], ["Inception", "googlenet"]),
+    "densenet": (
+        ["densenet", "blocks/dense_block"],
+        ["conv_block", "DenseBlock", "transition_block", "DenseNet", "densenet"],
+    ),
+}
+
+
+def _code_lines(lines: list[str]) -> int:
+    return sum(1 for line in lines if line.strip() and not line.strip().startswith("#"))
+
+
+@pytest.mark.parametrize("name", sorted(BOOK_CODE))
+def test_each_zoo_cnn_is_no_longer_than_the_books_python(name):
+    # Lines that are neither blank nor a comment. Not counted: the YAML's one `defaults:` line
+    # (Hydra's composition), as the book's imports are not.
+    files, book_names = BOOK_CODE[name]
+    conf = Path(__file__).resolve().parents[2] / "conf" / "model"
+    yaml_lines = [
+        line
+        for f in files
+        for line in (conf / f"{f}.yaml").read_text().splitlines()
+        if not line.startswith("defaults:")
+    ]
+    source = (Path(__file__).resolve().parents[1] / "d2l_cnn.py").read_text()
+    lines = source.splitlines()
+    book = {
+        node.name: lines[node.lineno - 1 : node.end_lineno]
+        for node in ast.parse(source).body
+        if isinstance(node, ast.FunctionDef | ast.ClassDef)
+    }
+    book_lines = _code_lines([line for n in book_names for line in book[n]])
+    assert _code_lines(yaml_lines) <= book_lines
