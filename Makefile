@@ -52,14 +52,14 @@ test-slow: setup
 test-all: test test-slow
 
 lint: setup
-	$(BIN)/ruff check runner tests bench
-	$(BIN)/ruff format --check runner tests bench
+	$(BIN)/ruff check runner tests bench hydra_plugins
+	$(BIN)/ruff format --check runner tests bench hydra_plugins
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 format: setup
-	$(BIN)/ruff format runner tests bench
-	$(BIN)/ruff check --fix runner tests bench
+	$(BIN)/ruff format runner tests bench hydra_plugins
+	$(BIN)/ruff check --fix runner tests bench hydra_plugins
 
 # Every benchmark, then bench/results/<machine>.md: each target met or missed. QUICK=1: fewer
 # repetitions and models (2 min 55 s here, measured with every benchmark), for a
