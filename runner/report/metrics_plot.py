@@ -4,7 +4,7 @@ top axis; training per logged step, validation per epoch, the trivial baseline d
 from pathlib import Path
 from typing import Any
 
-from runner.params.plots import save_png
+from runner.params.plots import pyplot, save_png
 from runner.report.curves import Point, baselines, read_curves
 
 
@@ -14,11 +14,7 @@ def plot_metrics(run_dir: Path, config: dict[str, Any]) -> Path | None:
     kinds = [k for k in ("loss", "acc") if any(n.endswith("/" + k) for n in curves)]
     if not kinds:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(kinds), figsize=(6 * len(kinds), 4), squeeze=False)
     lines = baselines(config, list(curves))
     for ax, kind in zip(axes[0], kinds, strict=True):
