@@ -43,7 +43,12 @@ def plot_metrics(run_dir: Path, config: dict[str, Any]) -> Path | None:
         ax.legend(fontsize=8)
         _epoch_axis(ax, [p for c in curves.values() for p in c])
     fig.suptitle(f"{run_dir.name}: metrics", fontsize=10)
-    fig.tight_layout()
+    # fig.tight_layout()'s margins, computed by its engine without handing the figure to it:
+    # a figure left with a layout engine (tight_layout leaves a placeholder) is drawn twice by
+    # savefig, once without rendering, before the real drawing.
+    from matplotlib.layout_engine import TightLayoutEngine
+
+    TightLayoutEngine().execute(fig)
     path = run_dir / "plots" / "metrics.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     save_png(fig, path, dpi=100)
