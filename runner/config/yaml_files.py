@@ -8,9 +8,9 @@ FileConfigSource, and a YAML error there escapes as a traceback. This subclass r
 a compact Hydra error instead. It keeps Hydra's class name: Hydra registers config sources by
 name and keeps the one it already has, so whichever registers first, this one stays.
 
-Hydra reads and parses every file again for each composition, twice per job of a sweep; here a
-file's text is parsed once per process (keyed by the text itself, so an edited file is read
-anew), and each composition gets its own copy of the result.
+Hydra reads and parses every file again for each composition, once per job of a sweep; here
+a file's text (and that of Hydra's own `pkg://` configs) is parsed once per process, keyed by
+the text itself (an edited file is read anew), and each composition gets its own copy.
 """
 
 import copy
@@ -21,6 +21,9 @@ from typing import Any
 
 import yaml
 from hydra._internal.core_plugins.file_config_source import FileConfigSource as _HydraFileSource
+from hydra._internal.core_plugins.importlib_resources_config_source import (
+    ImportlibResourcesConfigSource as _HydraPackageSource,
+)
 from hydra._internal.sources_registry import SourcesRegistry
 from hydra.errors import ConfigCompositionException
 from hydra.plugins.config_source import ConfigResult, ConfigSource
@@ -39,19 +42,31 @@ class FileConfigSource(_HydraFileSource):
         if not os.path.exists(full_path):
             return super().load_config(config_path)  # Hydra's own error for a missing file
         try:
-            # Text mode's newlines, as Hydra reads it (its header is the first 512 characters).
-            text = _read(full_path).replace("\r\n", "\n").replace("\r", "\n")
-            config = copy.deepcopy(_parsed(text))
+            return _result(self, _read(full_path))
         except yaml.YAMLError as e:
             raise ConfigCompositionException(f"config error: {describe(e, where)}") from None
         except OutOfBounds as e:
             raise ConfigCompositionException(f"config error: {where}{e}") from None
-        return ConfigResult(
-            config=config,
-            path=f"{self.scheme()}://{self.path}",
-            provider=self.provider,
-            header=ConfigSource._get_header_dict(text[:512]),
-        )
+
+
+class ImportlibResourcesConfigSource(_HydraPackageSource):
+    """Hydra's `pkg://` configs (its own `hydra/...`, a plugin's), parsed once per process as
+    well; what Hydra ships is read as Hydra reads it, errors included."""
+
+    def _read_config(self, res: Any) -> ConfigResult:
+        return _result(self, res.read_bytes().decode("utf-8"))
+
+
+def _result(source: ConfigSource, text: str) -> ConfigResult:
+    """What Hydra's sources return for a file's `text`: its config (a copy of the one parsed
+    once) and its `# @package` header."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # text mode's newlines, as Hydra's
+    return ConfigResult(
+        config=copy.deepcopy(_parsed(text)),
+        path=f"{source.scheme()}://{source.path}",
+        provider=source.provider,
+        header=ConfigSource._get_header_dict(text[:512]),  # Hydra reads the first 512
+    )
 
 
 @functools.lru_cache(maxsize=512)
@@ -129,5 +144,7 @@ def describe(e: yaml.YAMLError, where: str) -> str:
 
 
 def install() -> None:
-    """Read `file://` config folders through this source (idempotent)."""
+    """Read `file://` config folders and `pkg://` packages through these sources
+    (idempotent)."""
     SourcesRegistry.instance().types["file"] = FileConfigSource
+    SourcesRegistry.instance().types["pkg"] = ImportlibResourcesConfigSource
