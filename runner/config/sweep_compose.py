@@ -8,8 +8,14 @@ configs the check composed, and the launcher takes each one instead of composing
 the same call with the same master config and overrides, composed by the same loader, before
 any job ran. A config is handed out once (the launcher then writes its job number into it);
 a job that was not checked (another sweeper, a second launch) is composed as before.
+
+Only for launchers that run the jobs in this process (the basic one): joblib's and submitit's
+compose each job in its worker, which gets the loader pickled, so nothing is kept for them
+(and nothing kept travels with the loader). At most KEEP_AT_MOST configs wait at a time (about
+160 kB each): a larger batch composes the rest twice, as Hydra does.
 """
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +24,12 @@ from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig
 
 _hydras_load = ConfigLoaderImpl.load_sweep_config
-_CHECKED = "_runner_checked_configs"  # on the loader: overrides → (master config, composed)
+IN_PROCESS = ("BasicLauncher",)  # launchers (class names) that call the task in this process
+KEEP_AT_MOST = 256
+# Per loader: overrides → (master config, composed). Beside the loader, not in it: a loader
+# pickled for a worker process leaves them behind.
+_checked: "weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], tuple[DictConfig, DictConfig]]]"
+_checked = weakref.WeakKeyDictionary()
 
 
 def _validate_batch_is_legal(self: Any, batch: Sequence[Sequence[str]]) -> None:
@@ -26,16 +37,18 @@ def _validate_batch_is_legal(self: Any, batch: Sequence[Sequence[str]]) -> None:
     context = getattr(self, "hydra_context", None)  # (as Hydra's: a sweeper may have none)
     loader = context.config_loader if context is not None else self.config_loader
     config = self.config
-    checked = loader.__dict__.setdefault(_CHECKED, {})
+    keep = type(getattr(self, "launcher", None)).__name__ in IN_PROCESS
+    checked = _checked.setdefault(loader, {})
     for overrides in batch:
         composed = _hydras_load(loader, config, list(overrides))
-        checked[tuple(overrides)] = (config, composed)
+        if keep and len(checked) < KEEP_AT_MOST:
+            checked[tuple(overrides)] = (config, composed)
 
 
 def _load_sweep_config(
     self: ConfigLoaderImpl, master_config: DictConfig, sweep_overrides: list[str]
 ) -> DictConfig:
-    kept = self.__dict__.get(_CHECKED, {}).pop(tuple(sweep_overrides), None)
+    kept = _checked.get(self, {}).pop(tuple(sweep_overrides), None)
     if kept is not None and kept[0] is master_config:
         return kept[1]
     return _hydras_load(self, master_config, sweep_overrides)

@@ -32,3 +32,25 @@ def test_a_typo_in_a_later_job_stops_the_sweep_before_any_job_runs(cli, tmp_path
     assert done.returncode == 2
     assert "nosuch" in done.stderr and "Traceback" not in done.stderr
     assert not list(sweep_dir.glob("*/result.json"))  # the check composed it: nothing ran
+
+
+def test_a_batch_past_the_limit_composes_the_rest_as_hydra_does(cli, tmp_path, monkeypatch):
+    from runner.config import sweep_compose
+
+    composed: list[str] = []
+    hydras = ConfigLoaderImpl.load_configuration
+
+    def counted(self, config_name, overrides, run_mode, *args, **kwargs):
+        composed.append(overrides[-1])
+        return hydras(self, config_name, overrides, run_mode, *args, **kwargs)
+
+    monkeypatch.setattr(ConfigLoaderImpl, "load_configuration", counted)
+    monkeypatch.setattr(sweep_compose, "KEEP_AT_MOST", 2)
+    sweep_dir = tmp_path / "sweep"
+    done = cli("-m", "task=inspect", "model=linear", "seed=3,4,5", f"hydra.sweep.dir={sweep_dir}")
+    assert done.returncode == 0, done.stderr
+    assert [o for o in composed if o.startswith("seed=")] == [
+        *("seed=3", "seed=4", "seed=5"),  # the check
+        "seed=5",  # the launcher: the one not kept
+    ]
+    assert yaml.safe_load((sweep_dir / "2" / ".hydra" / "config.yaml").read_text())["seed"] == 5
