@@ -20,10 +20,11 @@ if AS_COMMAND:
 import hydra  # noqa: E402  (after the handlers: loading it takes a noticeable moment)
 from omegaconf import DictConfig  # noqa: E402
 
-from runner.config import config_dir, group_options, schema  # noqa: E402
+from runner.config import config_dir, group_options, schema, sweep_compose  # noqa: E402
 
 schema.register()
 group_options.install()  # --help lists the groups without one repository copy per group
+sweep_compose.install()  # a sweep composes each job once, not twice
 
 
 _started: list[Path] = []  # the run directories whose task function started in this process

@@ -7,15 +7,27 @@ Hydra reads `file://` config folders (the shipped conf/ and `--config-dir`) thro
 FileConfigSource, and a YAML error there escapes as a traceback. This subclass reports it as
 a compact Hydra error instead. It keeps Hydra's class name: Hydra registers config sources by
 name and keeps the one it already has, so whichever registers first, this one stays.
+
+Hydra reads and parses every file again for each composition, once per job of a sweep; here
+a file's text (and that of Hydra's own `pkg://` configs) is parsed once per process, keyed by
+the text itself (an edited file is read anew), and each composition gets its own copy.
 """
 
+import copy
+import functools
+import io
 import os
 from typing import Any
 
 import yaml
 from hydra._internal.core_plugins.file_config_source import FileConfigSource as _HydraFileSource
+from hydra._internal.core_plugins.importlib_resources_config_source import (
+    ImportlibResourcesConfigSource as _HydraPackageSource,
+)
 from hydra._internal.sources_registry import SourcesRegistry
 from hydra.errors import ConfigCompositionException
+from hydra.plugins.config_source import ConfigResult, ConfigSource
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 MAX_NODES = 100_000  # values, lists and mappings once every alias is expanded
 MAX_DEPTH = 64  # lists and mappings inside each other (a `seq` in a `seq` is two); OmegaConf
@@ -24,14 +36,45 @@ MAX_DEPTH = 64  # lists and mappings inside each other (a `seq` in a `seq` is tw
 
 class FileConfigSource(_HydraFileSource):
     def load_config(self, config_path: str) -> Any:
-        where = f"{self.path}/{self._normalize_file_name(config_path)}"
+        normalized = self._normalize_file_name(config_path)
+        where = f"{self.path}/{normalized}"
+        full_path = os.path.realpath(os.path.join(self.path, normalized))
+        if not os.path.exists(full_path):
+            return super().load_config(config_path)  # Hydra's own error for a missing file
         try:
-            check_bounds(_read(os.path.join(self.path, self._normalize_file_name(config_path))))
-            return super().load_config(config_path)
+            return _result(self, _read(full_path))
         except yaml.YAMLError as e:
             raise ConfigCompositionException(f"config error: {describe(e, where)}") from None
         except OutOfBounds as e:
             raise ConfigCompositionException(f"config error: {where}{e}") from None
+
+
+class ImportlibResourcesConfigSource(_HydraPackageSource):
+    """Hydra's `pkg://` configs (its own `hydra/...`, a plugin's), parsed once per process as
+    well; what Hydra ships is read as Hydra reads it, errors included."""
+
+    def _read_config(self, res: Any) -> ConfigResult:
+        return _result(self, res.read_bytes().decode("utf-8"))
+
+
+def _result(source: ConfigSource, text: str) -> ConfigResult:
+    """What Hydra's sources return for a file's `text`: its config (a copy of the one parsed
+    once) and its `# @package` header."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # text mode's newlines, as Hydra's
+    return ConfigResult(
+        config=copy.deepcopy(_parsed(text)),
+        path=f"{source.scheme()}://{source.path}",
+        provider=source.provider,
+        header=ConfigSource._get_header_dict(text[:512]),  # Hydra reads the first 512
+    )
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed(text: str) -> DictConfig | ListConfig:
+    """The file's config, as Hydra's OmegaConf.load makes it, once its bounds are checked;
+    shared by every caller (they copy it). A YAML error is raised anew on each call."""
+    check_bounds(text)
+    return OmegaConf.load(io.StringIO(text))
 
 
 class OutOfBounds(ValueError):
@@ -101,5 +144,7 @@ def describe(e: yaml.YAMLError, where: str) -> str:
 
 
 def install() -> None:
-    """Read `file://` config folders through this source (idempotent)."""
+    """Read `file://` config folders and `pkg://` packages through these sources
+    (idempotent)."""
     SourcesRegistry.instance().types["file"] = FileConfigSource
+    SourcesRegistry.instance().types["pkg"] = ImportlibResourcesConfigSource

@@ -2,6 +2,7 @@
 trajectories of the weight norm, the gradient norm and the update ratio (and, per ReLU layer,
 the share of dead units)."""
 
+import functools
 import math
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,7 @@ def plot(
     out_dir: Path,
 ) -> list[Path]:
     """Write the PNGs into `out_dir`; return their paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
+    pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)
     return [
         _histograms(initial, final, out_dir / "weights.png"),
@@ -35,7 +34,7 @@ def _histograms(
     All panels are drawn into one invisible Axes, each in its own cell: an Axes per panel, with
     its ticks and spines, was most of the drawing time (matplotlib's `hist` with a patch per
     bin, before that, cost seconds)."""
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = list(initial)
     cols = min(4, len(names))
@@ -93,7 +92,7 @@ def _shared_bins(
 
 
 def _trajectories(rows: list[tuple[int, str, str, str, str, float]], path: Path) -> Path:
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     panels = [
         ("block", "norm", "weight L2 norm"),
@@ -141,6 +140,38 @@ def _trajectories(rows: list[tuple[int, str, str, str, str, float]], path: Path)
     save_png(fig, path, dpi=110)
     plt.close(fig)
     return path
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot, drawing into files only (Agg, no display), its math text parsed once
+    per process."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    _share_math_text_parses()
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+@functools.cache
+def _share_math_text_parses() -> None:
+    """Agg gives each renderer (one per picture) a math-text parser of its own, and matplotlib
+    caches parses per parser, so a log axis's labels (10⁻¹, 10⁻², …) were parsed anew for every
+    picture, tens of ms each time (a sweep draws three pictures per job). Renderers share one
+    parser per output type: the same parses (a parse depends only on the text, the size and
+    the font), each done once per process."""
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    shared: dict[str, Any] = {}
+    init = RendererAgg.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        parser = self.mathtext_parser
+        self.mathtext_parser = shared.setdefault(getattr(parser, "_output_type", ""), parser)
+
+    RendererAgg.__init__ = __init__  # type: ignore[method-assign]
 
 
 def save_png(fig: Any, path: Path, dpi: int) -> Path:

@@ -4,7 +4,7 @@ top axis; training per logged step, validation per epoch, the trivial baseline d
 from pathlib import Path
 from typing import Any
 
-from runner.params.plots import save_png
+from runner.params.plots import pyplot, save_png
 from runner.report.curves import Point, baselines, read_curves
 
 
@@ -14,11 +14,7 @@ def plot_metrics(run_dir: Path, config: dict[str, Any]) -> Path | None:
     kinds = [k for k in ("loss", "acc") if any(n.endswith("/" + k) for n in curves)]
     if not kinds:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(kinds), figsize=(6 * len(kinds), 4), squeeze=False)
     lines = baselines(config, list(curves))
     for ax, kind in zip(axes[0], kinds, strict=True):
@@ -47,7 +43,12 @@ def plot_metrics(run_dir: Path, config: dict[str, Any]) -> Path | None:
         ax.legend(fontsize=8)
         _epoch_axis(ax, [p for c in curves.values() for p in c])
     fig.suptitle(f"{run_dir.name}: metrics", fontsize=10)
-    fig.tight_layout()
+    # fig.tight_layout()'s margins, computed by its engine without handing the figure to it:
+    # a figure left with a layout engine (tight_layout leaves a placeholder) is drawn twice by
+    # savefig, once without rendering, before the real drawing.
+    from matplotlib.layout_engine import TightLayoutEngine
+
+    TightLayoutEngine().execute(fig)
     path = run_dir / "plots" / "metrics.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     save_png(fig, path, dpi=100)

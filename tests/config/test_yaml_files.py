@@ -115,3 +115,20 @@ def test_nesting_and_aliases_within_the_bounds_are_read(tmp_path):
     (tmp_path / "model" / "ok.yaml").write_text(text)
     cfg = runner.compose(["model=ok", f"hydra.searchpath=[file://{tmp_path}]"])
     assert cfg.model.y == [[[1, 2]], [[1, 2]]]
+
+
+def test_a_file_edited_between_two_compositions_is_read_anew(tmp_path):
+    """Files are parsed once per process, keyed by their text: an edit is seen, and a caller
+    changing its config does not change the next one's."""
+    import runner
+
+    (tmp_path / "model").mkdir()
+    path = tmp_path / "model" / "mine.yaml"
+    path.write_text("input_shape: [4]\nnet: [{type: Linear, out_features: 2}]\n")
+    overrides = ["model=mine", f"hydra.searchpath=[file://{tmp_path}]"]
+    first = runner.compose(overrides)
+    assert first.model.net[0].out_features == 2
+    first.model.net[0].out_features = 5  # the caller's own copy
+    assert runner.compose(overrides).model.net[0].out_features == 2
+    path.write_text("input_shape: [4]\nnet: [{type: Linear, out_features: 3}]\n")
+    assert runner.compose(overrides).model.net[0].out_features == 3
