@@ -9,10 +9,11 @@ the same call with the same master config and overrides, composed by the same lo
 any job ran. A config is handed out once (the launcher then writes its job number into it);
 a job that was not checked (another sweeper, a second launch) is composed as before.
 
-Only for launchers that run the jobs in this process (the basic one): joblib's and submitit's
-compose each job in its worker, which gets the loader pickled, so nothing is kept for them
-(and nothing kept travels with the loader). At most KEEP_AT_MOST configs wait at a time (about
-160 kB each): a larger batch composes the rest twice, as Hydra does.
+Only for launchers that run the jobs in this process (the basic and the vectorized one):
+joblib's and submitit's compose each job in its worker, which gets the loader pickled, so
+nothing is kept for them (and nothing kept travels with the loader). At most KEEP_AT_MOST
+configs wait at a time (about 160 kB each): a larger batch composes the rest twice, as Hydra
+does.
 """
 
 import weakref
@@ -24,7 +25,7 @@ from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig
 
 _hydras_load = ConfigLoaderImpl.load_sweep_config
-IN_PROCESS = ("BasicLauncher",)  # launchers (class names) that call the task in this process
+IN_PROCESS = ("BasicLauncher", "VectorizedLauncher")  # launchers that run jobs in this process
 KEEP_AT_MOST = 256
 # Per loader: overrides → (master config, composed). Beside the loader, not in it: a loader
 # pickled for a worker process leaves them behind.
