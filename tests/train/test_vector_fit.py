@@ -132,3 +132,22 @@ def test_a_member_that_turns_non_finite_stops_before_that_step_and_keeps_last_go
     for key, value in runner.load(saved).net.state_dict().items():
         assert torch.equal(value, frozen[key])
     assert group.records[0].bad is None and group.records[0].epochs == 2  # the other went on
+
+
+MERGED = (
+    "model.net=[{graph: [{name: a, type: Linear, out_features: 8}, "
+    "{name: b, type: Linear, out_features: 8, in: x}, {op: %s, in: [a, b]}]}, "
+    "{type: ReLU}, {type: Linear, out_features: 10}]"
+)
+
+
+def test_graphs_that_differ_only_in_an_operation_are_not_one_group():
+    # add and mul leave the same modules and parameter shapes (and the same repr): grouped,
+    # the second job would train the first one's network.
+    built = [
+        make_member(parse_run(runner.compose(["device=cpu", MERGED % op])), n)
+        for n, op in enumerate(["add", "mul", "add"])
+    ]
+    keys = [group_key(m) for m in built]
+    assert keys[0] != keys[1]
+    assert keys[0] == keys[2]
