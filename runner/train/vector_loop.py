@@ -210,7 +210,8 @@ def _end_epoch(group: GroupFit, state: _State, epoch: int, scores: list[dict[str
     for i, (member, record) in enumerate(zip(group.members, group.records, strict=True)):
         if not active[i]:  # stopped at a non-finite step: its run ended there
             continue
-        score = scores[i].get(group.objective())
+        raw = scores[i].get(group.objective())
+        score = _ranked(raw)
         epoch_means = {f"train/{k}": v[i] for k, v in zip(names, values, strict=True)}
         if scores[i]:
             record.rows.append(({**scores[i], "epoch": epoch}, state.step - 1))
@@ -220,15 +221,19 @@ def _end_epoch(group: GroupFit, state: _State, epoch: int, scores: list[dict[str
         plateau = isinstance(member.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
         if member.scheduler is not None and not plateau:
             member.scheduler.step()  # Lightning steps these before the epoch's checkpoints
-        if (
-            score is not None
-            and score == score
-            and (record.best is None or score < (record.best.score or float("inf")))
+        if score is not None and (
+            record.best is None or record.best.score is None or score < record.best.score
         ):
             record.best = group.snapshot(i, epoch, state.step, score)
         record.last = group.snapshot(i, epoch, state.step, score)
         if plateau and member.scheduler is not None:
-            member.scheduler.step(score)  # after them, with the epoch's validation score
+            member.scheduler.step(raw)  # after them, with the epoch's validation score
+
+
+def _ranked(score: float | None) -> float | None:
+    """The score as Lightning's ModelCheckpoint ranks it (mode min): NaN counts as +inf, so the
+    first epoch's checkpoint is kept even when its validation loss is NaN."""
+    return float("inf") if score is not None and score != score else score
 
 
 def _finish(group: GroupFit, state: _State, stats_at: list[int]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
+from torch import fx
 
 from runner.config.device import resolve_device
 from runner.config.spec import RunSpec
@@ -128,7 +129,7 @@ def group_key(member: Member) -> tuple[Any, ...]:
     y = member.data.splits["train"][1]
     sizes = tuple((k, tuple(v[0].shape), tuple(v[1].shape)) for k, v in member.data.splits.items())
     return (
-        repr(net),
+        structure(net),
         tuple((names, tuple(t.shape)) for names, t in distinct_parameters(net)),
         sizes,
         str(y.dtype),
@@ -139,3 +140,22 @@ def group_key(member: Member) -> tuple[Any, ...]:
         formula(member.optimizer),
         member.module.device.type,
     )
+
+
+def structure(net: torch.nn.Module) -> tuple[Any, ...]:
+    """What decides a network's forward besides its tensors: each module's class and plain
+    settings (not all are in its repr: MultiheadAttention's num_heads), and each graph's
+    generated code (its parameter-free operations, add or mul, are in no repr)."""
+    return tuple(
+        (name, type(m).__qualname__, m.code if isinstance(m, fx.GraphModule) else "", _settings(m))
+        for name, m in net.named_modules()
+    )
+
+
+def _settings(module: torch.nn.Module) -> tuple[tuple[str, str], ...]:
+    plain = (
+        (k, repr(v))
+        for k, v in vars(module).items()
+        if not k.startswith("_") and not isinstance(v, torch.Tensor | torch.nn.Module)
+    )
+    return tuple(sorted(plain))

@@ -132,3 +132,36 @@ def test_a_member_that_turns_non_finite_stops_before_that_step_and_keeps_last_go
     for key, value in runner.load(saved).net.state_dict().items():
         assert torch.equal(value, frozen[key])
     assert group.records[0].bad is None and group.records[0].epochs == 2  # the other went on
+
+
+MERGED = (
+    "model.net=[{graph: [{name: a, type: Linear, out_features: 8}, "
+    "{name: b, type: Linear, out_features: 8, in: x}, {op: %s, in: [a, b]}]}, "
+    "{type: ReLU}, {type: Linear, out_features: 10}]"
+)
+
+
+def test_graphs_that_differ_only_in_an_operation_are_not_one_group():
+    # add and mul leave the same modules and parameter shapes (and the same repr): grouped,
+    # the second job would train the first one's network.
+    built = [
+        make_member(parse_run(runner.compose(["device=cpu", MERGED % op])), n)
+        for n, op in enumerate(["add", "mul", "add"])
+    ]
+    keys = [group_key(m) for m in built]
+    assert keys[0] != keys[1]
+    assert keys[0] == keys[2]
+
+
+def test_a_member_whose_validation_loss_is_nan_keeps_its_best_checkpoint_as_alone(tmp_path):
+    # stats.on_nan=warn trains on through NaN; Lightning's ModelCheckpoint ranks a NaN score
+    # as +inf and keeps the first epoch's checkpoint as the best.
+    common = ("device=cpu", "trainer.max_epochs=1", "stats.on_nan=warn", "report=false")
+    configs = [runner.compose([*common, f"optim.optimizer.lr={lr}"]) for lr in (0.1, 1e30)]
+    members = [make_member(parse_run(cfg), n) for n, cfg in enumerate(configs)]
+    group = GroupFit(members)
+    fit(group)
+    alone = run(configs[1], tmp_path / "alone")
+    assert alone["checkpoints"]["best"] != ""
+    best = group.records[1].best
+    assert best is not None and best.score == float("inf")
