@@ -130,13 +130,6 @@ class GroupFit:
             score=score,
         )
 
-    def restore(self, i: int, snapshot: Snapshot) -> None:
-        """Put member i's parameters back to a snapshot's (its job ends on that state)."""
-        with torch.no_grad():
-            self.flat[i].copy_(snapshot.params)
-            for name, b in self.buffers.items():
-                b[i].copy_(snapshot.buffers[name])
-
     def start_stats(self) -> None:
         for member in self.members:
             assert member.spec.training is not None
