@@ -20,7 +20,7 @@ def test_make_setup_with_extras_after_a_plain_setup_installs_them(tmp_path):
     copy.mkdir()
     for name in ("Makefile", "pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, copy / name)
-    for name in ("runner", "conf"):
+    for name in ("runner", "conf", "hydra_plugins"):
         shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "venv", str(copy / ".venv")], check=True)
     ours = sysconfig.get_paths()["purelib"]

@@ -62,6 +62,9 @@ def _spec(job: SweepJob) -> RunSpec:
     return parse_run(task_config(job.config))
 
 
+_DONE = "it ended ok in an earlier run of this sweep"
+
+
 def _skipped_by_resume(job: SweepJob, spec: RunSpec) -> str | None:
     """With sweep.resume=true: why the job is not trained in a group (done, or resuming)."""
     if not parse_sweep(spec.config.get("sweep")).resume:
@@ -73,7 +76,7 @@ def _skipped_by_resume(job: SweepJob, spec: RunSpec) -> str | None:
     except ConfigError:
         return "its directory holds another sweep's job"
     if plan.action == "skip":
-        return "it ended ok in an earlier run of this sweep"
+        return _DONE
     if plan.action == "resume":
         return "it resumes from its checkpoint"
     return None
@@ -132,7 +135,10 @@ def say_plan(result: Plan) -> None:
     for n, group in enumerate(result.groups):
         log.info("vectorized: group %d trains jobs %s as one", n, ",".join(map(str, group)))
     for number, why in sorted(result.alone.items()):
-        log.info("vectorized: job %d runs alone: %s", number, why)
+        if why == _DONE:
+            log.info("vectorized: job %d is skipped: %s", number, why)
+        else:
+            log.info("vectorized: job %d runs alone: %s", number, why)
 
 
 def train_group(numbers: list[int], members: dict[int, Any]) -> bool:
@@ -180,7 +186,8 @@ def check_max_members(max_members: Any) -> None:
         raise ConfigError(
             [
                 f"hydra.launcher.max_members: {max_members!r} is not a group size; allowed: an "
-                "integer ≥ 2 (jobs in one group at most), or null for no limit"
+                "integer ≥ 2 (jobs in one group at most), or null for no limit "
+                "(hydra/launcher=basic runs every job alone)"
             ]
         )
 

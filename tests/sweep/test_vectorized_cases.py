@@ -78,7 +78,7 @@ def test_an_interrupted_vectorized_sweep_resumes(tmp_path):
     again = _sweep(sweep_dir, *args, "sweep.resume=true")
     assert again.returncode == 0, again.stderr
     assert (
-        "vectorized: job 0 runs alone: it ended ok in an earlier run of this sweep" in again.stderr
+        "vectorized: job 0 is skipped: it ended ok in an earlier run of this sweep" in again.stderr
     )
     statuses = [
         _result(sweep_dir / str(n)).get("sweep_status", _result(sweep_dir / str(n))["status"])
