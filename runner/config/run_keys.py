@@ -12,14 +12,23 @@ EVAL_SPLITS = ("test", "val", "train")
 EVAL_DATA = ("auto", "checkpoint", "given")
 
 
+def _section(name: str, section: Any, keys: tuple[str, ...], problems: Problems) -> bool:
+    """Whether `section` is a mapping to check key by key (its unknown keys reported); a
+    section left out or unresolved is not checked, anything else is a problem."""
+    if section in (None, UNRESOLVED):
+        return False
+    if not isinstance(section, dict):
+        shown = ", ".join(keys[:2])
+        problems.add(name, f"expected a mapping ({shown}); got {show(section)}")
+        return False
+    problems.unknown_keys(name, section, keys)
+    return True
+
+
 def check_sweep(section: Any, problems: Problems) -> None:
     """The `sweep` section (read by multirun jobs): resume on or off, and the objective."""
-    if section in (None, UNRESOLVED):
+    if not _section("sweep", section, ("resume", "objective", "direction"), problems):
         return
-    if not isinstance(section, dict):
-        problems.add("sweep", f"expected a mapping (resume, objective); got {show(section)}")
-        return
-    problems.unknown_keys("sweep", section, ("resume", "objective", "direction"))
     if not isinstance(section.get("resume", False), bool):
         problems.add("sweep.resume", f"expected true or false; got {show(section['resume'])}")
     objective = section.get("objective", DEFAULT_OBJECTIVE)
@@ -67,12 +76,8 @@ def check_ckpt_path(ckpt_path: Any, task: Any, problems: Problems) -> None:
 
 def check_eval(section: Any, problems: Problems) -> None:
     """The `eval` section (read by task=eval): which split to evaluate."""
-    if section in (None, UNRESOLVED):
+    if not _section("eval", section, ("split", "data"), problems):
         return
-    if not isinstance(section, dict):
-        problems.add("eval", f"expected a mapping (split, data); got {show(section)}")
-        return
-    problems.unknown_keys("eval", section, ("split", "data"))
     data = section.get("data", "auto")
     if data not in EVAL_DATA:
         problems.add(
