@@ -20,6 +20,7 @@ from runner.config.sections import DEFAULT_OBJECTIVE
 from runner.params.recorder import StatsRecorder
 from runner.params.tensors import distinct_parameters
 from runner.train.vector_members import Member
+from runner.train.vector_net import stack, stacked_losses
 from runner.train.vector_optim import StackedOptimizer
 
 log = logging.getLogger("runner")
@@ -85,6 +86,7 @@ class GroupFit:
             leaf.grad = self.grad[:, where].view(n, *shape)
             self.leaves[names[0]] = leaf
         self.tied = any(len(names) > 1 for names in self.names)
+        every_name = {name: self.leaves[names[0]] for names in self.names for name in names}
         # Buffers likewise, (N, *shape) each; BatchNorm updates its members' rows in place.
         self.buffers: dict[str, torch.Tensor] = {}
         for name, _ in self.net.named_buffers():
@@ -97,6 +99,10 @@ class GroupFit:
         for j, where in enumerate(self.slices):
             segment[where, j] = 1.0
         self.segment = segment
+        # The forward: the stacked network where its layers allow it, else vmap's (any module).
+        self.stacked = stack(self.net, every_name, self.buffers, n)
+        if isinstance(self.stacked, str):
+            log.info("vectorized: the members run through torch.func.vmap: %s", self.stacked)
         self.optimizer = StackedOptimizer(self.flat, [m.optimizer for m in members], self.grad)
         self.records = [Record() for _ in members]
         self.stop_on_bad = torch.tensor([_stops(m) for m in members], device=device)[:, None]
@@ -107,6 +113,12 @@ class GroupFit:
     def losses(self, x: torch.Tensor, y: torch.Tensor) -> Any:
         """Each member's loss (and accuracy, for a classifier) on its own batch: (N,) each."""
         classification = self.members[0].module.classification
+        if isinstance(self.stacked, torch.nn.Module):
+            return stacked_losses(self.stacked, x, y, classification)
+        return self.vmapped_losses(x, y)
+
+    def vmapped_losses(self, x: torch.Tensor, y: torch.Tensor) -> Any:
+        classification = self.members[0].module.classification
         net, tied = self.net, self.tied
 
         def one(params: Any, buffers: Any, x: torch.Tensor, y: torch.Tensor) -> Any:
@@ -116,6 +128,37 @@ class GroupFit:
             return F.cross_entropy(out, y), (out.argmax(-1) == y).float().mean()
 
         return vmap(one)(self.leaves, self.buffers, x, y)
+
+    def train_mode(self, on: bool) -> None:
+        """Training or evaluation mode (BatchNorm's batch or running statistics) for the
+        forward, whichever runs it."""
+        self.net.train(on)
+        if isinstance(self.stacked, torch.nn.Module):
+            self.stacked.train(on)
+
+    @torch.no_grad()
+    def check_stacked(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """The stacked network's losses against vmap's on one batch, the buffers restored
+        after each. They differ only if a layer mixes samples where the stacked network
+        expects none (its layers are checked first, so this is a guard): the group then
+        stays on vmap."""
+        if not isinstance(self.stacked, torch.nn.Module):
+            return
+        kept = {name: b.clone() for name, b in self.buffers.items()}
+        results = []
+        for losses in (self.losses, self.vmapped_losses):
+            results.append(losses(x, y)[0])
+            for name, b in self.buffers.items():
+                b.copy_(kept[name])
+        fast, sure = results
+        if not torch.allclose(fast, sure, rtol=1e-4, atol=1e-5, equal_nan=True):
+            gap = float((fast - sure).abs().nan_to_num().max())
+            log.warning(
+                "vectorized: the stacked network's losses differ from vmap's by %.3g on the "
+                "first batch; the members run through vmap",
+                gap,
+            )
+            self.stacked = "its losses differ from vmap's on the first batch"
 
     def snapshot(self, i: int, epoch: int, step: int, score: float | None) -> Snapshot:
         member = self.members[i]

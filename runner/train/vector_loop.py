@@ -34,7 +34,9 @@ def fit(group: GroupFit, stop: Callable[[], None] = lambda: None) -> float:
     """Train every member of `group` for its epochs; returns the seconds it took. `stop` is
     called at every epoch's end: it raises to end the training there (a signal to the sweep)."""
     start = time.perf_counter()
-    run_epochs(group, stop)
+    with warnings.catch_warnings():  # gradients are slices of one buffer, by design
+        warnings.filterwarnings("ignore", message="grad and param do not obey")
+        run_epochs(group, stop)
     return time.perf_counter() - start
 
 
@@ -47,6 +49,8 @@ def run_epochs(group: GroupFit, stop: Callable[[], None]) -> None:
     device = group.flat.device
     splits = {name: _stacked(members, name, device) for name in ("train", "val")}
     state = _State(group)
+    size = first.data.batch_size
+    group.check_stacked(splits["train"][0][:, :size], splits["train"][1][:, :size])
     group.start_stats()
     for i, member in enumerate(members):
         group.records[i].start_norm = float(group.flat[i].detach().norm())
@@ -111,9 +115,7 @@ def _step(group: GroupFit, state: _State, x: torch.Tensor, y: torch.Tensor) -> N
     grad.zero_()
     kept = {name: b.clone() for name, b in group.buffers.items()}  # a stopped member's stay
     losses, accs = group.losses(x, y)
-    with warnings.catch_warnings():  # gradients are slices of one buffer, by design
-        warnings.filterwarnings("ignore", message="grad and param do not obey")
-        losses.sum().backward()
+    losses.sum().backward()
     norms = ((grad * grad) @ group.segment).sqrt()  # (N, P): each parameter's gradient norm
     ok = torch.isfinite(losses) & torch.isfinite(norms).all(1)
     newly_bad = state.active[:, 0] & ~ok
@@ -183,7 +185,7 @@ def _validate(group: GroupFit, val: tuple[torch.Tensor, torch.Tensor]) -> list[d
     if count == 0:
         return [{} for _ in group.members]
     totals: dict[str, torch.Tensor] = {}
-    group.net.eval()  # as Lightning validates: BatchNorm on its running statistics
+    group.train_mode(False)  # as Lightning validates: BatchNorm on its running statistics
     for start in range(0, count, size):
         x, y = X[:, start : start + size], Y[:, start : start + size]
         losses, accs = group.losses(x, y)
@@ -191,7 +193,7 @@ def _validate(group: GroupFit, val: tuple[torch.Tensor, torch.Tensor]) -> list[d
         parts = {"loss": losses} | ({"acc": accs} if group.members[0].module.classification else {})
         for name, value in parts.items():
             totals[name] = totals.get(name, 0) + value * weight
-    group.net.train()
+    group.train_mode(True)
     names = list(totals)
     values = (torch.stack([totals[k] for k in names]) / count).tolist()
     return [

@@ -57,9 +57,22 @@ class StackedOptimizer:
         )
         self.steps = 0
         self.state: dict[str, torch.Tensor] = {}
+        self._cached: tuple[tuple[Any, ...], _Scalars] | None = None
 
     def _scalars(self) -> _Scalars:
+        """The members' hyperparameters as columns, made anew only when one changed (a
+        scheduler's step) or, for Adam's bias corrections, every step."""
         groups = [m.param_groups[0] for m in self.members]
+        keys = ("lr", "weight_decay", "momentum", "dampening", "betas", "eps")
+        now = (
+            self.steps if self.kind is not torch.optim.SGD else 0,
+            *(g.get(k) for g in groups for k in keys),
+        )
+        if self._cached is None or self._cached[0] != now:
+            self._cached = now, self._columns(groups)
+        return self._cached[1]
+
+    def _columns(self, groups: list[dict[str, Any]]) -> _Scalars:
 
         def column(values: list[float]) -> torch.Tensor:
             return torch.tensor(values, dtype=self.flat.dtype, device=self.flat.device)[:, None]

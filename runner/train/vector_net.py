@@ -1,0 +1,194 @@
+"""The group's network as one plain module over all N members, for the common layers, in one
+of two forms:
+
+- a chain of Linear layers and activations (the MLPs, the chapter's rgnet) becomes plain calls
+  on feature-major activations: one batched matmul and one add per Linear;
+- any other network of covered layers (convolutions, BatchNorm, LayerNorm, pooling, flatten,
+  a graph's add and cat) runs on one batch of N·B rows, member-major: the layers that compute
+  each sample on its own run on it unchanged, and each layer with tensors is replaced by its
+  stacked form (runner.train.vector_layers).
+
+Either costs about one model's forward and backward in op count, where torch.func.vmap over
+functional_call pays its batching machinery on every op. A network with a layer not covered
+(another layer with parameters, one that mixes a batch's samples, such as the chapter's
+CenteredLayer) stays on vmap's path, which is correct for any module; `stack` says why."""
+
+import operator
+from collections.abc import Callable
+
+import torch
+from torch import fx, nn
+from torch.nn import functional as F
+
+from runner.train.vector_layers import STACKED, Tensors
+
+# Layers without tensors that compute each sample on its own (along dim 0 nothing mixes).
+_PER_SAMPLE: tuple[type[nn.Module], ...] = (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
+    nn.Sigmoid, nn.Tanh, nn.Softplus, nn.Softsign, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh,
+    nn.Tanhshrink, nn.LogSigmoid, nn.Identity,
+    nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.LPPool1d, nn.LPPool2d,
+    nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
+    nn.LocalResponseNorm, nn.ZeroPad2d, nn.ConstantPad1d, nn.ConstantPad2d,
+)  # fmt: skip
+# Of those, the ones that act on each number alone (on any shape: no batch dim needed).
+_ELEMENTWISE = tuple(
+    c for c in _PER_SAMPLE if c.__module__ == "torch.nn.modules.activation" or c is nn.Identity
+)
+# Graph operations (runner.model.graph_module) that act on each sample: the `dim` of a cat or
+# a flatten is checked apart.
+_PER_SAMPLE_FUNCTIONS = {operator.add, operator.mul, operator.truediv, F.relu, torch.relu}
+
+
+def stack(net: nn.Module, leaves: Tensors, buffers: Tensors, n: int) -> nn.Module | str:
+    """A module that runs all `n` members at once on (n, B, ...) inputs, reading member i's
+    tensors from row i of `leaves` (by every name of each parameter, ties included) and
+    `buffers`; or, when some layer is not covered, the reason (the group then uses vmap)."""
+    refused = _refusal(net)
+    if refused:
+        return refused
+    chain = _chain(net, leaves)
+    if chain is not None:
+        return chain
+    return _Folded(_stacked_copy(net, leaves, buffers, n), n)
+
+
+class _Folded(nn.Module):
+    """The members' batches as one of n·B rows, for the stacked copy of the network."""
+
+    def __init__(self, net: nn.Module, n: int):
+        super().__init__()
+        self.net, self.n = net, n
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x.reshape(-1, *x.shape[2:]))
+        return out.reshape(self.n, -1, *out.shape[1:])
+
+
+class _Chain(nn.Module):
+    """A sequence of Linear layers and activations (the MLPs, the chapter's rgnet), as plain
+    calls, no module calls, on the activations held feature-major, (n, features, B): a Linear
+    is one batched matmul, weight @ h, and one add of its bias along B's contiguous rows (in
+    the (n, B, features) layout, the bias's broadcast add cost more than the matmul)."""
+
+    def __init__(self, steps: list[Callable[[torch.Tensor], torch.Tensor]]):
+        super().__init__()
+        self.steps = steps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.transpose(1, 2)
+        for step in self.steps:
+            h = step(h)
+        return h.transpose(1, 2)
+
+
+def _chain(net: nn.Module, leaves: Tensors) -> _Chain | None:
+    layers = [(name, m) for name, m in net.named_modules() if not isinstance(m, nn.Sequential)]
+    if not layers or not all(isinstance(m, (nn.Linear, *_ELEMENTWISE)) for _, m in layers):
+        return None
+    if len(list(net.modules())) != len(list(net.modules(remove_duplicate=False))):
+        return None  # a module used twice: the folded copy keeps its sharing
+    steps: list[Callable[[torch.Tensor], torch.Tensor]] = []
+    for name, m in layers:
+        prefix = f"{name}." if name else ""
+        if isinstance(m, nn.Linear):
+            bias = leaves.get(prefix + "bias")
+            column = None if bias is None else _view_leaf(bias.unsqueeze(2), bias)
+            steps.append(_linear(leaves[prefix + "weight"], column))
+        else:
+            steps.append(m.forward)  # not m(): a module call's machinery costs more than a ReLU
+    return _Chain(steps)
+
+
+def _view_leaf(view: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
+    """A leaf of its own over `leaf`'s storage (the same numbers, updated in place by the
+    optimizer), whose gradient lands in the same view of `leaf`'s gradient buffer."""
+    assert leaf.grad is not None
+    other = view.detach().requires_grad_(True)
+    other.grad = leaf.grad.as_strided(other.shape, other.stride(), other.storage_offset())
+    return other
+
+
+def _linear(
+    weight: torch.Tensor, bias: torch.Tensor | None
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    if bias is None:
+        return lambda h: torch.bmm(weight, h)
+    return lambda h: torch.bmm(weight, h) + bias
+
+
+def _stacked_copy(net: nn.Module, leaves: Tensors, buffers: Tensors, n: int) -> nn.Module:
+    """A copy of `net` with each layer that has tensors replaced by its stacked form."""
+    import copy
+
+    net = copy.deepcopy(net)
+    built: dict[int, nn.Module] = {}
+    for path, module in net.named_modules():  # each module once, by its first name
+        prefix = f"{path}." if path else ""
+        make = STACKED.get(type(module))
+        if make is not None:
+            own = {k: leaves[prefix + k] for k, p in module.named_parameters(recurse=False)}
+            own |= {k: buffers[prefix + k] for k, _ in module.named_buffers(recurse=False)}
+            built[id(module)] = make(module, own, n)
+    for module in list(net.modules()):  # every place a stacked one sits (a shared one: all)
+        for name, child in list(module._modules.items()):
+            if child is not None and id(child) in built:
+                module._modules[name] = built[id(child)]
+    return built.get(id(net), net)
+
+
+def _refusal(net: nn.Module) -> str:
+    for path, module in net.named_modules():
+        kind = type(module)
+        where = f"layer {path!r} ({kind.__name__})" if path else kind.__name__
+        if kind in STACKED:
+            why = _unstackable(module)
+        elif isinstance(module, fx.GraphModule):
+            why = _graph_refusal(module)
+        elif kind in (nn.Sequential, nn.Module) or kind in _PER_SAMPLE:
+            why = ""
+        elif kind in (nn.Flatten, nn.Unflatten):
+            dim = getattr(module, "start_dim", getattr(module, "dim", 0))
+            why = "" if dim >= 1 else f"it works on dim {dim}"
+        elif kind in (nn.Softmax, nn.LogSoftmax):
+            why = "" if module.dim not in (None, 0) else f"it works on dim {module.dim}"
+        else:
+            why = "it is not one of the stacked layers"
+        if why:
+            return f"{where}: {why}"
+    return ""
+
+
+def _unstackable(module: nn.Module) -> str:
+    if isinstance(module, nn.Conv1d | nn.Conv2d) and module.padding_mode != "zeros":
+        return f"padding_mode={module.padding_mode}"
+    return ""
+
+
+def _graph_refusal(graph: fx.GraphModule) -> str:
+    for node in graph.graph.nodes:
+        if node.op != "call_function":
+            continue
+        if node.target in (torch.cat, torch.flatten):
+            dim = node.kwargs.get("dim", node.kwargs.get("start_dim", 1))
+            if not isinstance(dim, int) or dim < 1:
+                return f"its {node.name} works on dim {dim}"
+        elif node.target not in _PER_SAMPLE_FUNCTIONS:
+            return f"its operation {node.name} is not a per-sample one"
+    return ""
+
+
+def stacked_losses(
+    net: nn.Module, x: torch.Tensor, y: torch.Tensor, classification: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each member's loss and accuracy on its own batch (x: (N, B, ...)), (N,) each: the means
+    its single run's F.cross_entropy or F.mse_loss takes over its batch."""
+    n, b = x.shape[:2]
+    out = net(x).reshape(n * b, -1)
+    if not classification:
+        loss = F.mse_loss(out, y.reshape(n * b, *y.shape[2:]), reduction="none")
+        return loss.reshape(n, -1).mean(1), torch.zeros(n, device=x.device)
+    flat_y = y.reshape(n * b)
+    loss = F.cross_entropy(out, flat_y, reduction="none").reshape(n, b).mean(1)
+    acc = (out.argmax(-1) == flat_y).float().reshape(n, b).mean(1)
+    return loss, acc
