@@ -7,6 +7,10 @@ sides), and the batched training step against a hand-written loop of one model.
 - rgnet, N = 20 members in one step vs one model's hand-written step: members' steps per second
   over the single loop's, target ≥ 0.8 × N
 
+Reported next to each sweep's speed-up: the most any launcher could buy on this machine, the
+basic sweep's wall time over a process that only starts and imports what a sweep needs (the
+floor of any sweep command: no config, no job, no file).
+
     python bench/vectorized_sweep.py [--quick]    # writes bench/results/vectorized_sweep-cpu.json
 """
 
@@ -44,6 +48,18 @@ def sweep_seconds(args: list[str], launcher: str, sweep_dir: Path) -> float:
     statuses = [json.loads(p.read_text())["status"] for p in sweep_dir.glob("*/result.json")]
     assert statuses and set(statuses) == {"ok"}, statuses
     return seconds
+
+
+def floor_seconds(repeats: int = 3) -> float:
+    """A process that starts and imports what every sweep command imports, then exits."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    imports = "import runner.__main__, runner.train.fit, runner.sweep.vectorized, matplotlib.pyplot"
+    walls = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", imports], env=env, check=True, capture_output=True)
+        walls.append(time.perf_counter() - start)
+    return min(walls)
 
 
 def step_ratio(n: int, repeats: int) -> float:
@@ -90,6 +106,8 @@ def main() -> None:
     seeds = "seed=" + ",".join(str(s) for s in range(2 if quick else 5))
     record: dict = {"sweeps": {}}
     checks = []
+    floor = floor_seconds()
+    record["floor_s"] = round(floor, 2)
     with tempfile.TemporaryDirectory() as tmp:
         for name, (args, target) in SWEEPS.items():
             full = [*args, INITS, seeds, "trainer.max_epochs=3", "device=cpu"]
@@ -111,6 +129,16 @@ def main() -> None:
                     target,
                     at_least=True,
                     note="wall time of the whole command, process start included on both sides",
+                )
+            )
+            checks.append(
+                check(
+                    f"{jobs}-job sweep of {name}: the most any launcher could buy here",
+                    "a process that only starts and imports",
+                    basic / floor,
+                    None,
+                    at_least=True,
+                    note="the basic sweep's wall time over the floor of any sweep command",
                 )
             )
     n = 20

@@ -76,10 +76,11 @@ class _Chain(nn.Module):
         self.steps = steps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x.transpose(1, 2)
+        # A Linear acts on the last dim alone: any dims between members and features are rows.
+        h = x.reshape(x.shape[0], -1, x.shape[-1]).transpose(1, 2)
         for step in self.steps:
             h = step(h)
-        return h.transpose(1, 2)
+        return h.transpose(1, 2).reshape(*x.shape[:-1], h.shape[1])
 
 
 def _chain(net: nn.Module, leaves: Tensors) -> _Chain | None:

@@ -53,6 +53,7 @@ def _stacked(members: list[nn.Module]) -> tuple[nn.Module | str, dict, dict]:
 
 
 NETS = {
+    "linear chain on sequences": lambda: nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2)),
     "linear chain": lambda: nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2, bias=False)),
     "nested chain": lambda: nn.Sequential(
         nn.Sequential(nn.Linear(4, 8), nn.GELU()), nn.Linear(8, 3)
@@ -76,6 +77,7 @@ NETS = {
     ),
 }
 SHAPES = {
+    "linear chain on sequences": (3, 4),  # a Linear acts on the last dim of each sample
     "linear chain": (4,),
     "nested chain": (4,),
     "flatten, layer norm": (2, 4),
@@ -174,3 +176,20 @@ def test_a_stacked_network_that_disagrees_with_vmap_is_dropped(caplog):
         group.check_stacked(x, y)
     assert isinstance(group.stacked, str)
     assert "differ from vmap's" in caplog.text
+
+
+def test_a_stacked_network_that_fails_leaves_the_group_on_vmap(caplog):
+    group = _group("rgnet")
+
+    def broken(x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("a shape it did not expect")
+
+    group.stacked = nn.Sequential()  # a module, as stack() returns
+    group.stacked.forward = broken  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING, logger="runner"):
+        group.check_stacked(torch.randn(2, 8, 4), torch.randn(2, 8, 1))
+    assert isinstance(group.stacked, str) and "a shape it did not expect" in group.stacked
+    torch.testing.assert_close(
+        group.losses(torch.zeros(2, 8, 4), torch.zeros(2, 8, 1))[0],
+        group.vmapped_losses(torch.zeros(2, 8, 4), torch.zeros(2, 8, 1))[0],
+    )
