@@ -117,14 +117,14 @@ def _step(group: GroupFit, state: _State, x: torch.Tensor, y: torch.Tensor) -> N
     losses, accs = group.losses(x, y)
     losses.sum().backward()
     norms = ((grad * grad) @ group.segment).sqrt()  # (N, P): each parameter's gradient norm
-    ok = torch.isfinite(losses) & torch.isfinite(norms).all(1)
-    newly_bad = state.active[:, 0] & ~ok
-    first_bad = newly_bad & (state.bad_step < 0) & group.stop_on_bad[:, 0]
-    state.bad_step = torch.where(first_bad, state.step, state.bad_step)
     row = torch.cat([norms, losses.detach()[:, None]], dim=1)
-    state.bad_row = torch.where(first_bad[:, None], row, state.bad_row)
-    state.bad_count += newly_bad
-    state.active = state.active & (ok[:, None] | ~group.stop_on_bad)
+    bad = state.active & ~torch.isfinite(row).all(1, keepdim=True)  # (N, 1)
+    # A member that stops on a bad step is still active only until its first one: `first`.
+    first = bad & group.stop_on_bad
+    state.bad_step = torch.where(first[:, 0], state.step, state.bad_step)
+    state.bad_row = torch.where(first, row, state.bad_row)
+    state.bad_count += bad[:, 0]
+    state.active = state.active & ~first
     metrics = {"loss": losses.detach()}
     if group.members[0].module.classification:
         metrics["acc"] = accs.detach()

@@ -32,6 +32,7 @@ class _Scalars:
     lr: torch.Tensor
     weight_decay: torch.Tensor
     extra: dict[str, torch.Tensor]
+    decay: bool  # any member's weight decay is not 0 (else its two ops are skipped)
 
 
 class StackedOptimizer:
@@ -98,6 +99,7 @@ class StackedOptimizer:
             lr=column([g["lr"] for g in groups]),
             weight_decay=column([g["weight_decay"] for g in groups]),
             extra=extra,
+            decay=any(g["weight_decay"] != 0 for g in groups),
         )
 
     @torch.no_grad()
@@ -116,7 +118,8 @@ class StackedOptimizer:
 
     def _sgd(self, grad: torch.Tensor, s: _Scalars, active: torch.Tensor) -> torch.Tensor:
         param = self.flat
-        grad = grad + s.weight_decay * param
+        if s.decay:
+            grad = grad + s.weight_decay * param
         if self.momentum_on:
             buf = self.state.get("momentum_buffer")
             if buf is None:
@@ -129,9 +132,9 @@ class StackedOptimizer:
 
     def _adam(self, grad: torch.Tensor, s: _Scalars, active: torch.Tensor) -> torch.Tensor:
         param = self.flat
-        if self.decoupled:
+        if self.decoupled and s.decay:
             param = param * (1 - s.lr * s.weight_decay)
-        else:
+        elif s.decay:
             grad = grad + s.weight_decay * param
         zeros = torch.zeros_like(param)
         exp_avg = self.state.get("exp_avg", zeros)
