@@ -9,7 +9,7 @@ validation, before every checkpoint is written, and at the end. A check that fin
 value names the first bad step and its first offending parameter, then keeps
 `checkpoints/last-good.ckpt`, a state from before that step:
 - when the check falls on the bad step itself (before it is applied), the live weights;
-- when the optimizer is fused (`optim.optimizer.fused=true`; SGD, Adam, AdamW), every step from
+- when the optimizer is fused (`+optim.optimizer.fused=true`; SGD, Adam, AdamW), every step from
   the first bad one on is skipped on the device (the optimizer's `found_inf`), so the live
   weights are exactly those before it (with `stats.on_nan=stop`);
 - otherwise the state at the last clean check, copied to host memory (the weights, buffers and
