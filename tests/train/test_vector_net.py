@@ -92,7 +92,7 @@ def test_stacked_layers_equal_each_members_own_network(name):
     members = _members(NETS[name]())
     net, leaves, buffers = _stacked(members)
     assert isinstance(net, nn.Module), net
-    x = torch.randn(N, 5, *SHAPES[name])
+    x = torch.randn(N, 5, *SHAPES[name], generator=torch.Generator().manual_seed(7))
     for training in (True, False, True):  # BatchNorm's batch, then running statistics
         net.train(training)
         out = net(x)
@@ -106,7 +106,8 @@ def test_stacked_layers_equal_each_members_own_network(name):
                 torch.testing.assert_close(buffers[buffer_name][i], b)
     for i, member in enumerate(members):
         for param_name, p in member.named_parameters():
-            torch.testing.assert_close(leaves[param_name].grad[i], p.grad, rtol=1e-4, atol=1e-5)
+            # atol: a bias just before BatchNorm has a gradient of zero up to round-off
+            torch.testing.assert_close(leaves[param_name].grad[i], p.grad, rtol=1e-4, atol=1e-4)
 
 
 def test_a_module_used_twice_stays_shared():
