@@ -74,6 +74,8 @@ NETS = {
     "batchnorm without affine or running statistics": lambda: nn.Sequential(
         nn.Linear(4, 6), nn.BatchNorm1d(6, affine=False, track_running_stats=False), nn.Linear(6, 2)
     ),
+    # A sample of several rows (T, F): each Linear acts on each row (the chain took (B, F) only).
+    "linear chain on rows": lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)),
 }
 SHAPES = {
     "linear chain": (4,),
@@ -82,6 +84,7 @@ SHAPES = {
     "conv1d, batchnorm1d": (2, 4),
     "conv2d groups, batchnorm2d, pooling": (2, 4, 4),
     "batchnorm without affine or running statistics": (4,),
+    "linear chain on rows": (3, 4),
 }
 
 
@@ -124,6 +127,8 @@ def test_a_module_used_twice_stays_shared():
     [
         (nn.Flatten(start_dim=0), "works on dim 0"),
         (nn.Softmax(dim=0), "works on dim 0"),
+        (nn.Softmax(dim=-2), "works on dim -2"),  # of a (B, F) activation: across the batch
+        (nn.LogSoftmax(dim=-2), "works on dim -2"),
         (nn.PReLU(), "not one of the stacked layers"),
         (nn.Conv2d(1, 1, 3, padding=1, padding_mode="reflect"), "padding_mode=reflect"),
     ],
@@ -141,6 +146,9 @@ def _group(model: str, *extra: str) -> GroupFit:
     return GroupFit([make_member(s, k) for k, s in enumerate(specs)])
 
 
+_LINEAR = "{type:Linear,out_features:1}"
+
+
 @pytest.mark.parametrize(
     "model, extra, kind",
     [
@@ -148,6 +156,14 @@ def _group(model: str, *extra: str) -> GroupFit:
         ("shared", [], "_Folded"),  # a module used twice
         ("bn_lenet", ["data=digits_images"], "_Folded"),
         ("centered", [], "CenteredLayer"),  # X - X.mean(): mixes a batch's samples
+        ("rgnet", ["model.input_shape=[3,4]"], "_Chain"),  # targets (B, 3, 1)
+        # Targets (B, 1, 1): flattened to (N·B, 1) against (N·B, 1, 1), mse broadcast across
+        # every member's rows.
+        (
+            "rgnet",
+            [f"model.net=[{_LINEAR},{{type:Unflatten,dim:1,unflattened_size:[1,1]}}]"],
+            "_Folded",
+        ),
     ],
 )
 def test_the_groups_path_and_its_losses_equal_vmaps(model, extra, kind):
@@ -174,3 +190,19 @@ def test_a_stacked_network_that_disagrees_with_vmap_is_dropped(caplog):
         group.check_stacked(x, y)
     assert isinstance(group.stacked, str)
     assert "differ from vmap's" in caplog.text
+
+
+def test_a_cumulative_batchnorm_follows_the_members_still_training():
+    """momentum=None: the running mean over all steps taken. A stopped member's count lags (the
+    loop restores its statistics after each step); the others' factor must be their own."""
+    members = _members(nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6, momentum=None)))
+    for i, member in enumerate(members):
+        member[1].num_batches_tracked.fill_(3 if i == 0 else 7)
+    net, _, buffers = _stacked(members)
+    x = torch.randn(N, 5, 4)
+    with torch.no_grad():
+        net(x)
+        for i in range(1, N):
+            members[i](x[i])
+            for name, b in members[i].named_buffers():
+                torch.testing.assert_close(buffers[name][i], b)
