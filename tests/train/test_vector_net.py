@@ -106,8 +106,14 @@ def test_stacked_layers_equal_each_members_own_network(name):
             for buffer_name, b in member.named_buffers():
                 torch.testing.assert_close(buffers[buffer_name][i], b)
     for i, member in enumerate(members):
+        # Round-off grows with the largest gradient: one that is zero in exact arithmetic (the
+        # bias of a Linear before BatchNorm on batch statistics) is noise of that scale (it
+        # failed at 4e-5 beside gradients of 50 with one thread, as `make test` runs).
+        scale = max(float(p.grad.abs().max()) for p in member.parameters())
         for param_name, p in member.named_parameters():
-            torch.testing.assert_close(leaves[param_name].grad[i], p.grad, rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(
+                leaves[param_name].grad[i], p.grad, rtol=1e-4, atol=1e-5 * max(1.0, scale)
+            )
 
 
 def test_a_module_used_twice_stays_shared():
