@@ -80,8 +80,9 @@ class _BatchNorm(Stacked):
         if self.training and bn.track_running_stats:
             count = t["num_batches_tracked"]
             count.add_(1)
-            if bn.momentum is None:  # a cumulative mean: the members took the same steps
-                factor = 1.0 / float(count[0])
+            if bn.momentum is None:  # a cumulative mean: the active members took the same
+                # steps (a stopped member's count lags, and its statistics are restored anyway)
+                factor = 1.0 / float(count.max())
         batch_stats = self.training or mean is None
         out = F.batch_norm(
             _members_to_channels(x, self.n),

@@ -151,8 +151,9 @@ def _refusal(net: nn.Module) -> str:
         elif kind in (nn.Flatten, nn.Unflatten):
             dim = getattr(module, "start_dim", getattr(module, "dim", 0))
             why = "" if dim >= 1 else f"it works on dim {dim}"
-        elif kind in (nn.Softmax, nn.LogSoftmax):
-            why = "" if module.dim not in (None, 0) else f"it works on dim {module.dim}"
+        elif kind in (nn.Softmax, nn.LogSoftmax):  # dim -2 of a (B, F) activation is B's
+            dim = module.dim
+            why = "" if dim is not None and (dim >= 1 or dim == -1) else f"it works on dim {dim}"
         else:
             why = "it is not one of the stacked layers"
         if why:
@@ -185,10 +186,11 @@ def stacked_losses(
     """Each member's loss and accuracy on its own batch (x: (N, B, ...)), (N,) each: the means
     its single run's F.cross_entropy or F.mse_loss takes over its batch."""
     n, b = x.shape[:2]
-    out = net(x).reshape(n * b, -1)
-    if not classification:
-        loss = F.mse_loss(out, y.reshape(n * b, *y.shape[2:]), reduction="none")
+    out = net(x)
+    if not classification:  # (n, B, *S) both: no reshape that would broadcast across rows
+        loss = F.mse_loss(out, y, reduction="none")
         return loss.reshape(n, -1).mean(1), torch.zeros(n, device=x.device)
+    out = out.reshape(n * b, -1)
     flat_y = y.reshape(n * b)
     loss = F.cross_entropy(out, flat_y, reduction="none").reshape(n, b).mean(1)
     acc = (out.argmax(-1) == flat_y).float().reshape(n, b).mean(1)

@@ -102,3 +102,20 @@ def test_max_members_caps_a_group_and_is_checked(tmp_path):
         "hydra.launcher.max_members: 0 is not a group size; allowed: an integer ≥ 2" in wrong.stderr
     )
     assert "Traceback" not in wrong.stderr and not (tmp_path / "wrong" / "0").exists()
+
+
+def test_samples_of_several_rows_train_as_one_and_equal_their_runs_alone(tmp_path):
+    """rgnet on (3, 4) samples (each Linear acts on each row; targets (B, 3, 1)): the Linear
+    chain once failed on them (a 4-D batched matmul) and the group ran alone."""
+    args = ("model=rgnet", "model.input_shape=[3,4]", "seed=0,1", "trainer.max_epochs=2")
+    vectorized = _sweep(tmp_path / "v", *args)
+    basic = _sweep(tmp_path / "b", *args, launcher="basic")
+    assert vectorized.returncode == basic.returncode == 0, vectorized.stderr
+    assert "vectorized: group 0 trains jobs 0,1 as one" in vectorized.stderr
+    assert "could not be trained together" not in vectorized.stderr
+    for n in (0, 1):
+        assert _result(tmp_path / "v" / str(n))["vectorized"]["jobs"] == [0, 1]
+        want = _weights(tmp_path / "b" / str(n) / "checkpoints" / "last.ckpt")
+        got = _weights(tmp_path / "v" / str(n) / "checkpoints" / "last.ckpt")
+        for key, value in want.items():
+            torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-6)
