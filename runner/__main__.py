@@ -8,6 +8,7 @@ import re
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from runner import STOP_SIGNALS, early_signals, ending, ignore
 from runner.errors import RAISED_IN_RUN, Interrupted, stamped
@@ -209,13 +210,52 @@ def _unknown_key(text: str, cause: BaseException | None) -> str | None:
     if not full_key or key is None or parent is None or not hasattr(parent, "keys"):
         return None
     keys = [str(k) for k in parent]
-    added = re.search(r"use (\+\S+)", text)
+    added = re.search(r"use \+([^=\s]+)=(.*)", text)
+    inside = _inside_a_string(added.group(1), added.group(2)) if added and not keys else None
+    if inside:
+        return inside
     # A schema (model, init, device) takes no new keys; a plain section takes them with '+'.
-    how = f"; to add a new key, write {added.group(1)}" if added and struct else ""
-    return (
-        f"{full_key}: unknown key; allowed: {one_of(keys) or 'none'}"
-        f"{did_you_mean(str(key), keys)}{how}"
+    how = (
+        f"; to add a new key, write +{added.group(1)}={added.group(2)}" if added and struct else ""
     )
+    close = did_you_mean(str(key), keys)
+    elsewhere = "" if close else _elsewhere(str(full_key), key, parent)
+    if elsewhere:  # the key the user meant is there: adding this one would not set it
+        how = ""
+    suggestion = close or elsewhere
+    return f"{full_key}: unknown key; allowed: {one_of(keys) or 'none'}{suggestion}{how}"
+
+
+def _elsewhere(full_key: str, key: object, parent: Any) -> str:
+    """`optim.lr`: "; did you mean 'optim.optimizer.lr'?", the key below its parent, or
+    elsewhere in the same section."""
+    from runner.errors import nested_match
+
+    section = parent
+    while section._get_parent() is not None and section._get_parent()._get_parent() is not None:
+        section = section._get_parent()  # the top-level section (optim), below the root
+    parent_key = full_key.rsplit(".", 1)[0] if "." in full_key else ""
+    found = nested_match(key, parent, parent_key) or nested_match(
+        key, section, re.split(r"[.\[]", full_key, maxsplit=1)[0]
+    )
+    return f"; did you mean '{found}'?" if found else ""
+
+
+def _inside_a_string(key: str, value: str) -> str | None:
+    """`model.net.0.out_channels=8` where model.net[0] is a string (a row of calls): how to
+    change it, read from the config composed without that override."""
+    from runner.config.row_override import inside_a_string
+    from runner.config.tree import compose
+
+    others = [a for a in sys.argv[1:] if not a.startswith("-") and not _sets(a, key)]
+    try:
+        return inside_a_string(compose(others), key, value)
+    except Exception:  # the others do not compose alone (a sweep's values): Hydra's hint
+        return None
+
+
+def _sets(override: str, key: str) -> bool:
+    return override.lstrip("+~").split("=", 1)[0] == key
 
 
 if __name__ == "__main__":

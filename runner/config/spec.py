@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from runner.config.arguments import is_int
-from runner.config.data import check_predict_data, declared_task, fill_from_data
+from runner.config.data import check_data, check_predict_data, declared_task, fill_from_data
 from runner.config.device import ACCELERATORS, DeviceSpec, parse_device, place
 from runner.config.grammar import parse_model_section
 from runner.config.imports import import_modules
@@ -100,12 +100,14 @@ def parse_run(cfg: DictConfig) -> RunSpec:
     if report is not UNRESOLVED and not isinstance(report, bool):
         problems.add("report", f"expected true or false; got {show(report)}")
     problems.unknown_keys("", cfg, TOP_LEVEL, limit=20)  # `+seeed=1`: past the table of contents
-    before = len(problems.items)
-    if task in ("train", "eval"):
-        fill_from_data(cfg, problems)  # data=table: the model's sizes from the file
+    before, filled = len(problems.items), True
+    if task in ("train", "eval") or (task == "inspect" and ckpt_path is None):
+        filled = fill_from_data(cfg, problems)  # data=table: the model's sizes from the file
+        if not filled and len(problems.items) == before and task == "inspect":
+            check_data(resolve(cfg, "data", problems), problems)  # (training's checks do it)
     elif task == "predict":
         check_predict_data(cfg, problems)
-    unfilled, before = len(problems.items) > before, len(problems.items)
+    unfilled, before = not filled or len(problems.items) > before, len(problems.items)
     model, init, device = _parse_build(cfg, problems, task)
     if unfilled:  # the model's sizes never came: its unresolved interpolations say nothing new
         problems.items[before:] = [p for p in problems.items[before:] if not p.startswith("model")]
