@@ -425,7 +425,7 @@ CASES += [
         "a misspelled block in a row",
         ["task=inspect", "model=nin", 'model.net.0="nin_blok(96, 3, 1, 1)"'],
         2,
-        "model.net[0].type: unknown layer or block 'nin_blok'; allowed: a block of model.blocks "
+        "model.net[0].type: unknown layer 'nin_blok'; allowed: a block of model.blocks "
         "(nin_block), a torch.nn layer (Linear, ReLU, …), a runner layer (CenteredLayer, "
         "FixedHiddenMLP, MyDense), one registered with @runner.register_layer (in a module "
         "listed in imports: [...]), or a dotted path to an nn.Module class; did you mean "

@@ -94,7 +94,6 @@ def _or_a_block(message: str, type_name: str, blocks: dict[str, Any]) -> str:
             f"{type_name!r} is a block of model.blocks, and a bare name stands for a layer; "
             f"allowed: {{block: {type_name}}} or {type_name}() to use the block"
         )
-    message = message.replace("unknown layer", "unknown layer or block", 1)
     message = re.sub(r"; did you mean '[^']*'\?$", "", message)
     message = message.replace(
         "allowed: ", f"allowed: a block of model.blocks ({one_of(blocks)}), ", 1

@@ -101,7 +101,7 @@ def parse_run(cfg: DictConfig) -> RunSpec:
         problems.add("report", f"expected true or false; got {show(report)}")
     problems.unknown_keys("", cfg, TOP_LEVEL, limit=20)  # `+seeed=1`: past the table of contents
     before, filled = len(problems.items), True
-    if task in ("train", "eval") or (task == "inspect" and ckpt_path is None):
+    if task in ("train", "eval") or (task == "inspect" and _sized_by_data(cfg, ckpt_path)):
         filled = fill_from_data(cfg, problems)  # data=table: the model's sizes from the file
         if not filled and len(problems.items) == before and task == "inspect":
             check_data(resolve(cfg, "data", problems), problems)  # (training's checks do it)
@@ -132,6 +132,16 @@ def parse_run(cfg: DictConfig) -> RunSpec:
         training=_parse_training(cfg, config) if task in ("train", "eval") else None,
         report=report is not False,
     )
+
+
+def _sized_by_data(cfg: DictConfig, ckpt_path: Any) -> bool:
+    """task=inspect of a model whose input shape the data gives (data=table): the data is read
+    for it (otherwise inspect reads no data, and loads no data module)."""
+    model = cfg.get("model")
+    try:
+        return ckpt_path is None and isinstance(model, DictConfig) and model.input_shape is None
+    except OmegaConfBaseException:  # reported where the model section is parsed
+        return False
 
 
 def _parse_training(cfg: DictConfig, config: dict[str, Any]) -> TrainingSpec:
