@@ -188,6 +188,10 @@ def _message(e: BaseException) -> str:
     if multiple:  # `+experiment=NAME` for a group already in the defaults list (as null)
         group = multiple.group(1)
         text = f"{group}: choose it with {group}=NAME, without '+' (the defaults list has it)"
+    unquoted = re.match(r"Error parsing override '([^'=]+)=([^']*\))'\n.*Unknown function", text)
+    if unquoted:  # `model.net.3=Dropout(0.2)`: Hydra reads a call as one of its functions
+        key, row = unquoted.groups()
+        text += f"\n(a row of calls is a quoted string: '{key}=\"{row}\"')"
     if text.startswith("Config group override must be"):
         text += " (a group's option is a name, as in model=mlp; quote one that looks like a number)"
     if not type(e).__module__.startswith(("hydra", "omegaconf")):  # Hydra tripped over a value

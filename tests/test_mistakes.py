@@ -410,6 +410,12 @@ CASES += [
         "inside it; replace the whole entry: 'model.net.1=\"ReLU(inplace=True)\"'",
     ),
     (
+        "a row of calls not quoted",
+        ["task=inspect", "model=nin", "model.net.3=Dropout(0.2)"],
+        2,
+        "\n(a row of calls is a quoted string: 'model.net.3=\"Dropout(0.2)\"')",
+    ),
+    (
         "a key a level too high",
         ["optim.lr=0.1"],
         2,
@@ -485,6 +491,7 @@ UNRECORDED = {
     "an argument a row's call does not write yet",
     "an argument inside a block's row",
     "an argument of a bare layer name",
+    "a row of calls not quoted",
     "a key a level too high",
     "unknown option",
     "a number for a group",
