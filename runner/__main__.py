@@ -5,6 +5,7 @@ Nothing heavy is imported here, so `--help` and `--cfg job` answer without loadi
 
 import os
 import re
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -218,16 +219,31 @@ def _unknown_key(text: str, cause: BaseException | None) -> str | None:
     inside = _inside_a_string(added.group(1), added.group(2)) if added and not keys else None
     if inside:
         return inside
-    # A schema (model, init, device) takes no new keys; a plain section takes them with '+'.
-    how = (
-        f"; to add a new key, write +{added.group(1)}={added.group(2)}" if added and struct else ""
-    )
+    merged = _merged(str(full_key), added.group(1), added.group(2), parent) if added else None
+    if merged:
+        return merged
     close = did_you_mean(str(key), keys)
     elsewhere = "" if close else _elsewhere(str(full_key), key, parent)
-    if elsewhere:  # the key the user meant is there: adding this one would not set it
-        how = ""
-    suggestion = close or elsewhere
-    return f"{full_key}: unknown key; allowed: {one_of(keys) or 'none'}{suggestion}{how}"
+    # A schema (model, init, device) takes no new keys; a plain section takes them with '+'
+    # (no hint where the key the user meant is elsewhere: adding this one would not set it).
+    how = ""
+    if added and struct and not elsewhere:
+        how = f"; to add a new key, write {shlex.quote(f'+{added.group(1)}={added.group(2)}')}"
+    return f"{full_key}: unknown key; allowed: {one_of(keys) or 'none'}{close or elsewhere}{how}"
+
+
+def _merged(full_key: str, key: str, value: str, parent: Any) -> str | None:
+    """`model.net.0={type: Linear}` where model.net[0] is `{block: block2}`: Hydra merges the
+    mapping into the entry (the `+` it suggests would too); null first replaces it."""
+    dotted = re.sub(r"\[(\d+)\]", r".\1", full_key)
+    if not (dotted.startswith(f"{key}.") and value.lstrip().startswith("{")):
+        return None
+    now = ", ".join(f"{k}: {parent._get_node(k)._value()}" for k in parent)
+    return (
+        f"{full_key}: unknown key: a mapping given for {key} is merged into the entry there "
+        f"({{{now}}}), not put in its place; to replace the entry, set it to null first: "
+        f"{shlex.quote(f'{key}=null')} {shlex.quote(f'{key}={value}')}"
+    )
 
 
 def _elsewhere(full_key: str, key: object, parent: Any) -> str:
@@ -235,6 +251,8 @@ def _elsewhere(full_key: str, key: object, parent: Any) -> str:
     elsewhere in the same section."""
     from runner.errors import nested_match
 
+    if "." not in full_key:  # a top-level key: no section to look in
+        return ""
     section = parent
     while section._get_parent() is not None and section._get_parent()._get_parent() is not None:
         section = section._get_parent()  # the top-level section (optim), below the root

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.user_tables import write_mistaken_tables
 
@@ -410,6 +411,14 @@ CASES += [
         "inside it; replace the whole entry: 'model.net.1=\"ReLU(inplace=True)\"'",
     ),
     (
+        "a mapping given for an entry",
+        ["task=inspect", "model=rgnet", "model.net.0={type: Linear, out_features: 4}"],
+        2,
+        "model.net[0].type: unknown key: a mapping given for model.net.0 is merged into the entry "
+        "there ({block: block2}), not put in its place; to replace the entry, set it to null "
+        "first: model.net.0=null 'model.net.0={type: Linear, out_features: 4}'",
+    ),
+    (
         "a row of calls not quoted",
         ["task=inspect", "model=nin", "model.net.3=Dropout(0.2)"],
         2,
@@ -477,6 +486,7 @@ CASES += [
 # problem of the real one, Hydra's own logged error (once per lookup).
 ABSENT = {
     "an argument inside a row of calls": "+model.net",
+    "a mapping given for an entry": "+model.net",
     "a key a level too high": "+optim.lr",
     "a bad data value when the data sizes the model": "model.",
     "a misspelled target when inspecting a model the data sizes": "model.",
@@ -492,6 +502,7 @@ UNRECORDED = {
     "an argument inside a block's row",
     "an argument of a bare layer name",
     "a row of calls not quoted",
+    "a mapping given for an entry",
     "a key a level too high",
     "unknown option",
     "a number for a group",
@@ -548,3 +559,17 @@ def test_a_sweep_whose_every_job_is_a_config_mistake_exits_2(cli, tmp_path):
     assert "Traceback" not in done.stderr
     records = [json.loads((sweep_dir / n / "result.json").read_text()) for n in ("0", "1")]
     assert all(r["status"] == "failed" and r["config_error"] is True for r in records)
+
+
+def test_the_entry_a_message_suggests_replaces_the_one_there(cli, tmp_path):
+    """A mapping given for a mapping entry is merged by Hydra; the two overrides the message
+    gives instead, run as printed, put the new entry in its place."""
+    import shlex
+
+    import runner
+
+    done = cli("task=inspect", "model=rgnet", "model.net.0={type: Linear, out_features: 4}")
+    suggested = shlex.split(done.stderr.split("set it to null first: ")[1].splitlines()[0])
+    assert suggested == ["model.net.0=null", "model.net.0={type: Linear, out_features: 4}"]
+    net = runner.build_net(runner.compose(["model=rgnet", *suggested]), "cpu")
+    assert isinstance(net[0], torch.nn.Linear) and net[0].out_features == 4
