@@ -238,7 +238,10 @@ def _merged(full_key: str, key: str, value: str, parent: Any) -> str | None:
     dotted = re.sub(r"\[(\d+)\]", r".\1", full_key)
     if not (dotted.startswith(f"{key}.") and value.lstrip().startswith("{")):
         return None
-    now = ", ".join(f"{k}: {parent._get_node(k)._value()}" for k in parent)
+    from omegaconf import OmegaConf
+
+    entry = OmegaConf.to_container(parent, resolve=False)
+    now = ", ".join(f"{k!s}: {v}" for k, v in entry.items()) if isinstance(entry, dict) else ""
     return (
         f"{full_key}: unknown key: a mapping given for {key} is merged into the entry there "
         f"({{{now}}}), not put in its place; to replace the entry, set it to null first: "
