@@ -5,9 +5,11 @@ Nothing heavy is imported here, so `--help` and `--cfg job` answer without loadi
 
 import os
 import re
+import shlex
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from runner import STOP_SIGNALS, early_signals, ending, ignore
 from runner.errors import RAISED_IN_RUN, Interrupted, stamped
@@ -187,6 +189,10 @@ def _message(e: BaseException) -> str:
     if multiple:  # `+experiment=NAME` for a group already in the defaults list (as null)
         group = multiple.group(1)
         text = f"{group}: choose it with {group}=NAME, without '+' (the defaults list has it)"
+    unquoted = re.match(r"Error parsing override '([^'=]+)=([^']*\))'\n.*Unknown function", text)
+    if unquoted:  # `model.net.3=Dropout(0.2)`: Hydra reads a call as one of its functions
+        key, row = unquoted.groups()
+        text += f"\n(a row of calls is a quoted string: '{key}=\"{row}\"')"
     if text.startswith("Config group override must be"):
         text += " (a group's option is a name, as in model=mlp; quote one that looks like a number)"
     if not type(e).__module__.startswith(("hydra", "omegaconf")):  # Hydra tripped over a value
@@ -209,13 +215,72 @@ def _unknown_key(text: str, cause: BaseException | None) -> str | None:
     if not full_key or key is None or parent is None or not hasattr(parent, "keys"):
         return None
     keys = [str(k) for k in parent]
-    added = re.search(r"use (\+\S+)", text)
-    # A schema (model, init, device) takes no new keys; a plain section takes them with '+'.
-    how = f"; to add a new key, write {added.group(1)}" if added and struct else ""
+    added = re.search(r"use \+([^=\s]+)=(.*)", text)
+    inside = _inside_a_string(added.group(1), added.group(2)) if added and not keys else None
+    if inside:
+        return inside
+    merged = _merged(str(full_key), added.group(1), added.group(2), parent) if added else None
+    if merged:
+        return merged
+    close = did_you_mean(str(key), keys)
+    elsewhere = "" if close else _elsewhere(str(full_key), key, parent)
+    # A schema (model, init, device) takes no new keys; a plain section takes them with '+'
+    # (no hint where the key the user meant is elsewhere: adding this one would not set it).
+    how = ""
+    if added and struct and not elsewhere:
+        how = f"; to add a new key, write {shlex.quote(f'+{added.group(1)}={added.group(2)}')}"
+    return f"{full_key}: unknown key; allowed: {one_of(keys) or 'none'}{close or elsewhere}{how}"
+
+
+def _merged(full_key: str, key: str, value: str, parent: Any) -> str | None:
+    """`model.net.0={type: Linear}` where model.net[0] is `{block: block2}`: Hydra merges the
+    mapping into the entry (the `+` it suggests would too); null first replaces it."""
+    dotted = re.sub(r"\[(\d+)\]", r".\1", full_key)
+    if not (dotted.startswith(f"{key}.") and value.lstrip().startswith("{")):
+        return None
+    from omegaconf import OmegaConf
+
+    entry = OmegaConf.to_container(parent, resolve=False)
+    now = ", ".join(f"{k!s}: {v}" for k, v in entry.items()) if isinstance(entry, dict) else ""
     return (
-        f"{full_key}: unknown key; allowed: {one_of(keys) or 'none'}"
-        f"{did_you_mean(str(key), keys)}{how}"
+        f"{full_key}: unknown key: a mapping given for {key} is merged into the entry there "
+        f"({{{now}}}), not put in its place; to replace the entry, set it to null first: "
+        f"{shlex.quote(f'{key}=null')} {shlex.quote(f'{key}={value}')}"
     )
+
+
+def _elsewhere(full_key: str, key: object, parent: Any) -> str:
+    """`optim.lr`: "; did you mean 'optim.optimizer.lr'?", the key below its parent, or
+    elsewhere in the same section."""
+    from runner.errors import nested_match
+
+    if "." not in full_key:  # a top-level key: no section to look in
+        return ""
+    section = parent
+    while section._get_parent() is not None and section._get_parent()._get_parent() is not None:
+        section = section._get_parent()  # the top-level section (optim), below the root
+    parent_key = full_key.rsplit(".", 1)[0] if "." in full_key else ""
+    found = nested_match(key, parent, parent_key) or nested_match(
+        key, section, re.split(r"[.\[]", full_key, maxsplit=1)[0]
+    )
+    return f"; did you mean '{found}'?" if found else ""
+
+
+def _inside_a_string(key: str, value: str) -> str | None:
+    """`model.net.0.out_channels=8` where model.net[0] is a string (a row of calls): how to
+    change it, read from the config composed without that override."""
+    from runner.config.row_override import inside_a_string
+    from runner.config.tree import compose
+
+    others = [a for a in sys.argv[1:] if not a.startswith("-") and not _sets(a, key)]
+    try:
+        return inside_a_string(compose(others), key, value)
+    except Exception:  # the others do not compose alone (a sweep's values): Hydra's hint
+        return None
+
+
+def _sets(override: str, key: str) -> bool:
+    return override.lstrip("+~").split("=", 1)[0] == key
 
 
 if __name__ == "__main__":

@@ -44,6 +44,26 @@ def did_you_mean(word: object, choices: Iterable[object]) -> str:
     return f"; did you mean '{matches[0]}'?" if matches else ""
 
 
+def nested_match(key: object, tree: object, prefix: str, depth: int = 4) -> str | None:
+    """The dotted path (from `prefix`) of the shallowest key named `key` below `tree`'s own
+    keys: `optim.optimizer.lr` for `optim.lr`, a key written a level too high (or in another
+    part of the same section). None when there is none."""
+    level = [(prefix, tree)]
+    for below in range(depth):
+        deeper = []
+        for path, node in level:
+            try:
+                items = list(node.items()) if hasattr(node, "items") else []
+            except Exception:  # a value that does not resolve: look elsewhere
+                items = []
+            deeper += [(f"{path}.{k}" if path else str(k), v) for k, v in items]
+        found = [path for path, _ in deeper if path.rsplit(".", 1)[-1] == str(key)]
+        if found and below:  # not `tree`'s own key (the unknown one itself, for a mapping)
+            return found[0]
+        level = deeper
+    return None
+
+
 def one_of(choices: Iterable[str], limit: int = 12) -> str:
     """A short, readable list of allowed values."""
     items = sorted(choices)
@@ -81,13 +101,17 @@ class Problems:
         self, section: str, keys: Iterable[object], known: Iterable[str], limit: int = 12
     ) -> bool:
         """A problem for each key not in `known`, at `section.key` (at `key` when the section
-        is ""), with the allowed keys and a close match. Returns whether there was one."""
+        is ""), with the allowed keys and a close match (for a mapping `keys`, also a key of
+        that name deeper in it: `optim.optimizer.lr` for `optim.lr`). Returns whether there
+        was one."""
         allowed = list(known)
         unknown = [str(k) for k in keys if str(k) not in allowed]
         for key in unknown:
+            nested = nested_match(key, keys, section) if hasattr(keys, "items") else None
+            close = did_you_mean(key, allowed) or (f"; did you mean '{nested}'?" if nested else "")
             self.add(
                 f"{section}.{key}" if section else key,
-                f"unknown key; allowed: {one_of(allowed, limit)}{did_you_mean(key, allowed)}",
+                f"unknown key; allowed: {one_of(allowed, limit)}{close}",
             )
         return bool(unknown)
 

@@ -81,8 +81,7 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
         raise TypeError(f"runner.run: cfg is what runner.compose returns; got {type(cfg).__name__}")
     if not isinstance(run_dir, str | os.PathLike):
         raise TypeError(f"runner.run: run_dir is a directory path; got {type(run_dir).__name__}")
-    start = time.perf_counter()
-    run_dir = Path(run_dir)
+    start, run_dir = time.perf_counter(), Path(run_dir)
     # A live run's directory is refused before anything is written (on the command line, the
     # run directory's callback took it, and set an earlier run aside, before Hydra wrote).
     with claim(run_dir) as fresh, _console_log(), _overrides(cfg):
@@ -104,7 +103,8 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
             started.append(spec)
             result = record({"status": "ok", **TASKS[spec.task](spec, run_dir)})
         except (ConfigError, RunFailed) as e:
-            record({"status": "failed", "task": task, "error": str(e)})
+            mistake = isinstance(e, ConfigError)  # a sweep of nothing but mistakes exits 2
+            record({"status": "failed", "task": task, "error": str(e), "config_error": mistake})
             raise
         except OSError as e:  # a full disk, a read-only or vanished directory
             failed = RunFailed(f"cannot write {e.filename or run_dir}: {e.strerror or e}")

@@ -130,7 +130,7 @@ def test_no_function_is_longer_than_a_screen():
 
 
 def test_the_data_base_named_by_the_validator_is_the_real_one():
-    from runner.config.data import DATA_BASE
+    from runner.config.data_modules import DATA_BASE
     from runner.train.data import InMemoryData
 
     assert f"{InMemoryData.__module__}.{InMemoryData.__qualname__}" == DATA_BASE

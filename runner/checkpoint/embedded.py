@@ -19,7 +19,8 @@ import torch
 from hydra._internal.utils import _locate  # the very resolver instantiate() uses
 from torch import nn
 
-from runner.config.data import LEARNING_TASKS, is_data_module
+from runner.config.data import LEARNING_TASKS
+from runner.config.data_modules import is_data_module
 from runner.errors import first_line
 from runner.registry import initializers, layers
 from runner.registry.trust import check_import, untrusted

@@ -1,22 +1,20 @@
 """The data section → problems found before anything runs: a runner data module, its
-arguments, and splits that each get samples. Also what a data module is, by name: the data
-modules live in the training code (runner.train.data), above this package."""
+arguments, and splits that each get samples; the model's sizes from data that describes
+itself (data=table)."""
 
 import math
 import os
 from collections.abc import Mapping
 from typing import Any
 
-from hydra.utils import get_class
 from omegaconf import DictConfig, open_dict
 
 from runner.config.arguments import check_arguments, signature_defaults
+from runner.config.classes import class_at
+from runner.config.data_modules import is_data_module, not_a_data_module
 from runner.config.values import UNRESOLVED, Check, Choice, Number, Numbers, resolve
 from runner.errors import ConfigError, Problems, did_you_mean
 
-# The base class of the runner's data modules, named rather than imported (a test keeps the
-# name true): code below runner.train checks classes against it without loading Lightning.
-DATA_BASE = "runner.train.data.InMemoryData"
 # Data modules with a fixed number of samples (scikit-learn's digits); the others take
 # `num_samples`. A test keeps the size true.
 FIXED_SIZES = {
@@ -61,36 +59,16 @@ CLASS_VALUES: dict[str, dict[str, Check]] = {
 LEARNING_TASKS = ("regression", "classification")
 
 
-# Any LightningDataModule is data too (runner.train.data_user drives it), named for the same
-# reason; a test keeps the names true.
-LIGHTNING_DATA = (
-    "pytorch_lightning.core.datamodule.LightningDataModule",
-    "lightning.pytorch.core.datamodule.LightningDataModule",
-)
-
-
-def is_data_module(cls: object) -> bool:
-    """Whether `cls` is a class derived from the runner's data module base (DATA_BASE) or
-    from Lightning's LightningDataModule."""
-    mro = getattr(cls, "__mro__", ()) if isinstance(cls, type) else ()
-    names = {f"{c.__module__}.{c.__qualname__}" for c in mro}
-    return DATA_BASE in names or any(name in names for name in LIGHTNING_DATA)
-
-
 def check_data(data: dict[str, Any], problems: Problems) -> None:
     """The data section: a runner data module, its arguments, and splits that all get samples."""
     data = dict(data)
     target = data.pop("_target_", None)
     try:
-        data_cls = get_class(str(target))
+        data_cls = class_at(target)
     except Exception:
         data_cls = type(None)
     if not is_data_module(data_cls):
-        problems.add(
-            "data._target_",
-            f"{target!r} is not a data module; allowed: the runner's (runner.train.data.*, "
-            "data=table) or any LightningDataModule subclass (with imports=[its module])",
-        )
+        problems.add("data._target_", not_a_data_module(target, data_cls))
         return
     name = data_cls.__name__
     task = getattr(data_cls, "task", "regression")
@@ -129,34 +107,37 @@ def declared_task(section: Mapping[str, Any]) -> str | None:
     task = section.get("task")
     if task in LEARNING_TASKS:
         return str(task)
-    kind = getattr(get_class(str(section["_target_"])), "task", None)
+    kind = getattr(class_at(section["_target_"]), "task", None)
     return kind if kind in LEARNING_TASKS else None
 
 
-def fill_from_data(cfg: DictConfig, problems: Problems) -> None:
+def fill_from_data(cfg: DictConfig, problems: Problems) -> bool:
     """Data that describes itself (data=table reads its file: a `describe(args)` class method)
     sets what the model must fit where the config leaves it open: model.input_shape and
     model.num_outputs when null, data.task when auto. Its problems (a missing file, no such
-    column) are added, each at its data key."""
+    column) are added, each at its data key. Returns False when the data was to say but could
+    not (the model's sizes are then missing for a reason already reported)."""
     section = resolve(cfg, "data", problems)
     if section is UNRESOLVED or not isinstance(section, dict):
-        return
+        return section is not UNRESOLVED
     args = dict(section)
     try:
-        data_cls = get_class(str(args.pop("_target_", None)))
+        data_cls = class_at(args.pop("_target_", None))
     except Exception:
-        return  # check_data reports it
+        return False  # check_data reports it
     describe = getattr(data_cls, "describe", None)
+    if describe is None:
+        return True
     found = Problems()
     values = values_of(data_cls)
     checked = check_arguments(data_cls, args, "data", data_cls.__name__, found, values=values)
-    if describe is None or checked is None or checked[1] or found.items:
-        return  # check_data reports the arguments' problems
+    if checked is None or checked[1] or found.items:
+        return False  # check_data reports the arguments' problems
     try:
         facts = describe(args)
     except ConfigError as e:
         problems.items.extend(e.problems)
-        return
+        return False
     with open_dict(cfg):
         for key in ("input_shape", "num_outputs"):
             if cfg.model.get(key) is None:
@@ -165,6 +146,7 @@ def fill_from_data(cfg: DictConfig, problems: Problems) -> None:
             cfg.data.task = facts["task"]
         for key, value in facts.get("data", {}).items():
             cfg.data[key] = value
+    return True
 
 
 # What task=predict reads its raw inputs with: a table file.
@@ -182,7 +164,7 @@ def overlap_warning(trained: Mapping[str, Any], given: Mapping[str, Any], split:
     if given.get("_target_") != trained.get("_target_"):
         return None
     try:
-        fixed = getattr(get_class(str(given["_target_"])), "fixed_source", False)
+        fixed = getattr(class_at(given["_target_"]), "fixed_source", False)
     except Exception:
         return None
     same = {k: v for k, v in given.items() if k not in SPLIT_KEYS}

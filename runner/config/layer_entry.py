@@ -2,13 +2,14 @@
 its arguments rendered and checked against the constructor, a lazy variant where an input
 size is left out."""
 
+import re
 from typing import Any, Protocol
 
 from runner.config.arguments import check_arguments
 from runner.config.expressions import FAILED, UNSET
 from runner.config.model_spec import LayerSpec
 from runner.config.shapes import check_sizes
-from runner.errors import Problems
+from runner.errors import Problems, did_you_mean, one_of
 from runner.registry import layers as registry
 
 _ENTRY_KINDS = ("type", "block", "seq", "ref", "graph")
@@ -35,7 +36,9 @@ def parse_layer(
     try:
         cls = registry.resolve_layer(type_name)
     except LookupError as e:
-        parser.add(f"{path}.type", str(e))
+        parser.add(
+            f"{path}.type", _or_a_block(str(e), type_name, getattr(parser, "block_defs", {}))
+        )
         return None
     for key, value in raw_kwargs.items():
         if isinstance(value, dict) and any(k in value for k in _ENTRY_KINDS):
@@ -79,6 +82,23 @@ def parse_layer(
             parser.add(f"{path}.{key}", f"{type_name} needs {key!r}; it is missing")
         return None
     return LayerSpec(path + parser.at, type_name, cls, kwargs)
+
+
+def _or_a_block(message: str, type_name: str, blocks: dict[str, Any]) -> str:
+    """An unknown layer's message, with the model's own blocks among what is allowed: a row's
+    `blok1()` or a bare `blok1` may mean a block, and the close match is looked for in both."""
+    if not blocks or "." in type_name:
+        return message
+    if type_name in blocks:  # a bare name is a layer's: a block is used by a call or `block:`
+        return (
+            f"{type_name!r} is a block of model.blocks, and a bare name stands for a layer; "
+            f"allowed: {{block: {type_name}}} or {type_name}() to use the block"
+        )
+    message = re.sub(r"; did you mean '[^']*'\?$", "", message)
+    message = message.replace(
+        "allowed: ", f"allowed: a block of model.blocks ({one_of(blocks)}), ", 1
+    )
+    return message + did_you_mean(type_name, [*blocks, *registry.layer_names()])
 
 
 class _Forward(Problems):

@@ -2,14 +2,12 @@
 to its class with Hydra's own `get_class` (nothing is instantiated), its arguments checked
 against the constructor's signature and, for the usual ones, their values."""
 
-import importlib
-import logging
 from typing import Any
 
 import torch
-from hydra.utils import get_class
 
 from runner.config.arguments import check_arguments
+from runner.config.classes import class_at, classes_in
 from runner.config.values import Check, Number, Pair, show
 from runner.errors import Problems, did_you_mean, one_of
 
@@ -91,8 +89,7 @@ def resolve_class(
 ) -> type | None:
     """The class `target` names, or None with a problem (and the closest class in its module)."""
     try:
-        with _quiet("hydra.utils"):  # get_class logs its own error before raising
-            cls = get_class(target)
+        cls = class_at(target)
     except ValueError:  # found, but not a class (a function, a module)
         problems.add(path, f"not {kind}; got {target!r}, which is not a class; allowed: {kind}")
         return None
@@ -117,29 +114,5 @@ def resolve_class(
 
 
 def _classes(module_name: str, bases: tuple[type, ...]) -> list[str]:
-    """Dotted names of the public `bases` subclasses in a module, when it can be imported."""
-    try:
-        module = importlib.import_module(module_name)
-    except Exception:  # not a module at all: no suggestion from it
-        return []
-    return [
-        f"{module_name}.{name}"
-        for name, obj in vars(module).items()
-        if isinstance(obj, type)
-        and issubclass(obj, bases)
-        and obj is not bases[0]  # the abstract base itself
-        and not name.startswith("_")
-    ]
-
-
-class _quiet:
-    """Silence one logger for the duration of a `with` block."""
-
-    def __init__(self, name: str):
-        self.logger = logging.getLogger(name)
-
-    def __enter__(self) -> None:
-        self.disabled, self.logger.disabled = self.logger.disabled, True
-
-    def __exit__(self, *exc: object) -> None:
-        self.logger.disabled = self.disabled
+    """Dotted names of the public `bases` subclasses in a module (not the base itself)."""
+    return classes_in(module_name, lambda c: issubclass(c, bases) and c is not bases[0])

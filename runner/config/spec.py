@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from runner.config.arguments import is_int
-from runner.config.data import check_predict_data, declared_task, fill_from_data
+from runner.config.data import check_data, check_predict_data, declared_task, fill_from_data
 from runner.config.device import ACCELERATORS, DeviceSpec, parse_device, place
 from runner.config.grammar import parse_model_section
 from runner.config.imports import import_modules
@@ -100,12 +100,14 @@ def parse_run(cfg: DictConfig) -> RunSpec:
     if report is not UNRESOLVED and not isinstance(report, bool):
         problems.add("report", f"expected true or false; got {show(report)}")
     problems.unknown_keys("", cfg, TOP_LEVEL, limit=20)  # `+seeed=1`: past the table of contents
-    before = len(problems.items)
-    if task in ("train", "eval"):
-        fill_from_data(cfg, problems)  # data=table: the model's sizes from the file
+    before, filled = len(problems.items), True
+    if task in ("train", "eval") or (task == "inspect" and _sized_by_data(cfg, ckpt_path)):
+        filled = fill_from_data(cfg, problems)  # data=table: the model's sizes from the file
+        if not filled and len(problems.items) == before and task == "inspect":
+            check_data(resolve(cfg, "data", problems), problems)  # (training's checks do it)
     elif task == "predict":
         check_predict_data(cfg, problems)
-    unfilled, before = len(problems.items) > before, len(problems.items)
+    unfilled, before = not filled or len(problems.items) > before, len(problems.items)
     model, init, device = _parse_build(cfg, problems, task)
     if unfilled:  # the model's sizes never came: its unresolved interpolations say nothing new
         problems.items[before:] = [p for p in problems.items[before:] if not p.startswith("model")]
@@ -130,6 +132,16 @@ def parse_run(cfg: DictConfig) -> RunSpec:
         training=_parse_training(cfg, config) if task in ("train", "eval") else None,
         report=report is not False,
     )
+
+
+def _sized_by_data(cfg: DictConfig, ckpt_path: Any) -> bool:
+    """task=inspect of a model whose input shape the data gives (data=table): the data is read
+    for it (otherwise inspect reads no data, and loads no data module)."""
+    model = cfg.get("model")
+    try:
+        return ckpt_path is None and isinstance(model, DictConfig) and model.input_shape is None
+    except OmegaConfBaseException:  # reported where the model section is parsed
+        return False
 
 
 def _parse_training(cfg: DictConfig, config: dict[str, Any]) -> TrainingSpec:

@@ -31,8 +31,10 @@ def check_import(dotted: str) -> None:
     """Raise LookupError when `dotted` may not be imported here."""
     allowed = _allowed.get()
     if allowed is not None and not dotted.startswith(allowed):
+        module = dotted.rsplit(".", 1)[0]
         raise LookupError(
             f"{dotted!r} is not on the allow-list for configs read from checkpoints "
-            f"({', '.join(allowed)}); nothing was imported. If you trust this file, pass "
-            f"allow=({dotted.rsplit('.', 1)[0] + '.'!r},) to runner.load"
+            f"({', '.join(allowed)}); nothing was imported. If you trust this file, allow its "
+            f"module: imports=[{module}] on the command line, or "
+            f"runner.load(path, allow=({module!r},)) in Python"
         )

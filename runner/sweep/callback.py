@@ -78,7 +78,9 @@ class SweepSummary(Callback):
             numbers = ", ".join(str(r.number) for r in failed)
             say(f"sweep: {len(failed)} of {len(records)} jobs failed: {numbers}")
             say(f"sweep: rerun the failed ones with: {resume_hint(sweep_dir)}")
-            sys.exit(1)
+            # Every job refused its config: the sweep's mistake, as a single run's would be.
+            mistakes = len(failed) == len(records) and all(r.config_error for r in failed)
+            sys.exit(2 if mistakes else 1)
         if missing is not None:
             sys.exit(2)
 

@@ -35,6 +35,7 @@ class JobRecord:
     # hydra/launcher=vectorized: the jobs it was trained with as one, and how long that took.
     group: tuple[int, ...] = ()
     group_seconds: float | None = None
+    config_error: bool = False  # it failed on a mistake in its config (a run would exit 2)
 
     def metric(self, name: str) -> float | None:
         value = self.metrics.get(name)
@@ -87,6 +88,7 @@ def read_job(directory: Path, number: int | None = None) -> JobRecord:
         group_seconds=float(seconds)
         if isinstance(seconds, int | float) and is_number(seconds)
         else None,
+        config_error=result.get("config_error") is True and _status(result) == "failed",
     )
 
 

@@ -192,10 +192,10 @@ def test_allowing_the_home_module_lets_a_trusted_file_load(trained, tmp_path):
         trained, tmp_path, _set("init", "rules", [{"init": "tests.checkpoint.test_trust.halve"}])
     )
     with pytest.raises(
-        ConfigError, match=re.escape("pass allow=('tests.checkpoint.test_trust.',)")
+        ConfigError, match=re.escape("runner.load(path, allow=('tests.checkpoint.test_trust',))")
     ):
         runner.load(path)
-    assert isinstance(runner.load(path, allow=("tests.checkpoint.test_trust.",)), torch.nn.Module)
+    assert isinstance(runner.load(path, allow=("tests.checkpoint.test_trust",)), torch.nn.Module)
 
 
 def halve(tensor: torch.Tensor) -> None:  # a user's own initializer, for the test above

@@ -42,6 +42,8 @@ def test_eval_of_its_checkpoint_needs_the_same_permission_and_equals_the_test(bl
     with pytest.raises(ConfigError) as refused:
         run(runner.compose(["task=eval", f"ckpt_path={ckpt}", "device=cpu"]), tmp_path / "a")
     assert "data._target_: 'tests.user_data.Blobs' is not on the allow-list" in str(refused.value)
+    # What it says to do is what works below: the module in imports, not allow= (Python's).
+    assert "allow its module: imports=[tests.user_data] on the command line" in str(refused.value)
     with pytest.raises(ConfigError, match="is not on the allow-list"):
         runner.load(ckpt)  # as a malicious file naming any module is refused
     evaluated = run(
@@ -128,7 +130,7 @@ def test_a_sweep_over_models_with_a_lightning_data_module(cli, tmp_path):
 def test_the_lightning_base_class_names_are_true():
     import pytorch_lightning as pl
 
-    from runner.config.data import LIGHTNING_DATA
+    from runner.config.data_modules import LIGHTNING_DATA
 
     base = pl.LightningDataModule
     assert f"{base.__module__}.{base.__qualname__}" in LIGHTNING_DATA
