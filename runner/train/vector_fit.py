@@ -24,6 +24,7 @@ from runner.train.vector_net import stack, stacked_losses
 from runner.train.vector_optim import StackedOptimizer
 
 log = logging.getLogger("runner")
+_DENSE_SEGMENT_MAX = 1 << 22  # floats in the 0/1 matrix of small networks' gradient norms
 
 
 @dataclass
@@ -94,11 +95,15 @@ class GroupFit:
             self.buffers[name] = torch.stack([b.detach() for b in own])
             for i, buffer in enumerate(own):
                 buffer.data = self.buffers[name][i]
-        # Per-parameter gradient norms of every member in one product: (N, T)² @ (T, P).
-        segment = torch.zeros(total, len(sizes), device=device)
-        for j, where in enumerate(self.slices):
-            segment[where, j] = 1.0
-        self.segment = segment
+        # Per-parameter gradient norms of every member: one product (N, T)² @ (T, P) with a
+        # 0/1 matrix for a small network (the fastest op there), a segmented sum for a large
+        # one, where that matrix would take T·P floats (3.4 GB for a wide ResNet-18).
+        self.segment: torch.Tensor | None = None
+        self.lengths = torch.tensor(sizes, device=device).expand(n, -1).contiguous()
+        if total * len(sizes) <= _DENSE_SEGMENT_MAX:
+            self.segment = torch.zeros(total, len(sizes), device=device)
+            for j, where in enumerate(self.slices):
+                self.segment[where, j] = 1.0
         # The forward: the stacked network where its layers allow it, else vmap's (any module).
         self.stacked = stack(self.net, every_name, self.buffers, n)
         if isinstance(self.stacked, str):
@@ -106,6 +111,13 @@ class GroupFit:
         self.optimizer = StackedOptimizer(self.flat, [m.optimizer for m in members], self.grad)
         self.records = [Record() for _ in members]
         self.stop_on_bad = torch.tensor([_stops(m) for m in members], device=device)[:, None]
+
+    def grad_norms(self) -> torch.Tensor:
+        """Each member's gradient norm per parameter, (N, P)."""
+        squares = self.grad * self.grad
+        if self.segment is not None:
+            return (squares @ self.segment).sqrt()
+        return torch.segment_reduce(squares, "sum", lengths=self.lengths, axis=1).sqrt()
 
     def member_params(self, i: int) -> list[torch.nn.Parameter]:
         return [t for _, t in distinct_parameters(self.members[i].module.net)]  # type: ignore[misc]
@@ -145,6 +157,7 @@ class GroupFit:
         if not isinstance(self.stacked, torch.nn.Module):
             return
         kept = {name: b.clone() for name, b in self.buffers.items()}
+        x, y = x.clone(), y.clone()  # an in-place first layer must not write into the data
         results = []
         for losses in (self.losses, self.vmapped_losses):
             try:

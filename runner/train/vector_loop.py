@@ -116,7 +116,7 @@ def _step(group: GroupFit, state: _State, x: torch.Tensor, y: torch.Tensor) -> N
     kept = {name: b.clone() for name, b in group.buffers.items()}  # a stopped member's stay
     losses, accs = group.losses(x, y)
     losses.sum().backward()
-    norms = ((grad * grad) @ group.segment).sqrt()  # (N, P): each parameter's gradient norm
+    norms = group.grad_norms()  # (N, P): each parameter's gradient norm
     row = torch.cat([norms, losses.detach()[:, None]], dim=1)
     bad = state.active & ~torch.isfinite(row).all(1, keepdim=True)  # (N, 1)
     # A member that stops on a bad step is still active only until its first one: `first`.

@@ -228,3 +228,18 @@ def test_a_cumulative_batchnorm_follows_the_members_still_training():
             members[i](x[i])
             for name, b in members[i].named_buffers():
                 torch.testing.assert_close(buffers[name][i], b)
+
+
+def test_a_large_networks_gradient_norms_are_summed_by_segments(monkeypatch):
+    """The 0/1 matrix of the small networks' product would take T·P floats for a large one."""
+    from runner.train import vector_fit
+
+    small = _group("rgnet")
+    monkeypatch.setattr(vector_fit, "_DENSE_SEGMENT_MAX", 0)
+    large = _group("rgnet")
+    assert small.segment is not None and large.segment is None
+    for group in (small, large):
+        group.grad.copy_(torch.arange(group.grad.numel()).reshape(group.grad.shape) % 7 - 3.0)
+    torch.testing.assert_close(large.grad_norms(), small.grad_norms())
+    first = small.slices[0]
+    torch.testing.assert_close(small.grad_norms()[:, 0], small.grad[:, first].norm(dim=1))
