@@ -133,6 +133,12 @@ def _trajectories(rows: list[tuple[int, str, str, str, str, float]], path: Path)
         drawn = [y for line in ax.get_lines() for y in line.get_ydata()]
         if stat == "update_ratio" and any(y > 0 for y in drawn):
             ax.set_yscale("log")
+            positive = [y for y in drawn if y > 0]
+            if max(positive) > 100 * min(positive):  # minor ticks unlabeled: at 2× and 5×
+                # each power of ten, not all eight (each tick is a handful of artists)
+                from matplotlib.ticker import LogLocator
+
+                ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
         if stat == "dead_units":
             ax.set_ylim(-0.05, 1.05)
         ax.grid(alpha=0.3)

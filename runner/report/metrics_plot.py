@@ -1,6 +1,7 @@
 """plots/metrics.png: a run's loss (and accuracy) against the optimizer step, the epoch on the
 top axis; training per logged step, validation per epoch, the trivial baseline dashed."""
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +34,21 @@ def plot_metrics(run_dir: Path, config: dict[str, Any]) -> Path | None:
             if name in lines and name.startswith("val/"):
                 value, what = lines[name]
                 ax.axhline(value, color="0.4", ls="--", lw=1, label=f"{what}: {value:.3g}")
-        if kind == "loss" and _spans_a_decade(
-            [p for n, c in curves.items() if n.endswith("/loss") for p in c]
-        ):
+        decades = _decades([p for n, c in curves.items() if n.endswith("/loss") for p in c])
+        if kind == "loss" and decades > 1:
             ax.set_yscale("log")
+            if decades > 2:  # minor ticks unlabeled: at 2× and 5× each power, not all eight
+                # (each tick is a handful of artists, made anew for every picture)
+                from matplotlib.ticker import LogLocator
+
+                ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
         ax.set_xlabel("optimizer step")
         ax.set_ylabel(kind)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-        _epoch_axis(ax, [p for c in curves.values() for p in c])
+        epochs = _epoch_axis(ax, [p for c in curves.values() for p in c])  # alike in each
     fig.suptitle(f"{run_dir.name}: metrics", fontsize=10)
-    _margins(fig, len(kinds))
+    _margins(fig, len(kinds), epochs)
     path = run_dir / "plots" / "metrics.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     save_png(fig, path, dpi=100)
@@ -51,7 +56,7 @@ def plot_metrics(run_dir: Path, config: dict[str, Any]) -> Path | None:
     return path
 
 
-def _margins(fig: Any, panels: int) -> None:
+def _margins(fig: Any, panels: int, epoch_axis: bool) -> None:
     """Fixed margins, in inches, that hold the tick labels, the axis labels, the epoch axis on
     top and the title. tight_layout measured them by drawing the whole figure once more, which
     was half of the picture's cost, paid by every run of a sweep."""
@@ -62,18 +67,22 @@ def _margins(fig: Any, panels: int) -> None:
         left=left / width,
         right=1 - right / width,
         bottom=0.6 / height,
-        top=1 - 0.8 / height,
+        top=1 - (0.8 if epoch_axis else 0.5) / height,
         wspace=gap / panel,
     )
 
 
-def _spans_a_decade(points: list[Point]) -> bool:
+def _decades(points: list[Point]) -> float:
+    """How many powers of ten the values span (0 when one is not positive: no log axis)."""
     values = [p.value for p in points]
-    return bool(values) and min(values) > 0 and max(values) / min(values) > 10
+    if not values or min(values) <= 0:
+        return 0.0
+    return math.log10(max(values) / min(values))
 
 
-def _epoch_axis(ax: Any, points: list[Point]) -> None:
-    """The epoch on the top axis, from the (step, epoch) pairs the log holds."""
+def _epoch_axis(ax: Any, points: list[Point]) -> bool:
+    """The epoch on the top axis, from the (step, epoch) pairs the log holds; whether there
+    was one (a single epoch has no scale to show)."""
     import numpy as np
 
     ends: dict[float, float] = {}  # epoch → its last step: epoch e + 1 begins there
@@ -81,7 +90,7 @@ def _epoch_axis(ax: Any, points: list[Point]) -> None:
         if p.epoch is not None:
             ends[p.epoch] = max(ends.get(p.epoch, p.step), p.step)
     if len(ends) < 2:
-        return
+        return False
     steps = np.array([0.0, *(ends[e] for e in sorted(ends))])
     epochs = np.array([0.0, *(e + 1 for e in sorted(ends))])
 
@@ -102,3 +111,4 @@ def _epoch_axis(ax: Any, points: list[Point]) -> None:
         "top", functions=(lambda x: along(x, steps, epochs), lambda e: along(e, epochs, steps))
     )
     top.set_xlabel("epoch", fontsize=8)
+    return True
