@@ -95,7 +95,11 @@ def _candidate(job: SweepJob) -> tuple[Any, str]:
         why = member_refusal(member)
         return (None, why) if why is not None else (member, "")
     except ConfigError as e:
-        return None, f"its config has a mistake ({first_line(e, default='')[:120]})"
+        # The first problem itself: the rendered error's first line is only "N problems in ...:".
+        first = e.problems[0] if e.problems else first_line(e, default="")
+        more = f"; {len(e.problems) - 1} more in its log" if len(e.problems) > 1 else ""
+        first = first if len(first) <= 160 else first[:159] + "…"
+        return None, f"its config has a mistake ({first}{more})"
     except Exception as e:  # the user's code, run as the job is built: its own run reports it
         return (
             None,

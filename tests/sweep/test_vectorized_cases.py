@@ -119,3 +119,14 @@ def test_samples_of_several_rows_train_as_one_and_equal_their_runs_alone(tmp_pat
         got = _weights(tmp_path / "v" / str(n) / "checkpoints" / "last.ckpt")
         for key, value in want.items():
             torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_a_job_with_a_config_mistake_runs_alone_naming_its_first_problem(tmp_path):
+    done = _sweep(tmp_path / "mistake", "model=centered", "data=digits", "seed=0,1")
+    assert done.returncode == 2, done.stderr  # every job a config mistake
+    for n in (0, 1):
+        assert (
+            f"vectorized: job {n} runs alone: its config has a mistake (model.net[0].in_features:"
+            " 8 does not match the 64 features" in done.stderr
+        )
+    assert "; 1 more in its log)" in done.stderr  # model.num_outputs, in the job's own error
