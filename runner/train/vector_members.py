@@ -104,7 +104,8 @@ def member_refusal(member: Member) -> str | None:
     net = member.module.net
     randoms = [n for n, m in net.named_modules() if isinstance(m, _RANDOM + _RANDOM_ALSO)]
     if randoms:
-        return f"layer {randoms[0]!r} draws random numbers in training"
+        kind = type(net.get_submodule(randoms[0])).__name__
+        return f"layer {randoms[0]!r} ({kind}) draws random numbers in training"
     if any(p.dtype != torch.float32 or not p.requires_grad for p in net.parameters()):
         return "its parameters are not all trainable float32 tensors"
     users = [n for n, m in net.named_modules() if not _known(type(m))]

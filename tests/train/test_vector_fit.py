@@ -110,7 +110,7 @@ def test_a_job_is_kept_out_before_anything_is_built(overrides, reason):
                 "model=rgnet",
                 "model.net=[{type: Linear, in_features: 4, out_features: 8}, {type: Dropout, p: 0.5}, {type: Linear, in_features: 8, out_features: 1}]",
             ),
-            "layer '1' draws random numbers in training",
+            "layer '1' (Dropout) draws random numbers in training",
         ),
         (
             ("model=rgnet", "optim.optimizer._target_=torch.optim.RMSprop"),
