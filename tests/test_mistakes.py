@@ -556,6 +556,7 @@ def test_a_sweep_whose_every_job_is_a_config_mistake_exits_2(cli, tmp_path):
     done = cli("-m", "device=cpu", "optim.optimizer.lr=-1,-2", f"hydra.sweep.dir={sweep_dir}")
     assert done.returncode == 2, done.stderr
     assert "sweep: 2 of 2 jobs failed: 0, 1" in done.stderr
+    assert "jobs 0, 1 refused the config" in done.stderr  # a rerun as it is would fail again
     assert "Traceback" not in done.stderr
     records = [json.loads((sweep_dir / n / "result.json").read_text()) for n in ("0", "1")]
     assert all(r["status"] == "failed" and r["config_error"] is True for r in records)

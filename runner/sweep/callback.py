@@ -77,6 +77,13 @@ class SweepSummary(Callback):
         if failed:
             numbers = ", ".join(str(r.number) for r in failed)
             say(f"sweep: {len(failed)} of {len(records)} jobs failed: {numbers}")
+            refused = [str(r.number) for r in failed if r.config_error]
+            if refused:  # a rerun as it stands would be refused again
+                jobs = f"job{'s' if len(refused) > 1 else ''} {', '.join(refused)}"
+                say(
+                    f"sweep: {jobs} refused the config (each job's message says why): "
+                    "fix the config files or the overrides first"
+                )
             say(f"sweep: rerun the failed ones with: {resume_hint(sweep_dir)}")
             # Every job refused its config: the sweep's mistake, as a single run's would be.
             mistakes = len(failed) == len(records) and all(r.config_error for r in failed)
