@@ -132,13 +132,7 @@ def _trajectories(rows: list[tuple[int, str, str, str, str, float]], path: Path)
         ax.yaxis.set_label_coords(-0.11, 0.5)
         drawn = [y for line in ax.get_lines() for y in line.get_ydata()]
         if stat == "update_ratio" and any(y > 0 for y in drawn):
-            ax.set_yscale("log")
-            positive = [y for y in drawn if y > 0]
-            if max(positive) > 100 * min(positive):  # minor ticks unlabeled: at 2× and 5×
-                # each power of ten, not all eight (each tick is a handful of artists)
-                from matplotlib.ticker import LogLocator
-
-                ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+            log_axis(ax, drawn)
         if stat == "dead_units":
             ax.set_ylim(-0.05, 1.05)
         ax.grid(alpha=0.3)
@@ -160,6 +154,19 @@ def _trajectories(rows: list[tuple[int, str, str, str, str, float]], path: Path)
     save_png(fig, path, dpi=110)
     plt.close(fig)
     return path
+
+
+def log_axis(ax: Any, values: list[float]) -> None:
+    """A log y axis. When its positive values span more than two decades, the minor ticks
+    (unlabeled there) sit at 2× and 5× each power of ten, not at all eight: each tick is a
+    handful of artists, made anew for every picture, and they were most of a tiny run's
+    drawing."""
+    ax.set_yscale("log")
+    positive = [v for v in values if v > 0]
+    if positive and max(positive) > 100 * min(positive):
+        from matplotlib.ticker import LogLocator
+
+        ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
 
 
 def pyplot() -> Any:

@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from runner.params.plots import pyplot, save_png
+from runner.params.plots import log_axis, pyplot, save_png
 from runner.report.curves import Point, baselines, read_curves
 
 
@@ -18,6 +18,7 @@ def plot_metrics(run_dir: Path, config: dict[str, Any]) -> Path | None:
     plt = pyplot()
     fig, axes = plt.subplots(1, len(kinds), figsize=(6 * len(kinds), 4), squeeze=False)
     lines = baselines(config, list(curves))
+    losses = [p.value for n, c in curves.items() if n.endswith("/loss") for p in c]
     for ax, kind in zip(axes[0], kinds, strict=True):
         for i, name in enumerate(n for n in sorted(curves) if n.endswith("/" + kind)):
             points = curves[name]
@@ -34,14 +35,8 @@ def plot_metrics(run_dir: Path, config: dict[str, Any]) -> Path | None:
             if name in lines and name.startswith("val/"):
                 value, what = lines[name]
                 ax.axhline(value, color="0.4", ls="--", lw=1, label=f"{what}: {value:.3g}")
-        decades = _decades([p for n, c in curves.items() if n.endswith("/loss") for p in c])
-        if kind == "loss" and decades > 1:
-            ax.set_yscale("log")
-            if decades > 2:  # minor ticks unlabeled: at 2× and 5× each power, not all eight
-                # (each tick is a handful of artists, made anew for every picture)
-                from matplotlib.ticker import LogLocator
-
-                ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+        if kind == "loss" and _decades(losses) > 1:
+            log_axis(ax, losses)
         ax.set_xlabel("optimizer step")
         ax.set_ylabel(kind)
         ax.grid(alpha=0.3)
@@ -72,9 +67,8 @@ def _margins(fig: Any, panels: int, epoch_axis: bool) -> None:
     )
 
 
-def _decades(points: list[Point]) -> float:
+def _decades(values: list[float]) -> float:
     """How many powers of ten the values span (0 when one is not positive: no log axis)."""
-    values = [p.value for p in points]
     if not values or min(values) <= 0:
         return 0.0
     return math.log10(max(values) / min(values))
