@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from runner.config.sections import DEFAULT_OBJECTIVE
 from runner.params.recorder import StatsRecorder
 from runner.params.tensors import distinct_parameters
+from runner.train.vector_chain import Chain
 from runner.train.vector_members import Member
 from runner.train.vector_net import stack, stacked_losses
 from runner.train.vector_optim import StackedOptimizer
@@ -129,6 +130,17 @@ class GroupFit:
             return stacked_losses(self.stacked, x, y, classification)
         return self.vmapped_losses(x, y)
 
+    def train_losses(self, x: torch.Tensor, y: torch.Tensor) -> Any:
+        """`losses` with each member's gradients in `grad` (replaced, not added to)."""
+        self.grad.zero_()
+        if isinstance(self.stacked, Chain):
+            done = self.stacked.train_losses(x, y, self.members[0].module.classification)
+            if done is not None:
+                return done
+        losses, accs = self.losses(x, y)
+        losses.sum().backward()
+        return losses, accs
+
     def vmapped_losses(self, x: torch.Tensor, y: torch.Tensor) -> Any:
         classification = self.members[0].module.classification
         net, tied = self.net, self.tied
@@ -148,38 +160,64 @@ class GroupFit:
         if isinstance(self.stacked, torch.nn.Module):
             self.stacked.train(on)
 
-    @torch.no_grad()
     def check_stacked(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """The stacked network's losses against vmap's on one batch, the buffers restored
-        after each. They differ only if a layer mixes samples where the stacked network
-        expects none (its layers are checked first, so this is a guard): the group then
-        stays on vmap."""
+        """The stacked network's training step against vmap's on one batch: its losses and
+        gradients, the buffers restored after each. They differ only if a layer mixes samples
+        where the stacked network expects none, or the chain's hand-written backward is wrong
+        (both are checked first, so this is a guard): the chain then trains through autograd,
+        any other stacked network leaves the group on vmap."""
         if not isinstance(self.stacked, torch.nn.Module):
             return
         kept = {name: b.clone() for name, b in self.buffers.items()}
         x, y = x.clone(), y.clone()  # an in-place first layer must not write into the data
-        results = []
-        for losses in (self.losses, self.vmapped_losses):
+        results: list[tuple[torch.Tensor, torch.Tensor] | Exception] = []
+        for step in (self.train_losses, self._vmapped_train_losses):
             try:
-                results.append(losses(x, y)[0])
+                losses = step(x, y)[0].detach()
+                results.append((losses, self.grad.clone()))
             except Exception as e:  # the stacked path's fault, or vmap's to meet again later
                 results.append(e)
             for name, b in self.buffers.items():
                 b.copy_(kept[name])
+        self.grad.zero_()
         fast, sure = results
-        if isinstance(fast, Exception) or isinstance(sure, Exception):
-            if isinstance(fast, Exception):
-                log.warning("vectorized: the stacked network failed (%s); using vmap", fast)
-                self.stacked = f"it failed on the first batch: {fast}"
+        if isinstance(fast, Exception):
+            log.warning("vectorized: the stacked network failed (%s); using vmap", fast)
+            self.stacked = f"it failed on the first batch: {fast}"
             return
-        if not torch.allclose(fast, sure, rtol=1e-4, atol=1e-5, equal_nan=True):
-            gap = float((fast - sure).abs().nan_to_num().max())
+        if isinstance(sure, Exception):
+            return
+        if not torch.allclose(fast[0], sure[0], rtol=1e-4, atol=1e-5, equal_nan=True):
+            gap = float((fast[0] - sure[0]).abs().nan_to_num().max())
             log.warning(
                 "vectorized: the stacked network's losses differ from vmap's by %.3g on the "
                 "first batch; the members run through vmap",
                 gap,
             )
             self.stacked = "its losses differ from vmap's on the first batch"
+        elif not _same_gradients(fast[1], sure[1]):
+            self._drop_fast_backward()
+            self.check_stacked(x, y)  # once more, the chain now through autograd
+
+    def _vmapped_train_losses(self, x: torch.Tensor, y: torch.Tensor) -> Any:
+        self.grad.zero_()
+        losses, accs = self.vmapped_losses(x, y)
+        losses.sum().backward()
+        return losses, accs
+
+    def _drop_fast_backward(self) -> None:
+        if isinstance(self.stacked, Chain) and self.stacked.manual:
+            log.warning(
+                "vectorized: the chain's hand-written backward differs from autograd's on the "
+                "first batch; it trains through autograd"
+            )
+            self.stacked.manual = False
+        else:
+            log.warning(
+                "vectorized: the stacked network's gradients differ from vmap's on the first "
+                "batch; the members run through vmap"
+            )
+            self.stacked = "its gradients differ from vmap's on the first batch"
 
     def snapshot(self, i: int, epoch: int, step: int, score: float | None) -> Snapshot:
         member = self.members[i]
@@ -203,6 +241,18 @@ class GroupFit:
 
     def objective(self) -> str:
         return DEFAULT_OBJECTIVE
+
+
+def _same_gradients(fast: torch.Tensor, sure: torch.Tensor) -> bool:
+    """Each member's gradients (rows) equal within round-off: non-finite in the same places,
+    the rest within 1e-3 of the gradient's norm (sums over a batch in another order, a grouped
+    convolution's other algorithm)."""
+    finite = torch.isfinite(sure)
+    if not torch.equal(torch.isfinite(fast), finite):
+        return False
+    fast, sure = fast.where(finite, 0), sure.where(finite, 0)
+    gap = (fast - sure).norm(dim=1)
+    return bool((gap <= 1e-3 * sure.norm(dim=1) + 1e-6).all())
 
 
 def _stops(member: Member) -> bool:

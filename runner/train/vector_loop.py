@@ -111,11 +111,8 @@ def _train_epoch(
 
 
 def _step(group: GroupFit, state: _State, x: torch.Tensor, y: torch.Tensor) -> None:
-    grad = group.grad
-    grad.zero_()
     kept = {name: b.clone() for name, b in group.buffers.items()}  # a stopped member's stay
-    losses, accs = group.losses(x, y)
-    losses.sum().backward()
+    losses, accs = group.train_losses(x, y)
     norms = group.grad_norms()  # (N, P): each parameter's gradient norm
     row = torch.cat([norms, losses.detach()[:, None]], dim=1)
     bad = state.active & ~torch.isfinite(row).all(1, keepdim=True)  # (N, 1)

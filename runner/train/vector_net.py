@@ -2,7 +2,7 @@
 of two forms:
 
 - a chain of Linear layers and activations (the MLPs, the chapter's rgnet) becomes plain calls
-  on feature-major activations: one batched matmul and one add per Linear;
+  on feature-major activations, with a hand-written backward (runner.train.vector_chain);
 - any other network of covered layers (convolutions, BatchNorm, LayerNorm, pooling, flatten,
   a graph's add and cat) runs on one batch of N·B rows, member-major: the layers that compute
   each sample on its own run on it unchanged, and each layer with tensors is replaced by its
@@ -14,12 +14,12 @@ functional_call pays its batching machinery on every op. A network with a layer 
 CenteredLayer) stays on vmap's path, which is correct for any module; `stack` says why."""
 
 import operator
-from collections.abc import Callable
 
 import torch
 from torch import fx, nn
 from torch.nn import functional as F
 
+from runner.train.vector_chain import chain
 from runner.train.vector_layers import STACKED, Tensors
 
 # Layers without tensors that compute each sample on its own (along dim 0 nothing mixes).
@@ -47,9 +47,9 @@ def stack(net: nn.Module, leaves: Tensors, buffers: Tensors, n: int) -> nn.Modul
     refused = _refusal(net)
     if refused:
         return refused
-    chain = _chain(net, leaves)
-    if chain is not None:
-        return chain
+    members_chain = chain(net, leaves, _ELEMENTWISE)
+    if members_chain is not None:
+        return members_chain
     return _Folded(_stacked_copy(net, leaves, buffers, n), n)
 
 
@@ -63,59 +63,6 @@ class _Folded(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.net(x.reshape(-1, *x.shape[2:]))
         return out.reshape(self.n, -1, *out.shape[1:])
-
-
-class _Chain(nn.Module):
-    """A sequence of Linear layers and activations (the MLPs, the chapter's rgnet), as plain
-    calls, no module calls, on the activations held feature-major, (n, features, B): a Linear
-    is one batched matmul, weight @ h, and one add of its bias along B's contiguous rows (in
-    the (n, B, features) layout, the bias's broadcast add cost more than the matmul)."""
-
-    def __init__(self, steps: list[Callable[[torch.Tensor], torch.Tensor]]):
-        super().__init__()
-        self.steps = steps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # A Linear acts on the last dim alone: any dims between members and features are rows.
-        h = x.reshape(x.shape[0], -1, x.shape[-1]).transpose(1, 2)
-        for step in self.steps:
-            h = step(h)
-        return h.transpose(1, 2).reshape(*x.shape[:-1], h.shape[1])
-
-
-def _chain(net: nn.Module, leaves: Tensors) -> _Chain | None:
-    layers = [(name, m) for name, m in net.named_modules() if not isinstance(m, nn.Sequential)]
-    if not layers or not all(isinstance(m, (nn.Linear, *_ELEMENTWISE)) for _, m in layers):
-        return None
-    if len(list(net.modules())) != len(list(net.modules(remove_duplicate=False))):
-        return None  # a module used twice: the folded copy keeps its sharing
-    steps: list[Callable[[torch.Tensor], torch.Tensor]] = []
-    for name, m in layers:
-        prefix = f"{name}." if name else ""
-        if isinstance(m, nn.Linear):
-            bias = leaves.get(prefix + "bias")
-            column = None if bias is None else _view_leaf(bias.unsqueeze(2), bias)
-            steps.append(_linear(leaves[prefix + "weight"], column))
-        else:
-            steps.append(m.forward)  # not m(): a module call's machinery costs more than a ReLU
-    return _Chain(steps)
-
-
-def _view_leaf(view: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
-    """A leaf of its own over `leaf`'s storage (the same numbers, updated in place by the
-    optimizer), whose gradient lands in the same view of `leaf`'s gradient buffer."""
-    assert leaf.grad is not None
-    other = view.detach().requires_grad_(True)
-    other.grad = leaf.grad.as_strided(other.shape, other.stride(), other.storage_offset())
-    return other
-
-
-def _linear(
-    weight: torch.Tensor, bias: torch.Tensor | None
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    if bias is None:
-        return lambda h: torch.bmm(weight, h)
-    return lambda h: torch.bmm(weight, h) + bias
 
 
 def _stacked_copy(net: nn.Module, leaves: Tensors, buffers: Tensors, n: int) -> nn.Module:

@@ -157,11 +157,11 @@ _LINEAR = "{type:Linear,out_features:1}"
 @pytest.mark.parametrize(
     "model, extra, kind",
     [
-        ("rgnet", [], "_Chain"),
+        ("rgnet", [], "Chain"),
         ("shared", [], "_Folded"),  # a module used twice
         ("bn_lenet", ["data=digits_images"], "_Folded"),
         ("centered", [], "CenteredLayer"),  # X - X.mean(): mixes a batch's samples
-        ("rgnet", ["model.input_shape=[3,4]"], "_Chain"),  # targets (B, 3, 1)
+        ("rgnet", ["model.input_shape=[3,4]"], "Chain"),  # targets (B, 3, 1)
         # Targets (B, 1, 1): flattened to (N·B, 1) against (N·B, 1, 1), mse broadcast across
         # every member's rows.
         (
