@@ -88,7 +88,8 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
         started: list[RunSpec] = []  # the run's spec, once it is valid
 
         def record(outcome: dict[str, Any]) -> dict[str, Any]:
-            outcome = {**outcome, **(job or {}), "seconds": time.perf_counter() - start}
+            outcome = {**outcome, **(job or {})}
+            outcome["seconds"] = time.perf_counter() - start + _group_share(outcome)
             _record(run_dir, outcome)
             if started and outcome["status"] != "ok":  # a training run that failed: how far
                 _report(started[0], run_dir, outcome)  # it got, the error, the curves so far
@@ -272,3 +273,11 @@ TASKS = {
     "eval": evaluate,
     "predict": predict,
 }
+
+
+def _group_share(outcome: dict[str, Any]) -> float:
+    """A vectorized member's share of its group's training, which ran before its job did: its
+    wall time then counts like a job trained alone."""
+    group = outcome.get("vectorized") or {}
+    jobs, seconds = group.get("jobs") or [], group.get("group_seconds")
+    return seconds / len(jobs) if jobs and isinstance(seconds, int | float) else 0.0

@@ -97,3 +97,15 @@ def test_an_unreadable_result_json_is_a_failed_job_that_says_so(tmp_path):
     records = read_jobs(tmp_path)
     assert [r.status for r in records] == ["failed"] * 3
     assert "result.json is unreadable" in records[0].error
+
+
+def test_a_vectorized_members_wall_time_counts_its_share_of_the_groups_training(tmp_path):
+    """The group trained before its jobs ran; each job's seconds (result.json, the summary)
+    then compare with a job trained alone."""
+    import runner
+    from runner.run import run
+
+    job = {"job": 1, "vectorized": {"jobs": [0, 1, 2], "group_seconds": 30.0}}
+    result = run(runner.compose(["task=inspect", "device=cpu"]), tmp_path / "1", job)
+    assert 10.0 <= result["seconds"] < 15.0
+    assert json.loads((tmp_path / "1" / "result.json").read_text())["seconds"] == result["seconds"]
