@@ -88,8 +88,7 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
         started: list[RunSpec] = []  # the run's spec, once it is valid
 
         def record(outcome: dict[str, Any]) -> dict[str, Any]:
-            outcome = {**outcome, **(job or {})}
-            outcome["seconds"] = time.perf_counter() - start + _group_share(outcome)
+            outcome = _timed({**outcome, **(job or {})}, start)
             _record(run_dir, outcome)
             if started and outcome["status"] != "ok":  # a training run that failed: how far
                 _report(started[0], run_dir, outcome)  # it got, the error, the curves so far
@@ -275,9 +274,10 @@ TASKS = {
 }
 
 
-def _group_share(outcome: dict[str, Any]) -> float:
-    """A vectorized member's share of its group's training, which ran before its job did: its
-    wall time then counts like a job trained alone."""
+def _timed(outcome: dict[str, Any], start: float) -> dict[str, Any]:
+    """The outcome with its wall time; a vectorized member's counts its share of its group's
+    training, which ran before its job did, so that it compares with a job trained alone."""
     group = outcome.get("vectorized") or {}
     jobs, seconds = group.get("jobs") or [], group.get("group_seconds")
-    return seconds / len(jobs) if jobs and isinstance(seconds, int | float) else 0.0
+    share = seconds / len(jobs) if jobs and isinstance(seconds, int | float) else 0.0
+    return {**outcome, "seconds": time.perf_counter() - start + share}

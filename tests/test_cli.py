@@ -173,6 +173,25 @@ def test_multirun_inspects_each_model(cli, tmp_path):
     assert [t["totals"]["parameters"] for t in totals] == [7946, 309]
 
 
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("sweep.direction=up", "sweep.direction: got 'up'; allowed: max, min, or null"),
+        (
+            "hydra/launcher=vectorized hydra.launcher.max_members=1",
+            "hydra.launcher.max_members: 1 is not a group size; allowed: an integer ≥ 2",
+        ),
+    ],
+)
+def test_a_sweep_setting_refused_before_any_job_leaves_no_directory(
+    cli, tmp_path, setting, message
+):
+    sweep = tmp_path / "sweep"
+    result = cli("-m", "task=inspect", "seed=0,1", *setting.split(), f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr and not sweep.exists()
+
+
 @pytest.mark.parametrize("args", [("--help",), ("--cfg", "job")])
 def test_help_and_cfg_do_not_import_torch(args, tmp_path):
     assert "torch" not in _modules_loaded(tmp_path, *args)

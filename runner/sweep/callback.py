@@ -5,7 +5,7 @@ first job, the experiment trackers' store (MLflow's database) is made once."""
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
@@ -23,6 +23,19 @@ from runner.sweep.vectorized import group_pending
 from runner.trackers.tracking import prepare_sweep
 
 
+class SweepSettings(Callback):
+    """The whole sweep's own settings (the sweep section, the launcher's), checked once before
+    anything is written: this callback comes first (conf/hydra/runner.yaml), before the run
+    directory guard probes, and so makes, the sweep's directory."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            _check_sweep_section(config)
+            _check_launcher(config)
+        except ConfigError as e:
+            _refuse(e)
+
+
 class SweepSummary(Callback):
     # Whether a sweep started in this process, and where: an error once a job of it has ended
     # that is not Hydra's own config error is the sweeper's (runner.__main__).
@@ -38,11 +51,9 @@ class SweepSummary(Callback):
             o for o in config.hydra.overrides.task if not o.startswith("sweep.resume=")
         )
         try:
-            _check_sweep_section(config)  # not by every job, once it has launched
             hold_sweep(_sweep_dir(config), overrides, parse_sweep(config.get("sweep")).resume)
         except ConfigError as e:  # another sweep's directory: refused before any job runs
-            say(f"config error: {e}")
-            sys.exit(2)
+            _refuse(e)
         SweepSummary.started = True
         SweepSummary.sweep_dir = _sweep_dir(config)
         # The experiment trackers' store, made once before parallel jobs would race to it.
@@ -97,12 +108,27 @@ def _stop_if_asked() -> None:
         raise Interrupted(SweepStop.signum)  # runner.__main__ writes the summary so far
 
 
+def _refuse(error: ConfigError) -> NoReturn:
+    say(f"config error: {error}")
+    sys.exit(2)
+
+
 def _sweep_dir(config: DictConfig) -> Path:
     return Path(str(config.hydra.sweep.dir))
 
 
 def _objective(config: DictConfig) -> Objective:
     return Objective.of(parse_sweep(config.get("sweep")))
+
+
+def _check_launcher(config: DictConfig) -> None:
+    """The vectorized launcher's own setting, refused before the sweep's directory is made
+    (the launcher checks it again, for a caller other than the runner's CLI)."""
+    launcher = config.hydra.launcher
+    if str(launcher.get("_target_", "")).startswith("hydra_plugins.runner_vectorized"):
+        from runner.sweep.vectorized import check_max_members
+
+        check_max_members(launcher.get("max_members"))
 
 
 def _check_sweep_section(config: DictConfig) -> None:
