@@ -173,7 +173,7 @@ def _sweep_started(reset: bool = False) -> bool:
 
 
 def _message(e: BaseException) -> str:
-    from runner.errors import did_you_mean
+    from runner.errors import missing_option
 
     text = str(e).strip().removeprefix("config error: ")
     cause = e.__cause__
@@ -182,9 +182,9 @@ def _message(e: BaseException) -> str:
         return unknown
     if cause is not None and type(cause).__module__.startswith("omegaconf"):
         text += f"\n{str(cause).strip()}"  # OmegaConf's own line: the full key and the value
-    missing, options = getattr(e, "missing_cfg_file", None), getattr(e, "options", None)
-    if missing and options:  # an unknown option of a group: Hydra lists them, we suggest one
-        text = text.replace("\n", f"{did_you_mean(str(missing).rsplit('/', 1)[-1], options)}\n", 1)
+    missing = missing_option(e)  # an unknown option of a group: the options, a close one
+    if missing:
+        return missing
     multiple = re.match(r"Multiple values for (\S+)\.", text)
     if multiple:  # `+experiment=NAME` for a group already in the defaults list (as null)
         group = multiple.group(1)

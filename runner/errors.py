@@ -44,6 +44,25 @@ def did_you_mean(word: object, choices: Iterable[object]) -> str:
     return f"; did you mean '{matches[0]}'?" if matches else ""
 
 
+def missing_option(error: BaseException) -> str | None:
+    """Hydra's MissingConfigException for `model=rgnett`, an option its group does not have,
+    as the runner says it: `model: 'rgnett' is not one of its options; allowed: …; did you
+    mean 'rgnet'?` (Hydra's own text lists the options one per line, then its search path).
+    None for any other error."""
+    missing, options = getattr(error, "missing_cfg_file", None), getattr(error, "options", None)
+    if not missing or not options:
+        return None
+    group, _, name = str(missing).rpartition("/")
+    text = str(error)
+    where = text.split("':", 1)[0].removeprefix("In '") if text.startswith("In '") else ""
+    ours = where in ("", "config") or where.startswith("hydra/")  # the command line's, Hydra's
+    inside = "" if ours else f" (in the defaults list of {where})"
+    return (
+        f"{group or 'config'}: {name!r} is not one of its options{inside}; allowed: "
+        f"{one_of(map(str, options), limit=40)}{did_you_mean(name, options)}"
+    )
+
+
 def nested_match(key: object, tree: object, prefix: str, depth: int = 4) -> str | None:
     """The dotted path (from `prefix`) of the shallowest key named `key` below `tree`'s own
     keys: `optim.optimizer.lr` for `optim.lr`, a key written a level too high (or in another

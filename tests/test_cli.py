@@ -107,14 +107,15 @@ def test_config_mistake_exits_2_with_all_problems_and_no_traceback(cli_process):
     assert "Traceback" not in result.stderr + result.stdout
 
 
-def test_unknown_option_is_hydras_own_message_with_a_suggestion(cli_process):
+def test_unknown_option_names_its_group_the_options_and_a_close_one(cli_process):
     result = cli_process("model=rgnett")
     assert result.returncode == 2
     assert (
-        "config error: In 'config': Could not find 'model/rgnett'; did you mean 'rgnet'?"
+        "config error: model: 'rgnett' is not one of its options; allowed: alexnet, bn_lenet, "
         in result.stderr
     )
-    assert "Traceback" not in result.stderr
+    assert ", resnet18, rgnet, shared, vgg; did you mean 'rgnet'?" in result.stderr
+    assert "Traceback" not in result.stderr and "search path" not in result.stderr
 
 
 def test_a_number_for_a_group_is_a_clear_message_not_a_traceback(cli):

@@ -23,7 +23,12 @@ USER = ["device=cpu", "data=module", "imports=[tests.user_data]", "model.input_s
 CASES = [
     # (id, arguments, exit code, a fragment of the message)
     ("unknown task", ["task=inspct"], 2, "task: unknown task 'inspct'"),
-    ("unknown option", ["model=rgnett"], 2, "Could not find 'model/rgnett'; did you mean 'rgnet'?"),
+    (
+        "unknown option",
+        ["model=rgnett"],
+        2,
+        "model: 'rgnett' is not one of its options; allowed: alexnet",
+    ),
     ("a number for a group", ["model=5"], 2, "Config group override must be a string"),
     (
         "a list for a group",

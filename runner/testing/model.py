@@ -13,7 +13,7 @@ from torch import nn
 import runner
 from runner.config.arguments import is_int
 from runner.config.values import is_number
-from runner.errors import ConfigError
+from runner.errors import ConfigError, missing_option
 from runner.params.tensors import distinct_parameters
 from runner.testing.settings import config_dir as find_config_dir
 
@@ -46,7 +46,7 @@ class Model:
             self._fail("the runner refuses it:\n  - " + "\n  - ".join(e.problems))
         except Exception as e:  # Hydra's own: an unknown option or key
             if type(e).__module__.startswith(("hydra", "omegaconf")):
-                self._fail(f"config error: {str(e).strip()}")
+                self._fail(f"config error: {missing_option(e) or str(e).strip()}")
             raise
 
     def _fail(self, message: str) -> None:

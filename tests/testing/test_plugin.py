@@ -116,7 +116,7 @@ def test_failures_read_like_the_runners_errors(project):
             "*AssertionError: model=my_mlp init=small: 0.weight: std 0.01*, expected 0.5 ± 20%",
             "*AssertionError: model=my_mlp: 0.weight: shares one tensor with none, expected [[]'2.weight']",
             "*AssertionError: model=my_mlp init=constant init.rules.0.args.value=1e38: forward on [[]2, 20]: * of 20 outputs are NaN/Inf",
-            "*AssertionError: model=my_mpl: config error: *Could not find 'model/my_mpl'*",
+            "*AssertionError: model=my_mpl: config error: model: 'my_mpl' is not one of its options; allowed: *my_mlp*; did you mean 'my_mlp'?",
             "*AssertionError: model=my_mlp model.net.0.type=Lineer: the runner refuses it:*",
         ]
     )
