@@ -476,7 +476,8 @@ CASES += [
         2,
         "data._target_: 'runner.train.data.Digitz' cannot be imported; allowed: the runner's "
         "(runner.train.data.*, data=table) or any LightningDataModule subclass (with "
-        "imports=[its module]); did you mean 'runner.train.data.Digits'?",
+        "imports=[its module]); did you mean data=digits (whose data module is "
+        "runner.train.data.Digits)?",  # the option: data=random's keys would not fit Digits
     ),
     (
         "a misspelled data module of the user's",

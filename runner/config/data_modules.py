@@ -32,8 +32,26 @@ def not_a_data_module(target: object, found: object) -> str:
     module = str(target).rpartition(".")[0]
     candidates = [n for m in (module, *DATA_HOMES) for n in classes_in(m, is_data_module)]
     what = "cannot be imported" if found is type(None) else "is not a data module"
+    close = did_you_mean(target, dict.fromkeys(candidates))
+    for cls, option in _shipped_options().items():
+        if close == f"; did you mean '{cls}'?":  # its option sets the model's sizes too
+            close = f"; did you mean data={option} (whose data module is {cls})?"
     return (
         f"{target!r} {what}; allowed: the runner's (runner.train.data.*, data=table) or any "
-        "LightningDataModule subclass (with imports=[its module])"
-        + did_you_mean(target, dict.fromkeys(candidates))
+        "LightningDataModule subclass (with imports=[its module])" + close
     )
+
+
+def _shipped_options() -> dict[str, str]:
+    """Each shipped data option's data module: {'runner.train.data.Digits': 'digits', …}."""
+    from omegaconf import OmegaConf
+
+    from runner.config.tree import config_dir
+
+    options: dict[str, str] = {}
+    for path in sorted((config_dir() / "data").glob("*.yaml")):
+        node = OmegaConf.load(path)
+        target = OmegaConf.select(node, "data._target_") or OmegaConf.select(node, "_target_")
+        if isinstance(target, str) and target != "???":
+            options.setdefault(target, path.stem)
+    return options
