@@ -3,6 +3,7 @@ shape, and the model's outputs against the targets (task=eval checks the kind of
 A regression target of another shape would broadcast against the output into a loss that means
 nothing; a class label past the outputs fails inside the loss."""
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +11,8 @@ import torch
 
 from runner.errors import ConfigError
 from runner.train.module import output_shape  # the one probe of a net's output shape
+
+log = logging.getLogger("runner")
 
 
 def check_fits(
@@ -49,6 +52,24 @@ def check_fits(
     )
     if problem:
         raise ConfigError([problem])
+    if data.task == "classification" and not hasattr(data, "example"):  # every label seen
+        _warn_unused_outputs(out[0], int(labels.max()) + 1, origin)
+
+
+def _warn_unused_outputs(outputs: int, classes: int, origin: str) -> None:
+    """More outputs than classes trains, but the extra ones are never a target: their logits
+    only learn to stay low, and the accuracy counts them as possible answers."""
+    if outputs > classes:
+        log.warning(
+            "model: %d outputs per sample, but %s has labels 0 to %d: outputs %d to %d are "
+            "never a target (model.num_outputs=%d fits it)",
+            outputs,
+            origin,
+            classes - 1,
+            classes,
+            outputs - 1,
+            classes,
+        )
 
 
 def _non_finite(splits: dict[str, Any], origin: str) -> str | None:

@@ -66,3 +66,21 @@ def test_eval_of_a_model_whose_outputs_do_not_match_the_targets_is_refused(compo
         "which the loss would broadcast against them; allowed: outputs of shape [1] "
         "(model.num_outputs=1)"
     ]
+
+
+def test_more_outputs_than_classes_trains_with_a_warning(compose, tmp_path, caplog):
+    """The extra outputs are never a target: it trains, and the log says which and what fits."""
+    with caplog.at_level("WARNING", logger="runner"):
+        done = run(
+            compose("model=mlp", "data=digits", "model.num_outputs=12", "trainer.max_epochs=1"),
+            tmp_path,
+        )
+    assert done["status"] == "ok"
+    assert (
+        "model: 12 outputs per sample, but the data (Digits) has labels 0 to 9: outputs 10 to 11 "
+        "are never a target (model.num_outputs=10 fits it)" in caplog.text
+    )
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="runner"):
+        run(compose("model=mlp", "data=digits", "trainer.max_epochs=1"), tmp_path / "fits")
+    assert "never a target" not in caplog.text
