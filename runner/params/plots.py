@@ -131,8 +131,11 @@ def _trajectories(rows: list[tuple[int, str, str, str, str, float]], path: Path)
         # measured every panel's tick labels for every panel, most of the picture's cost.
         ax.yaxis.set_label_coords(-0.11, 0.5)
         drawn = [y for line in ax.get_lines() for y in line.get_ydata()]
+        step_axis(ax)
         if stat == "update_ratio" and any(y > 0 for y in drawn):
             log_axis(ax, drawn)
+        elif stat != "dead_units":
+            linear_axis(ax)
         if stat == "dead_units":
             ax.set_ylim(-0.05, 1.05)
         ax.grid(alpha=0.3)
@@ -156,17 +159,34 @@ def _trajectories(rows: list[tuple[int, str, str, str, str, float]], path: Path)
     return path
 
 
+# Each tick is a handful of artists, made anew for every picture: they were most of a tiny
+# run's drawing. The axes below keep to the ticks a reader needs.
+
+
 def log_axis(ax: Any, values: list[float]) -> None:
-    """A log y axis. When its positive values span more than two decades, the minor ticks
-    (unlabeled there) sit at 2× and 5× each power of ten, not at all eight: each tick is a
-    handful of artists, made anew for every picture, and they were most of a tiny run's
-    drawing."""
+    """A log y axis. When its positive values span more than a decade, the minor ticks sit at
+    2× and 5× each power of ten, not at all eight (within one decade matplotlib labels them:
+    all stay)."""
     ax.set_yscale("log")
     positive = [v for v in values if v > 0]
-    if positive and max(positive) > 100 * min(positive):
+    if positive and max(positive) > 10 * min(positive):
         from matplotlib.ticker import LogLocator
 
         ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+
+
+def step_axis(ax: Any) -> None:
+    """An x axis of optimizer steps: at most seven ticks, on whole steps."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+
+
+def linear_axis(ax: Any) -> None:
+    """A linear y axis with at most six ticks (a 3-inch panel got nine)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
 
 
 def pyplot() -> Any:

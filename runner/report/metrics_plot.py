@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from runner.params.plots import log_axis, pyplot, save_png
+from runner.params.plots import log_axis, pyplot, save_png, step_axis
 from runner.report.curves import Point, baselines, read_curves
 
 
@@ -35,6 +35,7 @@ def plot_metrics(run_dir: Path, config: dict[str, Any]) -> Path | None:
             if name in lines and name.startswith("val/"):
                 value, what = lines[name]
                 ax.axhline(value, color="0.4", ls="--", lw=1, label=f"{what}: {value:.3g}")
+        step_axis(ax)
         if kind == "loss" and _decades(losses) > 1:
             log_axis(ax, losses)
         ax.set_xlabel("optimizer step")
