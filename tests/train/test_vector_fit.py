@@ -8,6 +8,7 @@ import runner
 from runner.config.spec import parse_run
 from runner.params.tensors import distinct_parameters
 from runner.run import run
+from runner.train.vector_chain import Chain
 from runner.train.vector_fit import GroupFit
 from runner.train.vector_loop import fit
 from runner.train.vector_members import group_key, make_member, member_refusal, refusal
@@ -24,6 +25,7 @@ RGNET = ("model=rgnet", "trainer.max_epochs=2")
     "model",
     [
         RGNET,
+        ("model=mlp", "data=digits", "trainer.max_epochs=1"),  # the chain's cross-entropy
         ("model=shared", "trainer.max_epochs=2"),  # one Linear at two places: one parameter
         pytest.param(
             ("model=bn_lenet", "data=digits_images", "trainer.max_epochs=1"),
@@ -54,6 +56,8 @@ def _members_equal_their_runs_alone(
     group = GroupFit(members)
     assert isinstance(group.stacked, torch.nn.Module), group.stacked  # not vmap's path
     fit(group)
+    # a chain keeps its hand-written backward: the first batch's check found it right
+    assert not isinstance(group.stacked, Chain) or group.stacked.manual
     for n, (cfg, member) in enumerate(zip(configs, members, strict=True)):
         alone = run(cfg, tmp_path / str(n))
         net = runner.load(alone["checkpoints"]["last"]).net
