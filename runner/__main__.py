@@ -184,7 +184,7 @@ def _message(e: BaseException) -> str:
         text += f"\n{str(cause).strip()}"  # OmegaConf's own line: the full key and the value
     missing = missing_option(e)  # an unknown option of a group: the options, a close one
     if missing:
-        return missing
+        return missing + _without_plus(missing.split(":", 1)[0])
     multiple = re.match(r"Multiple values for (\S+)\.", text)
     if multiple:  # `+experiment=NAME` for a group already in the defaults list (as null)
         group = multiple.group(1)
@@ -199,6 +199,21 @@ def _message(e: BaseException) -> str:
         overrides = " ".join(a for a in sys.argv[1:] if not a.startswith("-"))
         text = f"{text or type(e).__name__} (while Hydra composed the overrides: {overrides})"
     return text or type(e).__name__
+
+
+def _without_plus(group: str) -> str:
+    """`+experiment=tyng`: the '+' is a second mistake where the defaults list has the group,
+    so the hint drops it too (following `did you mean 'tying'?` with the '+' fails again)."""
+    from omegaconf import OmegaConf
+
+    if not any(a.startswith(f"+{group}=") for a in sys.argv[1:]):
+        return ""
+    root = OmegaConf.load(config_dir() / "config.yaml")
+    defaults = root.get("defaults", []) if isinstance(root, DictConfig) else []
+    listed = {str(next(iter(d))) for d in defaults if not isinstance(d, str)}
+    if group not in listed:  # a group outside the defaults list is added with '+'
+        return ""
+    return f"; and write {group}=NAME, without '+' (the defaults list has it)"
 
 
 def _unknown_key(text: str, cause: BaseException | None) -> str | None:

@@ -122,3 +122,16 @@ def test_a_run_given_twice_is_compared_once(tmp_path):
     again = tmp_path / "b" / ".." / "a"
     records = read_runs([tmp_path / "a", tmp_path / "b", again])
     assert [r.directory.name for r in records] == ["a", "b"]
+
+
+def test_ckpt_path_latest_on_a_sweep_lists_its_jobs_in_number_order(tmp_path, monkeypatch):
+    from runner.errors import ConfigError
+    from runner.rundir.latest import latest_checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    sweep = tmp_path / "outputs" / "multirun" / "s"
+    for job in range(12):
+        (sweep / str(job)).mkdir(parents=True)
+    (tmp_path / "outputs" / "latest").symlink_to(sweep)
+    with pytest.raises(ConfigError, match=r"\(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11\)"):
+        latest_checkpoint()

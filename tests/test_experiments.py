@@ -38,6 +38,16 @@ def test_plus_experiment_says_to_drop_the_plus(cli):
     assert "Traceback" not in done.stderr
 
 
+def test_plus_and_a_misspelled_experiment_names_both_fixes(cli):
+    done = cli("+experiment=tyng")
+    assert done.returncode == 2
+    assert (
+        "did you mean 'tying'?; and write experiment=NAME, without '+' (the defaults list has it)"
+        in done.stderr
+    )
+    assert "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize(
     ("name", "task", "model", "facts"),
     [

@@ -57,7 +57,7 @@ def latest_checkpoint() -> str:
     last = run_dir / "checkpoints" / "last.ckpt"
     if last.is_file():
         return str(last)
-    jobs = sorted(d.name for d in run_dir.iterdir() if d.name.isdigit() and d.is_dir())
+    jobs = sorted((d.name for d in run_dir.iterdir() if d.name.isdigit() and d.is_dir()), key=int)
     if jobs:
         raise ConfigError(
             [
