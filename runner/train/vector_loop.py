@@ -58,7 +58,7 @@ def run_epochs(group: GroupFit, stop: Callable[[], None]) -> None:
             _record_stats(group, i, state, init=True)
     stats_at = [0] * len(members)
     for epoch in range(epochs):
-        _train_epoch(group, state, splits["train"], epoch, stats_at)
+        _train_epoch(group, state, splits["train"], epoch, stats_at, final=epoch == epochs - 1)
         scores = _validate(group, splits["val"])
         _end_epoch(group, state, epoch, scores)
         stop()
@@ -81,6 +81,7 @@ def _train_epoch(
     train: tuple[torch.Tensor, torch.Tensor],
     epoch: int,
     stats_at: list[int],
+    final: bool,
 ) -> None:
     X, Y = train
     members = group.members
@@ -100,7 +101,8 @@ def _train_epoch(
         idx = orders[:, start : start + size]
         x, y = X[rows, idx], Y[rows, idx]
         due = [_stats_due(m, state.step + 1, stats_at[i]) for i, m in enumerate(members)]
-        _arm_relus(group, due, x)
+        last = final and start + size >= count  # the final record's dead units: its forward
+        _arm_relus(group, [d or last for d in due], x)
         _step(group, state, x, y)
         for i in range(n):
             if due[i]:

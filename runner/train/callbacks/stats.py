@@ -61,11 +61,15 @@ class ParameterStats(pl.Callback):
         self._record(trainer, init=True)
 
     def on_train_batch_start(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        # Arm the ReLU hooks only for a batch whose end is a record: free on other steps.
+        # Arm the ReLU hooks only for a batch whose end is a record (the run's last batch is
+        # the final record's): free on other steps.
         relus = self.recorder.relus if self.recorder is not None else None
-        if relus is not None and self._due(trainer, ahead=getattr(pl_module, "steps_per_batch", 1)):
+        ahead = getattr(pl_module, "steps_per_batch", 1)
+        if relus is not None and (
+            self._due(trainer, ahead) or _last_batch(trainer, batch_idx, ahead)
+        ):
             relus.armed = True
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
@@ -152,3 +156,12 @@ def draw_plots(recorder: StatsRecorder, run_dir: Path) -> None:
         return
     names = ", ".join(p.name for p in written)
     log.info("stats: %d rows in param_stats.csv; plots: %s", len(recorder.rows), names)
+
+
+def _last_batch(trainer: pl.Trainer, batch_idx: int, ahead: int) -> bool:
+    """Whether the run's training ends after this batch (as planned: an early stop is not
+    known ahead, and its final record has no dead-unit measure)."""
+    if trainer.max_steps > 0 and trainer.global_step + ahead >= trainer.max_steps:
+        return True
+    last_epoch = trainer.max_epochs is not None and trainer.current_epoch >= trainer.max_epochs - 1
+    return last_epoch and batch_idx >= trainer.num_training_batches - 1

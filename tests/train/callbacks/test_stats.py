@@ -90,6 +90,14 @@ def test_dead_blocks_are_named_in_the_log_the_result_and_the_csv(tmp_path, caplo
     assert dead and {r["kind"] for r in dead} == {"activation"}
 
 
+def test_the_final_record_measures_dead_units_between_intervals(tmp_path):
+    """40 steps, records every 50: the final one is the only one after training, and the
+    report's 'no layer of dead units' rests on it (it was never measured there)."""
+    result = train(tmp_path, "model=mlp", "data=digits", "trainer.max_epochs=1")
+    dead = [(r["step"], r["name"]) for r in rows(result) if r["stat"] == "dead_units"]
+    assert dead == [("40", "1")]  # the ReLU of mlp's one hidden layer, on the last batch
+
+
 def test_run_from_python_prints_its_stage_lines():
     code = (
         "import runner, tempfile; from runner.run import run; "
