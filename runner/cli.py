@@ -20,7 +20,7 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from runner import STOP_SIGNALS, ending
 from runner.config.sections import parse_sweep
@@ -45,16 +45,33 @@ def _eval_data_from_command_line(cfg: DictConfig, overrides: Any) -> None:
             cfg.eval.data = "given" if given else "checkpoint"
 
 
+# What a task on a checkpoint takes from it (its network, trained weights and data, with the
+# data's preprocessing), not from the config groups chosen.
+_FROM_CHECKPOINT = ("model", "init", "data")
+
+
+def _compose_line(cfg: DictConfig, choices: dict[str, str]) -> str:
+    """`task=train model=mlp …`; for a task on a checkpoint, without the groups it takes
+    from there (task=eval named model=mlp while it evaluated the checkpoint's own model)."""
+    task, shown = cfg.get("task"), choices
+    if task in ("eval", "export", "predict") and cfg.get("ckpt_path"):
+        own_data = task == "eval" and OmegaConf.select(cfg, "eval.data") == "given"
+        taken = [k for k in _FROM_CHECKPOINT if not (k == "data" and own_data)]
+        shown = {k: v for k, v in choices.items() if k not in taken}
+        return f"task={task} " + " ".join(
+            [*(f"{k}={v}" for k, v in shown.items()), f"({', '.join(taken)} from ckpt_path)"]
+        )
+    return f"task={task} " + " ".join(f"{k}={v}" for k, v in shown.items())
+
+
 def main(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     # Hydra lists the choices last group first; show them in config.yaml's order.
     choices = {k: str(v) for k, v in reversed(list(hydra_cfg.runtime.choices.items()))}
     choices = {k: v for k, v in choices.items() if v != "None" and _is_user_group(k)}
-    log.info(
-        "compose: task=%s %s", cfg.get("task"), " ".join(f"{k}={v}" for k, v in choices.items())
-    )
-    run_dir = Path(hydra_cfg.runtime.output_dir)
     _eval_data_from_command_line(cfg, hydra_cfg.overrides.task)
+    log.info("compose: %s", _compose_line(cfg, choices))
+    run_dir = Path(hydra_cfg.runtime.output_dir)
     sweep = parse_sweep(cfg.get("sweep"))
     job = None
     if hydra_cfg.mode == RunMode.MULTIRUN:

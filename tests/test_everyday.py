@@ -21,6 +21,9 @@ def test_latest_points_at_the_newest_training_run_and_ckpt_path_latest_reads_it(
     assert (outputs / "latest").resolve() == (outputs / "a").resolve()
     evaluated = cli("task=eval", "ckpt_path=latest", run_dir=outputs / "b")
     assert evaluated.returncode == 0, evaluated.stderr
+    # its compose line names no model or data of the config's: they are the checkpoint's
+    assert "compose: task=eval device=auto optim=sgd" in evaluated.stderr
+    assert "(model, init, data from ckpt_path)" in evaluated.stderr
     result = json.loads((outputs / "b" / "result.json").read_text())
     assert result["source"] == str((outputs / "a" / "checkpoints" / "last.ckpt").resolve())
     assert (outputs / "latest").resolve() == (
