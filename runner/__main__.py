@@ -202,18 +202,12 @@ def _message(e: BaseException) -> str:
 
 
 def _without_plus(group: str) -> str:
-    """`+experiment=tyng`: the '+' is a second mistake where the defaults list has the group,
-    so the hint drops it too (following `did you mean 'tying'?` with the '+' fails again)."""
-    from omegaconf import OmegaConf
+    """`+experiment=tyng`: where the defaults list has the group, the '+' is a mistake too."""
+    from runner.config.tree import in_defaults_list
 
-    if not any(a.startswith(f"+{group}=") for a in sys.argv[1:]):
-        return ""
-    root = OmegaConf.load(config_dir() / "config.yaml")
-    defaults = root.get("defaults", []) if isinstance(root, DictConfig) else []
-    listed = {str(next(iter(d))) for d in defaults if not isinstance(d, str)}
-    if group not in listed:  # a group outside the defaults list is added with '+'
-        return ""
-    return f"; and write {group}=NAME, without '+' (the defaults list has it)"
+    if any(a.startswith(f"+{group}=") for a in sys.argv[1:]) and in_defaults_list(group):
+        return f"; and write {group}=NAME, without '+' (the defaults list has it)"
+    return ""
 
 
 def _unknown_key(text: str, cause: BaseException | None) -> str | None:

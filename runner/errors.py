@@ -57,10 +57,17 @@ def missing_option(error: BaseException) -> str | None:
     where = text.split("':", 1)[0].removeprefix("In '") if text.startswith("In '") else ""
     ours = where in ("", "config") or where.startswith("hydra/")  # the command line's, Hydra's
     inside = "" if ours else f" (in the defaults list of {where})"
+    close = did_you_mean(name, options)
+    if not close and (group, name.split(":")[0]) in _OTHER_NAMES:  # torch's name for it
+        close = f"; did you mean '{_OTHER_NAMES[group, name.split(':')[0]]}'?"
     return (
         f"{group or 'config'}: {name!r} is not one of its options{inside}; allowed: "
-        f"{one_of(map(str, options), limit=40)}{did_you_mean(name, options)}"
+        f"{one_of(map(str, options), limit=40)}{close}"
     )
+
+
+# Options that readers know by another name (torch's device names).
+_OTHER_NAMES = {("device", "cuda"): "gpu"}
 
 
 def nested_match(key: object, tree: object, prefix: str, depth: int = 4) -> str | None:

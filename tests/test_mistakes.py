@@ -29,6 +29,13 @@ CASES = [
         2,
         "model: 'rgnett' is not one of its options; allowed: alexnet",
     ),
+    (
+        "torch's name for the GPU",
+        ["device=cuda:0"],
+        2,
+        "device: 'cuda:0' is not one of its options; allowed: auto, cpu, ddp_cpu, fsdp, gpu, gpus, "
+        "mps; did you mean 'gpu'?",
+    ),
     ("a number for a group", ["model=5"], 2, "Config group override must be a string"),
     (
         "a list for a group",
@@ -511,6 +518,7 @@ UNRECORDED = {
     "a mapping given for an entry",
     "a key a level too high",
     "unknown option",
+    "torch's name for the GPU",
     "a number for a group",
     "a list for a group",
     "a misspelled key of a section",

@@ -55,6 +55,14 @@ def compose(overrides: list[str] | None = None) -> DictConfig:
     return cfg
 
 
+def in_defaults_list(group: str) -> bool:
+    """Whether conf/config.yaml's defaults list chooses `group` (an option of it is then set
+    with `group=NAME`, not added with `+group=NAME`)."""
+    root = OmegaConf.load(config_dir() / "config.yaml")
+    defaults = root.get("defaults", []) if isinstance(root, DictConfig) else []
+    return group in {str(next(iter(d))) for d in defaults if not isinstance(d, str)}
+
+
 # The overrides each config that compose() returned was made from (by id, while it lives): a
 # run started from Python prints the same resume command as the command line would.
 _COMPOSED: dict[int, list[str]] = {}

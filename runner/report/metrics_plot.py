@@ -105,5 +105,8 @@ def _epoch_axis(ax: Any, points: list[Point]) -> bool:
     top = ax.secondary_xaxis(
         "top", functions=(lambda x: along(x, steps, epochs), lambda e: along(e, epochs, steps))
     )
+    from matplotlib.ticker import MaxNLocator
+
+    top.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))  # not 0.25, 0.5, …
     top.set_xlabel("epoch", fontsize=8)
     return True
