@@ -104,7 +104,8 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
             result = record({"status": "ok", **TASKS[spec.task](spec, run_dir)})
         except (ConfigError, RunFailed) as e:
             mistake = isinstance(e, ConfigError)  # a sweep of nothing but mistakes exits 2
-            record({"status": "failed", "task": task, "error": str(e), "config_error": mistake})
+            ended = {"status": "failed", "task": task, "error": str(e), "config_error": mistake}
+            record({**ended, **getattr(e, "outcome", {})})
             raise
         except OSError as e:  # a full disk, a read-only or vanished directory
             failed = RunFailed(f"cannot write {e.filename or run_dir}: {e.strerror or e}")

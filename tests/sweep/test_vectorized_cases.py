@@ -52,6 +52,16 @@ def test_a_diverging_member_fails_as_alone_while_the_others_finish(tmp_path):
     first = re.compile(r"first in [^(]*\(")
     assert first.sub("", mine["error"]) == first.sub("", alone["error"])
     assert "non-finite gradient at optimizer step 1" in mine["error"]
+    # It trained in the group until it stopped: its seconds count its share of the group's
+    # training, as the others' do (its result said nothing of the group, and 0.03 s)
+    for n in range(3):
+        group = _result(tmp_path / "v" / str(n))["vectorized"]
+        assert group["jobs"] == [0, 1, 2]
+        assert _result(tmp_path / "v" / str(n))["seconds"] >= group["group_seconds"] / 3
+    assert (
+        "Trained as one (hydra/launcher=vectorized): jobs 0, 1, 2"
+        in (tmp_path / "v" / "summary.md").read_text()
+    )
     for n in (0, 2):
         want = _weights(tmp_path / "b" / str(n) / "checkpoints" / "last.ckpt")
         got = _weights(tmp_path / "v" / str(n) / "checkpoints" / "last.ckpt")
