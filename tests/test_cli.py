@@ -181,6 +181,12 @@ def test_multirun_inspects_each_model(cli, tmp_path):
             "hydra/launcher=vectorized hydra.launcher.max_members=1",
             "hydra.launcher.max_members: 1 is not a group size; allowed: an integer ≥ 2",
         ),
+        (  # a key added that the launcher does not take: Hydra's TypeError, the directory made
+            "hydra/launcher=vectorized +hydra.launcher.max_member=4",
+            "hydra.launcher.max_member: unknown key; allowed: _target_, max_members; did you "
+            "mean 'max_members'?",
+        ),
+        ("+hydra.launcher.n_jobs=2", "hydra.launcher.n_jobs: unknown key; allowed: _target_"),
     ],
 )
 def test_a_sweep_setting_refused_before_any_job_leaves_no_directory(

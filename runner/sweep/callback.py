@@ -122,13 +122,34 @@ def _objective(config: DictConfig) -> Objective:
 
 
 def _check_launcher(config: DictConfig) -> None:
-    """The vectorized launcher's own setting, refused before the sweep's directory is made
-    (the launcher checks it again, for a caller other than the runner's CLI)."""
+    """The launcher's settings, refused before the sweep's directory is made: a key its class
+    does not take (`+hydra.launcher.max_member=4`, which Hydra's instantiation refuses only
+    with a TypeError, the directory made), and the vectorized launcher's own (it checks them
+    again, for a caller other than the runner's CLI)."""
     launcher = config.hydra.launcher
+    _check_launcher_keys(launcher)
     if str(launcher.get("_target_", "")).startswith("hydra_plugins.runner_vectorized"):
         from runner.sweep.vectorized import check_max_members
 
         check_max_members(launcher.get("max_members"))
+
+
+def _check_launcher_keys(launcher: DictConfig) -> None:
+    import inspect
+
+    from hydra.utils import get_class
+
+    from runner.errors import Problems
+
+    try:
+        taken = inspect.signature(get_class(str(launcher.get("_target_")))).parameters
+    except Exception:  # not importable: Hydra says so when it instantiates it
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in taken.values()):
+        return  # it takes any keyword (joblib's, submitit's launchers)
+    problems = Problems()
+    problems.unknown_keys("hydra.launcher", list(launcher), ["_target_", *taken])
+    problems.raise_if_any()
 
 
 def _check_sweep_section(config: DictConfig) -> None:
