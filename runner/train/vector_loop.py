@@ -36,6 +36,9 @@ def fit(group: GroupFit, stop: Callable[[], None] = lambda: None) -> float:
     start = time.perf_counter()
     with warnings.catch_warnings():  # gradients are slices of one buffer, by design
         warnings.filterwarnings("ignore", message="grad and param do not obey")
+        # The stacked optimizer steps the members' parameters, not their own optimizers, whose
+        # schedulers then warn at every epoch's step that they run first (they do not)
+        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
         run_epochs(group, stop)
     return time.perf_counter() - start
 
