@@ -242,6 +242,17 @@ def test_bf16_on_the_cpu_verifies_within_tolerance(tmp_path):
     assert result["verification"]["comparison"].startswith("allclose")
 
 
+def test_a_first_layer_in_place_verifies(tmp_path):
+    """The probe went through the trained model, then, as that layer left it, the reloaded one:
+    'the reloaded checkpoint does not reproduce the trained model'."""
+    net = (
+        "model.net=[{type:LeakyReLU,negative_slope:0.1,inplace:true},"
+        "{type:Linear,in_features:20,out_features:10}]"
+    )
+    result = train(tmp_path, "model=mlp", net, "trainer.max_epochs=1")
+    assert result["verification"]["ok"], result["verification"]
+
+
 def test_training_mistakes_are_reported_together(compose, tmp_path):
     cfg = compose(
         "+trainer.max_epoch=3",
