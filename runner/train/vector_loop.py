@@ -187,7 +187,8 @@ def _validate(group: GroupFit, val: tuple[torch.Tensor, torch.Tensor]) -> list[d
     totals: dict[str, torch.Tensor] = {}
     group.train_mode(False)  # as Lightning validates: BatchNorm on its running statistics
     for start in range(0, count, size):
-        x, y = X[:, start : start + size], Y[:, start : start + size]
+        # a copy of the split's rows: a first layer in place writes into them
+        x, y = X[:, start : start + size].clone(), Y[:, start : start + size]
         losses, accs = group.losses(x, y)
         weight = x.shape[1]
         parts = {"loss": losses} | ({"acc": accs} if group.members[0].module.classification else {})
