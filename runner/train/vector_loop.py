@@ -161,7 +161,8 @@ def _arm_relus(group: GroupFit, due: list[bool], x: torch.Tensor) -> None:
             stats.relus.armed = True
             kept = {name: b[i].clone() for name, b in group.buffers.items()}
             with torch.no_grad():
-                member.module.net(x[i])  # in training mode, as its step's forward
+                member.module.net(x[i].clone())  # in training mode, as its step's forward
+                # (on a copy: a first layer in place would write into the step's batch)
                 for name, b in group.buffers.items():  # which already fed BatchNorm
                     b[i].copy_(kept[name])
 

@@ -140,3 +140,24 @@ def test_a_job_with_a_config_mistake_runs_alone_naming_its_first_problem(tmp_pat
             " 8 does not match the 64 features" in done.stderr
         )
     assert "; 1 more in its log)" in done.stderr  # model.num_outputs, in the job's own error
+
+
+def test_a_first_layer_in_place_with_statistics_every_step_equals_its_run_alone(tmp_path):
+    """The dead-unit watch's forward (each member's own net, on its batch) ran before the step,
+    and a first layer in place wrote into the batch the step then trained on: weights 3e-3
+    off the basic launcher's."""
+    net = (
+        "model.net=[{type:LeakyReLU,negative_slope:0.1,inplace:true},"
+        "{type:Linear,in_features:20,out_features:8},{type:ReLU},"
+        "{type:Linear,in_features:8,out_features:10}]"
+    )
+    args = (net, "seed=0,1", "trainer.max_epochs=1", "stats=every_step")
+    vectorized = _sweep(tmp_path / "v", *args)
+    basic = _sweep(tmp_path / "b", *args, launcher="basic")
+    assert vectorized.returncode == basic.returncode == 0, vectorized.stderr
+    assert "vectorized: group 0 trains jobs 0,1 as one" in vectorized.stderr
+    for n in (0, 1):
+        want = _weights(tmp_path / "b" / str(n) / "checkpoints" / "last.ckpt")
+        got = _weights(tmp_path / "v" / str(n) / "checkpoints" / "last.ckpt")
+        for key, value in want.items():
+            torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-6)
