@@ -161,3 +161,26 @@ def test_a_first_layer_in_place_with_statistics_every_step_equals_its_run_alone(
         got = _weights(tmp_path / "v" / str(n) / "checkpoints" / "last.ckpt")
         for key, value in want.items():
             torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_a_job_stopped_while_it_wrote_its_run_runs_again_on_resume(tmp_path):
+    """A signal while a member's job writes its run (its last.ckpt written, its tests, checks
+    and report not yet: where a vectorized sweep spends its time once the group has trained)
+    left it interrupted with a finished checkpoint; `sweep.resume=true` resumed from it and
+    failed: 'ckpt_path: already at max_epochs=1 (1 epochs done)'. It runs again instead."""
+    import json
+
+    args = ("model=rgnet", "seed=0,1", "trainer.max_epochs=1")
+    done = _sweep(tmp_path / "s", *args)
+    assert done.returncode == 0, done.stderr
+    record = tmp_path / "s" / "1" / "result.json"
+    before = _weights(tmp_path / "s" / "1" / "checkpoints" / "last.ckpt")
+    result = json.loads(record.read_text())  # as the signal leaves it (runner.run records it)
+    record.write_text(json.dumps({**result, "status": "interrupted", "error": "SIGTERM"}))
+    again = _sweep(tmp_path / "s", *args, "sweep.resume=true")
+    assert again.returncode == 0, again.stderr
+    assert "job 1 stopped after its last epoch's checkpoint" in again.stderr
+    assert _result(tmp_path / "s" / "1")["status"] == "ok"
+    after = _weights(tmp_path / "s" / "1" / "checkpoints" / "last.ckpt")
+    for key, value in before.items():
+        torch.testing.assert_close(after[key], value, rtol=1e-5, atol=1e-6)
