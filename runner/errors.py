@@ -111,7 +111,12 @@ def first_line(error: BaseException, default: str | None = None) -> str:
 
 
 class RunFailed(Exception):
-    """The run started but could not finish (e.g. NaN gradients); the message says what was kept."""
+    """The run started but could not finish (e.g. NaN gradients); the message says what was kept.
+    `outcome`: what its result.json records besides the error (a vectorized member's group)."""
+
+    def __init__(self, message: str, outcome: dict[str, object] | None = None):
+        super().__init__(message)
+        self.outcome = outcome or {}
 
 
 class Problems:

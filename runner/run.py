@@ -103,8 +103,7 @@ def run(cfg: DictConfig, run_dir: Path, job: dict[str, Any] | None = None) -> di
             started.append(spec)
             result = record({"status": "ok", **TASKS[spec.task](spec, run_dir)})
         except (ConfigError, RunFailed) as e:
-            mistake = isinstance(e, ConfigError)  # a sweep of nothing but mistakes exits 2
-            record({"status": "failed", "task": task, "error": str(e), "config_error": mistake})
+            record(_failed(e, task))
             raise
         except OSError as e:  # a full disk, a read-only or vanished directory
             failed = RunFailed(f"cannot write {e.filename or run_dir}: {e.strerror or e}")
@@ -281,3 +280,12 @@ def _timed(outcome: dict[str, Any], start: float) -> dict[str, Any]:
     jobs, seconds = group.get("jobs") or [], group.get("group_seconds")
     share = seconds / len(jobs) if jobs and isinstance(seconds, int | float) else 0.0
     return {**outcome, "seconds": time.perf_counter() - start + share}
+
+
+def _failed(e: ConfigError | RunFailed, task: Any) -> dict[str, Any]:
+    """A refused config or a run that could not finish, as result.json records it: whether it
+    was a config mistake (a sweep of nothing but mistakes exits 2), and what the failure adds
+    (a vectorized member's group)."""
+    mistake = isinstance(e, ConfigError)
+    outcome = {"status": "failed", "task": task, "error": str(e), "config_error": mistake}
+    return {**outcome, **getattr(e, "outcome", {})}

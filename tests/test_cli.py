@@ -182,6 +182,30 @@ def test_multirun_inspects_each_model(cli, tmp_path):
             "hydra/launcher=vectorized hydra.launcher.max_members=1",
             "hydra.launcher.max_members: 1 is not a group size; allowed: an integer ≥ 2",
         ),
+        (  # a key added that the launcher does not take: Hydra's TypeError, the directory made
+            "hydra/launcher=vectorized +hydra.launcher.max_member=4",
+            "hydra.launcher.max_member: unknown key; allowed: _target_, max_members; did you "
+            "mean 'max_members'?",
+        ),
+        ("+hydra.launcher.n_jobs=2", "hydra.launcher.n_jobs: unknown key; allowed: _target_"),
+        # Optuna's own refusals came after the directory, in its words ("No trials are
+        # completed yet", "division by zero", an AssertionError)
+        (
+            "hparams_search=optuna hydra.sweeper.n_trials=0",
+            "hydra.sweeper.n_trials: got 0; allowed: an integer ≥ 1",
+        ),
+        (
+            "hparams_search=optuna hydra.sweeper.n_jobs=0",
+            "hydra.sweeper.n_jobs: got 0; allowed: an integer ≥ 1",
+        ),
+        (
+            "hparams_search=optuna hydra.sweeper.max_failure_rate=2",
+            "hydra.sweeper.max_failure_rate: got 2.0; allowed: a number from 0 to 1",
+        ),
+        (
+            "hparams_search=optuna hydra.sweeper.direction=sideways",
+            "hydra.sweeper.direction: got 'sideways'; allowed: minimize, maximize",
+        ),
     ],
 )
 def test_a_sweep_setting_refused_before_any_job_leaves_no_directory(

@@ -45,10 +45,11 @@ class Summary:
 
     @property
     def best(self) -> JobRecord | None:
-        """The best job of the best configuration."""
+        """The best job of the best configuration, of those its mean counts (a failed job's
+        metrics are in none)."""
         name = self.objective.name
         jobs = self.configs[0].jobs if self.configs else ()
-        scored = [r for r in jobs if r.metric(name) is not None]
+        scored = [r for r in jobs if r.status in ("ok", "skipped") and r.metric(name) is not None]
         sign = 1.0 if self.objective.goal == "max" else -1.0
         return max(scored, key=lambda r: sign * (r.metric(name) or 0.0)) if scored else None
 

@@ -97,9 +97,9 @@ class Batches:
         X, y = self.data.tensors(self.split, device)
         order = self._indices(len(X))
         size = self.data.batch_size
-        if order is None:
+        if order is None:  # a copy of the split's rows: a first layer in place writes into them
             for start in range(0, len(X), size):
-                yield X[start : start + size], y[start : start + size]
+                yield X[start : start + size].clone(), y[start : start + size]
             return
         order = order.to(device)
         for start in range(0, len(order), size):

@@ -86,7 +86,7 @@ def finish(trained: Trained, spec: RunSpec, run_dir: Path, trackers: Trackers) -
     last = callbacks.last.path
     best_path = _write_checkpoints(trained, callbacks, counts)
     if record.bad is not None:
-        raise NonFiniteTraining(_stopped(trained, run_dir, counts))
+        raise NonFiniteTraining(_stopped(trained, run_dir, counts), _group(trained))
     saved = outcome.trained(last, training.trainer)
     metrics = dict(record.metrics)
     outcome.log_fit(saved, trained.seconds, metrics)
@@ -116,8 +116,14 @@ def finish(trained: Trained, spec: RunSpec, run_dir: Path, trackers: Trackers) -
         **({"learned": learned} if learned is not None else {}),
         "resume": resume,
         "stats": _stats_result(member, run_dir, record),
-        "vectorized": {"jobs": trained.jobs, "group_seconds": trained.seconds},
+        **_group(trained),
     }
+
+
+def _group(trained: Trained) -> dict[str, Any]:
+    """What result.json says of the group, for a member that ended ok or failed alike (its
+    seconds count its share of the group's training: runner.run)."""
+    return {"vectorized": {"jobs": trained.jobs, "group_seconds": trained.seconds}}
 
 
 def _write_logs(trackers: Trackers, module: Any, record: Record, bad: int | None) -> None:

@@ -36,6 +36,9 @@ def fit(group: GroupFit, stop: Callable[[], None] = lambda: None) -> float:
     start = time.perf_counter()
     with warnings.catch_warnings():  # gradients are slices of one buffer, by design
         warnings.filterwarnings("ignore", message="grad and param do not obey")
+        # The stacked optimizer steps the members' parameters, not their own optimizers, whose
+        # schedulers then warn at every epoch's step that they run first (they do not)
+        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
         run_epochs(group, stop)
     return time.perf_counter() - start
 
@@ -160,7 +163,8 @@ def _arm_relus(group: GroupFit, due: list[bool], x: torch.Tensor) -> None:
             stats.relus.armed = True
             kept = {name: b[i].clone() for name, b in group.buffers.items()}
             with torch.no_grad():
-                member.module.net(x[i])  # in training mode, as its step's forward
+                member.module.net(x[i].clone())  # in training mode, as its step's forward
+                # (on a copy: a first layer in place would write into the step's batch)
                 for name, b in group.buffers.items():  # which already fed BatchNorm
                     b[i].copy_(kept[name])
 
@@ -186,7 +190,8 @@ def _validate(group: GroupFit, val: tuple[torch.Tensor, torch.Tensor]) -> list[d
     totals: dict[str, torch.Tensor] = {}
     group.train_mode(False)  # as Lightning validates: BatchNorm on its running statistics
     for start in range(0, count, size):
-        x, y = X[:, start : start + size], Y[:, start : start + size]
+        # a copy of the split's rows: a first layer in place writes into them
+        x, y = X[:, start : start + size].clone(), Y[:, start : start + size]
         losses, accs = group.losses(x, y)
         weight = x.shape[1]
         parts = {"loss": losses} | ({"acc": accs} if group.members[0].module.classification else {})

@@ -232,3 +232,20 @@ def test_a_direction_that_is_not_max_or_min_or_inferable_is_refused(compose, ove
     with pytest.raises(ConfigError, match=re.escape(message)):
         parse_run(compose("task=inspect", *overrides))
     assert parse_run(compose("task=inspect", "sweep.objective=val/thing", "sweep.direction=max"))
+
+
+def test_failed_jobs_metrics_neither_rank_nor_make_the_best(tmp_path):
+    """A job that failed after logging metrics (a verification that failed, a NaN with
+    stats.on_nan=warn) is no configuration's best: its value is in no mean. All of one
+    configuration's jobs failed so: summary.md was not written (KeyError 'val/loss')."""
+    for number, seed in enumerate((0, 1)):
+        directory = job(tmp_path, number, ["model=mlp", f"seed={seed}"], {"val/loss": 0.5})
+        result = json.loads((directory / "result.json").read_text())
+        failed = {"status": "failed", "error": "the reloaded checkpoint does not reproduce"}
+        (directory / "result.json").write_text(json.dumps({**result, **failed}))
+    summary = write_summary(tmp_path, Objective("val/loss", "min", False), plot=False)
+    assert summary.best is None
+    assert "2 job(s): 2 failed." in (tmp_path / "summary.md").read_text()
+    job(tmp_path, 2, ["model=mlp", "seed=2"], {"val/loss": 0.9})  # one ended ok: it is the best
+    summary = write_summary(tmp_path, Objective("val/loss", "min", False), plot=False)
+    assert summary.best is not None and summary.best.number == 2

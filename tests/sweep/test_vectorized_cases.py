@@ -52,6 +52,16 @@ def test_a_diverging_member_fails_as_alone_while_the_others_finish(tmp_path):
     first = re.compile(r"first in [^(]*\(")
     assert first.sub("", mine["error"]) == first.sub("", alone["error"])
     assert "non-finite gradient at optimizer step 1" in mine["error"]
+    # It trained in the group until it stopped: its seconds count its share of the group's
+    # training, as the others' do (its result said nothing of the group, and 0.03 s)
+    for n in range(3):
+        group = _result(tmp_path / "v" / str(n))["vectorized"]
+        assert group["jobs"] == [0, 1, 2]
+        assert _result(tmp_path / "v" / str(n))["seconds"] >= group["group_seconds"] / 3
+    assert (
+        "Trained as one (hydra/launcher=vectorized): jobs 0, 1, 2"
+        in (tmp_path / "v" / "summary.md").read_text()
+    )
     for n in (0, 2):
         want = _weights(tmp_path / "b" / str(n) / "checkpoints" / "last.ckpt")
         got = _weights(tmp_path / "v" / str(n) / "checkpoints" / "last.ckpt")
@@ -130,3 +140,47 @@ def test_a_job_with_a_config_mistake_runs_alone_naming_its_first_problem(tmp_pat
             " 8 does not match the 64 features" in done.stderr
         )
     assert "; 1 more in its log)" in done.stderr  # model.num_outputs, in the job's own error
+
+
+def test_a_first_layer_in_place_with_statistics_every_step_equals_its_run_alone(tmp_path):
+    """The dead-unit watch's forward (each member's own net, on its batch) ran before the step,
+    and a first layer in place wrote into the batch the step then trained on: weights 3e-3
+    off the basic launcher's."""
+    net = (
+        "model.net=[{type:LeakyReLU,negative_slope:0.1,inplace:true},"
+        "{type:Linear,in_features:20,out_features:8},{type:ReLU},"
+        "{type:Linear,in_features:8,out_features:10}]"
+    )
+    args = (net, "seed=0,1", "trainer.max_epochs=1", "stats=every_step")
+    vectorized = _sweep(tmp_path / "v", *args)
+    basic = _sweep(tmp_path / "b", *args, launcher="basic")
+    assert vectorized.returncode == basic.returncode == 0, vectorized.stderr
+    assert "vectorized: group 0 trains jobs 0,1 as one" in vectorized.stderr
+    for n in (0, 1):
+        want = _weights(tmp_path / "b" / str(n) / "checkpoints" / "last.ckpt")
+        got = _weights(tmp_path / "v" / str(n) / "checkpoints" / "last.ckpt")
+        for key, value in want.items():
+            torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_a_job_stopped_while_it_wrote_its_run_runs_again_on_resume(tmp_path):
+    """A signal while a member's job writes its run (its last.ckpt written, its tests, checks
+    and report not yet: where a vectorized sweep spends its time once the group has trained)
+    left it interrupted with a finished checkpoint; `sweep.resume=true` resumed from it and
+    failed: 'ckpt_path: already at max_epochs=1 (1 epochs done)'. It runs again instead."""
+    import json
+
+    args = ("model=rgnet", "seed=0,1", "trainer.max_epochs=1")
+    done = _sweep(tmp_path / "s", *args)
+    assert done.returncode == 0, done.stderr
+    record = tmp_path / "s" / "1" / "result.json"
+    before = _weights(tmp_path / "s" / "1" / "checkpoints" / "last.ckpt")
+    result = json.loads(record.read_text())  # as the signal leaves it (runner.run records it)
+    record.write_text(json.dumps({**result, "status": "interrupted", "error": "SIGTERM"}))
+    again = _sweep(tmp_path / "s", *args, "sweep.resume=true")
+    assert again.returncode == 0, again.stderr
+    assert "job 1 stopped after its last epoch's checkpoint" in again.stderr
+    assert _result(tmp_path / "s" / "1")["status"] == "ok"
+    after = _weights(tmp_path / "s" / "1" / "checkpoints" / "last.ckpt")
+    for key, value in before.items():
+        torch.testing.assert_close(after[key], value, rtol=1e-5, atol=1e-6)

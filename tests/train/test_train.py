@@ -242,6 +242,22 @@ def test_bf16_on_the_cpu_verifies_within_tolerance(tmp_path):
     assert result["verification"]["comparison"].startswith("allclose")
 
 
+def test_a_first_layer_in_place_leaves_the_data_and_the_probe_alone(tmp_path):
+    """It wrote into the validation and test splits' rows (each epoch's validation saw the
+    data through the activation once more), and into the probe that went through the trained
+    model, then the reloaded one: 'the reloaded checkpoint does not reproduce the trained
+    model'. The same network out of place gives the same run."""
+    results = {}
+    for inplace in ("true", "false"):
+        net = (
+            f"model.net=[{{type:LeakyReLU,negative_slope:0.1,inplace:{inplace}}},"
+            "{type:Linear,in_features:20,out_features:10}]"
+        )
+        results[inplace] = train(tmp_path, "model=mlp", net, "trainer.max_epochs=2", name=inplace)
+    assert results["true"]["verification"]["ok"], results["true"]["verification"]
+    assert results["true"]["metrics"] == pytest.approx(results["false"]["metrics"], rel=1e-6)
+
+
 def test_training_mistakes_are_reported_together(compose, tmp_path):
     cfg = compose(
         "+trainer.max_epoch=3",

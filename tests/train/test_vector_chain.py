@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from runner.train import vector_chain
 from runner.train.vector_chain import Chain
-from tests.train.test_vector_net import N, _group, _members, _stacked
+from tests.train.test_vector_net import _LINEAR, N, _group, _members, _stacked
 
 ACTIVATIONS = [
     nn.ReLU(),
@@ -131,3 +131,18 @@ def test_a_right_one_is_kept_and_leaves_no_gradient_behind():
     group.check_stacked(torch.randn(2, 16, 4), torch.randn(2, 16, 1))
     assert isinstance(group.stacked, Chain) and group.stacked.manual
     assert not group.grad.any()
+
+
+def test_a_backward_the_first_batch_could_not_check_is_autograds():
+    """vmap's step failed on the first batch (LeakyReLU in place with a negative slope, whose
+    backward autograd refuses): nothing checked the hand-written backward, which trained the
+    members where each one's single run fails. Autograd's fails as the single run's does."""
+    leaky = "{type:LeakyReLU,negative_slope:-0.5,inplace:true}"
+    net = f"model.net=[{{type:Linear,in_features:4,out_features:8}},{leaky},{_LINEAR}]"
+    group = _group("rgnet", net)
+    assert isinstance(group.stacked, Chain) and group.stacked.manual
+    x, y = torch.randn(2, 16, 4), torch.randn(2, 16, 1)
+    group.check_stacked(x, y)
+    assert isinstance(group.stacked, Chain) and not group.stacked.manual
+    with pytest.raises(RuntimeError, match="In-place leakyReLu backward"):
+        group.train_losses(x, y)
