@@ -7,6 +7,7 @@ by one, with a line saying why."""
 
 import copy
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +156,7 @@ def train_group(numbers: list[int], members: dict[int, Any]) -> bool:
     chosen = [members.pop(n) for n in numbers]
     try:
         group = GroupFit(chosen)
+        _warn_if_busy(group.flat.device)
         seconds = fit(group, stop=_stop_if_asked)
     except Exception as e:  # never a wrong result: the jobs train alone instead
         log.warning(
@@ -174,6 +176,26 @@ def train_group(numbers: list[int], members: dict[int, Any]) -> bool:
         [Trained(m, r, group, seconds, numbers) for m, r in zip(chosen, group.records, strict=True)]
     )
     return True
+
+
+def _warn_if_busy(device: Any) -> None:
+    """A group's batched operations are large enough for torch to split each over its threads,
+    and on a machine whose cores are taken each split waits for a descheduled thread: the group
+    trained up to a hundred times slower. Said, not changed: the threads' count sets how sums
+    are split, and so the results' last bits."""
+    import torch
+
+    threads, cores = torch.get_num_threads(), os.cpu_count() or 1
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if device.type == "cpu" and threads > 1 and load > cores - 0.5:
+        log.warning(
+            "vectorized: this machine is busy (load %.1f on %d cores): torch's %d threads per "
+            "operation may wait on each other and train the group many times slower; "
+            "OMP_NUM_THREADS=1 keeps it steady",
+            load,
+            cores,
+            threads,
+        )
 
 
 def _stop_if_asked() -> None:
