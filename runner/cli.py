@@ -115,7 +115,7 @@ def _resume_job(
         return _Done(_objective(plan.previous, parse_sweep(cfg.get("sweep")).objective))
     sweep_job.set_aside(job)
     fields["attempt"] = plan.attempt
-    if plan.action == "resume" and _finished(plan.checkpoint, cfg):
+    if plan.action == "resume" and sweep_job.finished(plan.checkpoint, cfg.get("trainer")):
         log.info(
             "sweep: job %d stopped after its last epoch's checkpoint, while it wrote its run: "
             "it runs again (resumed, it would be refused as already at max_epochs)",
@@ -126,27 +126,6 @@ def _resume_job(
         with open_dict(cfg):
             cfg.ckpt_path = str(plan.checkpoint)
     return None
-
-
-def _finished(checkpoint: Path | None, cfg: DictConfig) -> bool:
-    """Whether `checkpoint` already holds the job's whole training (its max_epochs or
-    max_steps): a job stopped while it tested, verified or reported (a vectorized member's
-    job does only that, its training done with its group's)."""
-    from runner.checkpoint import layout
-    from runner.checkpoint.files import safe_load
-
-    trainer = cfg.get("trainer") or {}
-    epochs, steps = trainer.get("max_epochs"), trainer.get("max_steps")
-    if checkpoint is None:
-        return False
-    try:
-        saved = safe_load(checkpoint)
-        done_epochs, done_steps = layout.epochs_done(saved), int(layout.global_step(saved))
-    except Exception:  # damaged or unreadable: the resume says what is wrong with it
-        return False
-    if isinstance(epochs, int) and epochs >= 0 and done_epochs >= epochs:
-        return True
-    return isinstance(steps, int) and steps > 0 and done_steps >= steps
 
 
 def _run(

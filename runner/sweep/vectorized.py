@@ -78,6 +78,8 @@ def _skipped_by_resume(job: SweepJob, spec: RunSpec) -> str | None:
         return "its directory holds another sweep's job"
     if plan.action == "skip":
         return _DONE
+    if plan.action == "resume" and sweep_job.finished(plan.checkpoint, job.config.get("trainer")):
+        return "it trains again (stopped after its last checkpoint, while it wrote its run)"
     if plan.action == "resume":
         return "it resumes from its checkpoint"
     return None

@@ -180,6 +180,10 @@ def test_a_job_stopped_while_it_wrote_its_run_runs_again_on_resume(tmp_path):
     again = _sweep(tmp_path / "s", *args, "sweep.resume=true")
     assert again.returncode == 0, again.stderr
     assert "job 1 stopped after its last epoch's checkpoint" in again.stderr
+    assert (  # the plan says what happens to it: not a resume, which would be refused
+        "vectorized: job 1 runs alone: it trains again (stopped after its last checkpoint"
+        in again.stderr
+    )
     assert _result(tmp_path / "s" / "1")["status"] == "ok"
     after = _weights(tmp_path / "s" / "1" / "checkpoints" / "last.ckpt")
     for key, value in before.items():
