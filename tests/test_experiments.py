@@ -28,23 +28,16 @@ def test_an_experiment_sets_top_level_keys_and_the_command_line_wins(tmp_path):
     assert runner.compose([search, "experiment=mine", "seed=3"]).seed == 3
 
 
-def test_plus_experiment_says_to_drop_the_plus(cli):
-    done = cli("+experiment=tying")
-    assert done.returncode == 2
-    assert (
-        "config error: experiment: choose it with experiment=NAME, without '+' (the defaults list has it)"
-        in done.stderr
-    )
-    assert "Traceback" not in done.stderr
-
-
-def test_plus_and_a_misspelled_experiment_names_both_fixes(cli):
-    done = cli("+experiment=tyng")
-    assert done.returncode == 2
-    assert (
-        "did you mean 'tying'?; and write experiment=NAME, without '+' (the defaults list has it)"
-        in done.stderr
-    )
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("tying", "config error: experiment: choose it with experiment=NAME, without '+'"),
+        ("tyng", "did you mean 'tying'?; and write experiment=NAME, without '+' (the defaults"),
+    ],
+)
+def test_plus_experiment_says_to_drop_the_plus_and_names_a_close_option(cli, option, message):
+    done = cli(f"+experiment={option}")
+    assert done.returncode == 2 and message in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -14,6 +14,15 @@ from tests.sweep.test_vectorized import _result, _sweep, _weights
 pytestmark = pytest.mark.slow
 
 
+def _same_weights(vectorized, basic, jobs) -> None:
+    """Each job's final weights by the two launchers, equal within float32 round-off."""
+    for n in jobs:
+        want = _weights(basic / str(n) / "checkpoints" / "last.ckpt")
+        got = _weights(vectorized / str(n) / "checkpoints" / "last.ckpt")
+        for key, value in want.items():
+            torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-6)
+
+
 def test_jobs_that_cannot_be_grouped_run_alone_and_two_architectures_make_two_groups(tmp_path):
     args = (
         "model=mlp,rgnet",
@@ -62,11 +71,7 @@ def test_a_diverging_member_fails_as_alone_while_the_others_finish(tmp_path):
         "Trained as one (hydra/launcher=vectorized): jobs 0, 1, 2"
         in (tmp_path / "v" / "summary.md").read_text()
     )
-    for n in (0, 2):
-        want = _weights(tmp_path / "b" / str(n) / "checkpoints" / "last.ckpt")
-        got = _weights(tmp_path / "v" / str(n) / "checkpoints" / "last.ckpt")
-        for key, value in want.items():
-            torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-6)
+    _same_weights(tmp_path / "v", tmp_path / "b", (0, 2))
 
 
 def test_an_interrupted_vectorized_sweep_resumes(tmp_path):
@@ -125,10 +130,7 @@ def test_samples_of_several_rows_train_as_one_and_equal_their_runs_alone(tmp_pat
     assert "could not be trained together" not in vectorized.stderr
     for n in (0, 1):
         assert _result(tmp_path / "v" / str(n))["vectorized"]["jobs"] == [0, 1]
-        want = _weights(tmp_path / "b" / str(n) / "checkpoints" / "last.ckpt")
-        got = _weights(tmp_path / "v" / str(n) / "checkpoints" / "last.ckpt")
-        for key, value in want.items():
-            torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-6)
+    _same_weights(tmp_path / "v", tmp_path / "b", (0, 1))
 
 
 def test_a_job_with_a_config_mistake_runs_alone_naming_its_first_problem(tmp_path):
@@ -156,11 +158,7 @@ def test_a_first_layer_in_place_with_statistics_every_step_equals_its_run_alone(
     basic = _sweep(tmp_path / "b", *args, launcher="basic")
     assert vectorized.returncode == basic.returncode == 0, vectorized.stderr
     assert "vectorized: group 0 trains jobs 0,1 as one" in vectorized.stderr
-    for n in (0, 1):
-        want = _weights(tmp_path / "b" / str(n) / "checkpoints" / "last.ckpt")
-        got = _weights(tmp_path / "v" / str(n) / "checkpoints" / "last.ckpt")
-        for key, value in want.items():
-            torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-6)
+    _same_weights(tmp_path / "v", tmp_path / "b", (0, 1))
 
 
 def test_a_job_stopped_while_it_wrote_its_run_runs_again_on_resume(tmp_path):
