@@ -73,10 +73,11 @@ def finish(trained: Trained, spec: RunSpec, run_dir: Path, trackers: Trackers) -
     assert training is not None
     module = member.module
     log.info(
-        "vectorized: trained with jobs %s as one (%d members, %.2f s)",
+        "vectorized: trained with jobs %s as one (%d members, %.2f s: %.2f s each)",
         ",".join(str(j) for j in trained.jobs),
         len(trained.jobs),
         trained.seconds,
+        trained.seconds / len(trained.jobs),
     )
     callbacks = assemble_callbacks(run_dir, training, module.log_every)
     bad = record.bad["step"] if record.bad else None
@@ -89,7 +90,8 @@ def finish(trained: Trained, spec: RunSpec, run_dir: Path, trackers: Trackers) -
         raise NonFiniteTraining(_stopped(trained, run_dir, counts), _group(trained))
     saved = outcome.trained(last, training.trainer)
     metrics = dict(record.metrics)
-    outcome.log_fit(saved, trained.seconds, metrics)
+    share = trained.seconds / len(trained.jobs)  # as its seconds count it (runner.run)
+    outcome.log_fit(saved, share, metrics)
     placement = resolve_device(spec.device)
     where = trainer_placement(spec.device, placement)
     tested = evaluate(module, member.data, training.trainer, where, trackers)
@@ -109,7 +111,7 @@ def finish(trained: Trained, spec: RunSpec, run_dir: Path, trackers: Trackers) -
         "device": where,
         "epochs": layout.epochs_done(saved),
         "global_step": int(layout.global_step(saved)),
-        "fit_seconds": trained.seconds,
+        "fit_seconds": share,
         "metrics": {**metrics, **tested},
         "checkpoints": {"last": str(last), "best": best_path},
         "verification": verification,

@@ -76,6 +76,8 @@ def test_the_jobs_are_trained_as_one_group_and_each_equals_its_run_alone(pair):
         mine, alone = _result(vectorized / str(n)), _result(basic / str(n))
         assert mine["status"] == alone["status"] == "ok"
         assert mine["vectorized"]["jobs"] == [0, 1, 2, 3] and "vectorized" not in alone
+        group = mine["vectorized"]["group_seconds"]
+        assert mine["fit_seconds"] == pytest.approx(group / 4)  # its share, as its seconds
         assert (mine["epochs"], mine["global_step"]) == (alone["epochs"], alone["global_step"])
         assert mine["metrics"].keys() == alone["metrics"].keys()
         for name, value in alone["metrics"].items():
