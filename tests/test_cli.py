@@ -50,6 +50,9 @@ def test_help_lists_every_group_and_option_and_the_config(cli):
     config = result.stdout.split("== Config ==", 1)[1]
     assert "task: train" in config and "out_features: 256" in config  # the default model
     assert "--hydra-help lists Hydra's own flags" in result.stdout
+    sweeps = result.stdout.split("== Sweeps ==", 1)[1].split("==", 1)[0]
+    ours = {p.stem for p in (ROOT / "conf" / "hydra" / "launcher").glob("*.yaml")}
+    assert ours and all(name in sweeps for name in ours | {"basic", "joblib"})
 
 
 def test_help_lists_the_groups_of_a_users_config_dir_and_the_overrides(cli, tmp_path):
