@@ -51,20 +51,28 @@ def check_resume(module: Any, checkpoint: dict[str, Any], training: TrainingSpec
             f"({_differences(old.get('data'), training.data.section)}); the epoch's position would "
             "mean other samples. Resume with the checkpoint's data settings to finish the epoch"
         )
-    epochs_done, steps_done = layout.epochs_done(checkpoint), layout.global_step(checkpoint)
-    max_epochs, max_steps = training.trainer.max_epochs, training.trainer.max_steps
-    if isinstance(max_epochs, int) and max_epochs >= 0 and epochs_done >= max_epochs:
+    reached = limit_reached(checkpoint, training.trainer.max_epochs, training.trainer.max_steps)
+    if reached is not None:
+        name, limit, done = reached
+        unit = name.removeprefix("max_")
         problems.append(
-            f"ckpt_path: already at max_epochs={max_epochs} ({epochs_done} epochs done); raise "
-            f"trainer.max_epochs to train further, e.g. trainer.max_epochs={2 * epochs_done}"
-        )
-    elif isinstance(max_steps, int) and max_steps > 0 and steps_done >= max_steps:
-        done = steps_done
-        problems.append(
-            f"ckpt_path: already at max_steps={max_steps} ({done} steps done); raise "
-            f"trainer.max_steps to train further, e.g. trainer.max_steps={2 * done}"
+            f"ckpt_path: already at {name}={limit} ({done} {unit} done); raise "
+            f"trainer.{name} to train further, e.g. trainer.{name}={2 * done}"
         )
     return problems
+
+
+def limit_reached(
+    checkpoint: dict[str, Any], max_epochs: Any, max_steps: Any
+) -> tuple[str, int, int] | None:
+    """The trainer limit `checkpoint` is already at ("max_epochs" or "max_steps", the limit,
+    how many are done), where resuming from it would train nothing; None when it is not."""
+    epochs_done, steps_done = layout.epochs_done(checkpoint), int(layout.global_step(checkpoint))
+    if isinstance(max_epochs, int) and max_epochs >= 0 and epochs_done >= max_epochs:
+        return "max_epochs", max_epochs, epochs_done
+    if isinstance(max_steps, int) and max_steps > 0 and steps_done >= max_steps:
+        return "max_steps", max_steps, steps_done
+    return None
 
 
 def carry_over(checkpoint: dict[str, Any], optim: OptimSpec, automatic: bool) -> None:

@@ -66,21 +66,17 @@ def finished(checkpoint: Path | None, trainer: Any) -> bool:
     max_epochs or max_steps): a job stopped while it tested, verified or reported (a vectorized
     member's job does only that, its training done with its group's). Resumed, it would be
     refused as already there: it runs again instead."""
-    from runner.checkpoint import layout
     from runner.checkpoint.files import safe_load
+    from runner.checkpoint.resume import limit_reached
 
     trainer = trainer or {}
-    epochs, steps = trainer.get("max_epochs"), trainer.get("max_steps")
     if checkpoint is None:
         return False
     try:
         saved = safe_load(checkpoint)
-        done_epochs, done_steps = layout.epochs_done(saved), int(layout.global_step(saved))
+        return limit_reached(saved, trainer.get("max_epochs"), trainer.get("max_steps")) is not None
     except Exception:  # damaged or unreadable: the resume says what is wrong with it
         return False
-    if isinstance(epochs, int) and epochs >= 0 and done_epochs >= epochs:
-        return True
-    return isinstance(steps, int) and steps > 0 and done_steps >= steps
 
 
 SWEEP_RECORD = ".runner-sweep.json"  # the sweep a directory holds: its command-line overrides
