@@ -42,6 +42,11 @@ class Trained:
     seconds: float  # the group's training time (all members together)
     jobs: list[int]  # the group's job numbers
 
+    @property
+    def share(self) -> float:
+        """Its share of the group's training time, as its job's seconds count it (runner.run)."""
+        return self.seconds / len(self.jobs)
+
 
 _TRAINED: dict[int, Trained] = {}
 
@@ -77,7 +82,7 @@ def finish(trained: Trained, spec: RunSpec, run_dir: Path, trackers: Trackers) -
         ",".join(str(j) for j in trained.jobs),
         len(trained.jobs),
         trained.seconds,
-        trained.seconds / len(trained.jobs),
+        trained.share,
     )
     callbacks = assemble_callbacks(run_dir, training, module.log_every)
     bad = record.bad["step"] if record.bad else None
@@ -90,8 +95,7 @@ def finish(trained: Trained, spec: RunSpec, run_dir: Path, trackers: Trackers) -
         raise NonFiniteTraining(_stopped(trained, run_dir, counts), _group(trained))
     saved = outcome.trained(last, training.trainer)
     metrics = dict(record.metrics)
-    share = trained.seconds / len(trained.jobs)  # as its seconds count it (runner.run)
-    outcome.log_fit(saved, share, metrics)
+    outcome.log_fit(saved, trained.share, metrics)
     placement = resolve_device(spec.device)
     where = trainer_placement(spec.device, placement)
     tested = evaluate(module, member.data, training.trainer, where, trackers)
@@ -111,7 +115,7 @@ def finish(trained: Trained, spec: RunSpec, run_dir: Path, trackers: Trackers) -
         "device": where,
         "epochs": layout.epochs_done(saved),
         "global_step": int(layout.global_step(saved)),
-        "fit_seconds": share,
+        "fit_seconds": trained.share,
         "metrics": {**metrics, **tested},
         "checkpoints": {"last": str(last), "best": best_path},
         "verification": verification,

@@ -137,9 +137,7 @@ class GroupFit:
             done = self.stacked.train_losses(x, y, self.members[0].module.classification)
             if done is not None:
                 return done
-        losses, accs = self.losses(x, y)
-        losses.sum().backward()
-        return losses, accs
+        return _backward(self.losses(x, y))
 
     def vmapped_losses(self, x: torch.Tensor, y: torch.Tensor) -> Any:
         classification = self.members[0].module.classification
@@ -203,9 +201,7 @@ class GroupFit:
 
     def _vmapped_train_losses(self, x: torch.Tensor, y: torch.Tensor) -> Any:
         self.grad.zero_()
-        losses, accs = self.vmapped_losses(x, y)
-        losses.sum().backward()
-        return losses, accs
+        return _backward(self.vmapped_losses(x, y))
 
     def _drop_fast_backward(self) -> None:
         if isinstance(self.stacked, Chain) and self.stacked.manual:
@@ -243,6 +239,13 @@ class GroupFit:
 
     def objective(self) -> str:
         return DEFAULT_OBJECTIVE
+
+
+def _backward(losses_and_accs: Any) -> Any:
+    """Autograd's backward of the members' summed losses (their gradients are apart: each
+    member's loss depends on its own parameters only)."""
+    losses_and_accs[0].sum().backward()
+    return losses_and_accs
 
 
 def _same_gradients(fast: torch.Tensor, sure: torch.Tensor) -> bool:
