@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig
 
 from runner.config.sections import parse_sweep
 from runner.errors import ConfigError, Interrupted
@@ -21,20 +21,6 @@ from runner.sweep.stop import SweepStop, in_process, release, resume_hint, say, 
 from runner.sweep.summary import Objective
 from runner.sweep.vectorized import group_pending
 from runner.trackers.tracking import prepare_sweep
-
-
-class SweepSettings(Callback):
-    """The whole sweep's own settings (the sweep section, the launcher's), checked once before
-    anything is written: this callback comes first (conf/hydra/runner.yaml), before the run
-    directory guard probes, and so makes, the sweep's directory."""
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        try:
-            _check_sweep_section(config)
-            _check_launcher(config)
-            _check_optuna(config.hydra.sweeper)
-        except ConfigError as e:
-            _refuse(e)
 
 
 class SweepSummary(Callback):
@@ -120,80 +106,3 @@ def _sweep_dir(config: DictConfig) -> Path:
 
 def _objective(config: DictConfig) -> Objective:
     return Objective.of(parse_sweep(config.get("sweep")))
-
-
-def _check_launcher(config: DictConfig) -> None:
-    """The launcher's settings, refused before the sweep's directory is made: a key its class
-    does not take (`+hydra.launcher.max_member=4`, which Hydra's instantiation refuses only
-    with a TypeError, the directory made), and the vectorized launcher's own (it checks them
-    again, for a caller other than the runner's CLI)."""
-    launcher = config.hydra.launcher
-    _check_launcher_keys(launcher)
-    if str(launcher.get("_target_", "")).startswith("hydra_plugins.runner_vectorized"):
-        from runner.sweep.vectorized import check_max_members
-
-        check_max_members(launcher.get("max_members"))
-
-
-def _check_launcher_keys(launcher: DictConfig) -> None:
-    import inspect
-
-    from hydra.utils import get_class
-
-    from runner.errors import Problems
-
-    try:
-        taken = inspect.signature(get_class(str(launcher.get("_target_")))).parameters
-    except Exception:  # not importable: Hydra says so when it instantiates it
-        return
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in taken.values()):
-        return  # it takes any keyword (joblib's, submitit's launchers)
-    problems = Problems()
-    problems.unknown_keys("hydra.launcher", list(launcher), ["_target_", *taken])
-    problems.raise_if_any()
-
-
-def _check_optuna(sweeper: DictConfig) -> None:
-    """Hydra's Optuna sweeper's settings (hparams_search=optuna): Optuna refused these only
-    once the sweep's directory was made, in its own words ("No trials are completed yet" for
-    n_trials=0, "division by zero" for n_jobs=0, an AssertionError)."""
-    from runner.errors import Problems
-
-    if "optuna" not in str(sweeper.get("_target_", "")):
-        return
-    problems = Problems()
-    for key in ("n_trials", "n_jobs"):
-        value = sweeper.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            problems.add(f"hydra.sweeper.{key}", f"got {value!r}; allowed: an integer ≥ 1")
-    rate = sweeper.get("max_failure_rate")
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
-        problems.add(
-            "hydra.sweeper.max_failure_rate",
-            f"got {rate!r}; allowed: a number from 0 to 1 (the share of failed trials that "
-            "ends the study)",
-        )
-    given = sweeper.get("direction")
-    for d in given if isinstance(given, ListConfig | list) else [given]:
-        if str(getattr(d, "name", d)) not in ("minimize", "maximize"):
-            problems.add(
-                "hydra.sweeper.direction",
-                f"got {d!r}; allowed: minimize, maximize (or set sweep.direction=min|max, "
-                "from which the runner's hparams_search=optuna derives it)",
-            )
-    problems.raise_if_any()
-
-
-def _check_sweep_section(config: DictConfig) -> None:
-    """The sweep section (resume, objective, direction) is the whole sweep's: a mistake in it
-    is refused before any job runs."""
-    from omegaconf import OmegaConf
-
-    from runner.config.run_keys import check_sweep
-    from runner.errors import Problems
-
-    section = config.get("sweep")
-    problems = Problems()
-    if isinstance(section, DictConfig):
-        check_sweep(OmegaConf.to_container(section, resolve=True), problems)
-    problems.raise_if_any()
